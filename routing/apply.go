@@ -1,0 +1,139 @@
+package routing
+
+import "time"
+
+// Apply applies one command at the leader's time at (unix ms) and returns
+// its outcome. key, when not empty, is the client's idempotency key: a key
+// seen before (and not yet expired) returns the first outcome again and
+// changes nothing at all; a key reused for a different command is refused.
+//
+// Apply first moves the clock to max(now, at) and fires every deadline due,
+// then runs the command; in auto mode it then matches the queue with agents.
+// A refused command leaves the state as the due timers left it.
+func (m *Machine) Apply(at int64, key string, cmd Command) Outcome {
+	if key != "" {
+		if rec, ok := m.keys.Get(&keyRecord{Key: key}); ok && rec.ExpireAt > max(m.now, at) {
+			if rec.Kind != cmd.Kind() || rec.Target != cmd.target() {
+				return Outcome{Err: conflictf(CodeIdempotencyKeyReused, "idempotency key %q was used for a different request", key)}
+			}
+			out := rec.Outcome
+			out.Replayed = true
+			return out
+		}
+	}
+
+	m.advance(at)
+	out := m.run(cmd)
+	if out.Err == nil && m.policy.Routing.Mode == ModeAuto && m.dispatchDirty {
+		m.dispatch()
+	}
+	m.dispatchDirty = false
+	m.flushLoadEvents()
+	// The entities are read after dispatch, so a created conversation that
+	// was offered at once is returned as offered.
+	m.refreshOutcome(&out)
+
+	if key != "" {
+		stored := out
+		stored.Events = nil
+		rec := &keyRecord{Key: key, Kind: cmd.Kind(), Target: cmd.target(),
+			ExpireAt: m.now + m.policy.IdempotencyRetention.Milliseconds(), Outcome: stored}
+		if old, ok := m.keys.ReplaceOrInsert(rec); ok {
+			m.keyExpiry.Delete(keyExpiry{At: old.ExpireAt, Key: key})
+		}
+		m.keyExpiry.ReplaceOrInsert(keyExpiry{At: rec.ExpireAt, Key: key})
+	}
+	out.Events = m.emitted
+	m.emitted = nil
+	return out
+}
+
+// run validates and executes one command.
+func (m *Machine) run(cmd Command) Outcome {
+	switch c := cmd.(type) {
+	case UpsertAgent:
+		return m.upsertAgent(c)
+	case RemoveAgent:
+		return m.removeAgent(c)
+	case SetAgentStatus:
+		return m.setAgentStatus(c)
+	case CreateConversation:
+		return m.create(c)
+	case PostMessage:
+		return m.postMessage(c)
+	case Presence:
+		return m.presence(c)
+	case Accept:
+		return m.accept(c)
+	case Reject:
+		return m.reject(c)
+	case Leave:
+		return m.leave(c)
+	case End:
+		return m.end(c)
+	case SetTicketStatus:
+		return m.setTicketStatus(c)
+	case Release:
+		return m.release(c)
+	case RequestAssignment:
+		return m.requestAssignment(c)
+	case SetPolicy:
+		return m.setPolicy(c)
+	case Tick:
+		return Outcome{}
+	default:
+		return Outcome{Err: invalidf(CodeInvalidCommand, "unknown command %T", cmd)}
+	}
+}
+
+// refreshOutcome replaces the entities in out by copies of their state after
+// the whole apply.
+func (m *Machine) refreshOutcome(out *Outcome) {
+	if out.Err != nil {
+		out.Conversation, out.Agent = nil, nil
+		return
+	}
+	if out.Conversation != nil {
+		if c := m.getConv(out.Conversation.ID); c != nil {
+			cp := *c
+			out.Conversation = &cp
+		}
+	}
+	if out.Agent != nil {
+		if a := m.getAgent(out.Agent.ID); a != nil {
+			cp := *a
+			out.Agent = &cp
+		}
+	}
+	if out.Assignment != nil {
+		if c := m.getConv(out.Assignment.ConversationID); c != nil {
+			out.Assignment.State = c.State
+		}
+	}
+}
+
+// advance moves the clock to at and fires every deadline due, in deadline
+// order, then prunes expired idempotency keys.
+func (m *Machine) advance(at int64) {
+	if at > m.now {
+		m.now = at
+	}
+	for {
+		d, ok := m.deadlines.Min()
+		if !ok || d.At > m.now {
+			break
+		}
+		m.deadlines.DeleteMin()
+		m.fire(d)
+	}
+	for {
+		k, ok := m.keyExpiry.Min()
+		if !ok || k.At > m.now {
+			break
+		}
+		m.keyExpiry.DeleteMin()
+		m.keys.Delete(&keyRecord{Key: k.Key})
+	}
+}
+
+func ms(d time.Duration) int64 { return d.Milliseconds() }

@@ -1,0 +1,402 @@
+// Package routing is omnirouter's deterministic state machine: agents,
+// conversations and their session lifecycle, the queue, matching and offers,
+// reopening and transcripts, idempotency keys and the event log.
+//
+// A Machine changes only through Apply, which takes the leader's time with
+// each command. It never reads the clock, starts no goroutine, uses no
+// randomness and never iterates a Go map: every choice walks an ordered index
+// with a total tie-breaker. Two machines fed the same commands therefore hold
+// byte-identical snapshots, which is what lets the cluster replicate it.
+//
+// Timers are state. Each conversation stores its deadlines, and a deadline
+// index ordered by (time, owner, id, timer) answers what is due; every Apply
+// first fires whatever is due at its time, and the Tick command exists only to
+// advance time when nothing else happens.
+//
+// A Machine is not safe for concurrent use, but Clone is O(1) and the clone
+// may be read (and snapshotted) while the original keeps applying: agents and
+// conversations are copied on first write after a clone.
+package routing
+
+import (
+	"slices"
+	"strconv"
+
+	"github.com/google/btree"
+
+	"github.com/omnirouter/omnirouter/capacity"
+)
+
+// EventRetention is how many of the latest events the machine keeps for
+// readers that resume from an event id.
+const EventRetention = 100_000
+
+// cowToken marks which Machine owns an agent or conversation: an item owned
+// by another token is shared with a clone and must be copied before writing.
+type cowToken struct{ _ byte }
+
+const btreeDegree = 32
+
+// Machine is the routing state machine.
+type Machine struct {
+	now    int64
+	policy Policy
+
+	agents    *btree.BTreeG[*Agent]
+	convs     *btree.BTreeG[*Conversation]
+	queue     *btree.BTreeG[queueKey]
+	deadlines *btree.BTreeG[deadlineKey]
+	avail     [capacity.NumChannels]*btree.BTreeG[availKey]
+	keys      *btree.BTreeG[*keyRecord]
+	keyExpiry *btree.BTreeG[keyExpiry]
+	events    *btree.BTreeG[Event]
+
+	nextEventID uint64 // id of the next event
+	nextSeq     uint64 // arrival sequence of the next conversation
+	nextTicket  uint64 // number of the next ticket
+
+	cow *cowToken
+
+	// Per-apply scratch, empty between applies.
+	emitted       []Event
+	loadChanged   []string // agents whose load or capacity changed in this apply
+	dispatchDirty bool
+}
+
+// queueKey orders the queue: priority (higher first), then eligibility time
+// (oldest first), then arrival sequence.
+type queueKey struct {
+	Priority int
+	QueuedAt int64
+	Seq      uint64
+	ID       string
+}
+
+func queueLess(a, b queueKey) bool {
+	if a.Priority != b.Priority {
+		return a.Priority > b.Priority
+	}
+	if a.QueuedAt != b.QueuedAt {
+		return a.QueuedAt < b.QueuedAt
+	}
+	if a.Seq != b.Seq {
+		return a.Seq < b.Seq
+	}
+	return a.ID < b.ID
+}
+
+// deadline owners
+const (
+	ownerConversation uint8 = iota
+	ownerAgent
+)
+
+// deadlineKey is one armed timer.
+type deadlineKey struct {
+	At    int64
+	Owner uint8
+	ID    string
+	Timer timer
+}
+
+func deadlineLess(a, b deadlineKey) bool {
+	if a.At != b.At {
+		return a.At < b.At
+	}
+	if a.Owner != b.Owner {
+		return a.Owner < b.Owner
+	}
+	if a.ID != b.ID {
+		return a.ID < b.ID
+	}
+	return a.Timer < b.Timer
+}
+
+// availKey orders the agents routing may give work on one channel (online,
+// spare capacity), best first under the current strategy.
+type availKey struct {
+	Primary   int64
+	Secondary int64
+	ID        string
+}
+
+func availLess(a, b availKey) bool {
+	if a.Primary != b.Primary {
+		return a.Primary < b.Primary
+	}
+	if a.Secondary != b.Secondary {
+		return a.Secondary < b.Secondary
+	}
+	return a.ID < b.ID
+}
+
+// keyRecord is a client key and the first outcome it produced.
+type keyRecord struct {
+	Key      string
+	Kind     Kind
+	Target   string
+	ExpireAt int64
+	Outcome  Outcome // Events and Replayed are not kept
+}
+
+type keyExpiry struct {
+	At  int64
+	Key string
+}
+
+func keyExpiryLess(a, b keyExpiry) bool {
+	if a.At != b.At {
+		return a.At < b.At
+	}
+	return a.Key < b.Key
+}
+
+// New returns an empty machine with the default policy.
+func New() *Machine {
+	m := &Machine{
+		policy:      DefaultPolicy(),
+		agents:      btree.NewG(btreeDegree, func(a, b *Agent) bool { return a.ID < b.ID }),
+		convs:       btree.NewG(btreeDegree, func(a, b *Conversation) bool { return a.ID < b.ID }),
+		queue:       btree.NewG(btreeDegree, queueLess),
+		deadlines:   btree.NewG(btreeDegree, deadlineLess),
+		keys:        btree.NewG(btreeDegree, func(a, b *keyRecord) bool { return a.Key < b.Key }),
+		keyExpiry:   btree.NewG(btreeDegree, keyExpiryLess),
+		events:      btree.NewG(btreeDegree, func(a, b Event) bool { return a.ID < b.ID }),
+		nextEventID: 1,
+		nextSeq:     1,
+		nextTicket:  1,
+		cow:         &cowToken{},
+	}
+	for ch := range m.avail {
+		m.avail[ch] = btree.NewG(btreeDegree, availLess)
+	}
+	return m
+}
+
+// Clone returns a frozen copy of the machine in O(1). The copy may be read
+// and snapshotted concurrently with further Applies on m; it must not itself
+// be applied to. Clone must not run concurrently with Apply.
+func (m *Machine) Clone() *Machine {
+	c := *m
+	c.agents = m.agents.Clone()
+	c.convs = m.convs.Clone()
+	c.queue = m.queue.Clone()
+	c.deadlines = m.deadlines.Clone()
+	for ch := range m.avail {
+		c.avail[ch] = m.avail[ch].Clone()
+	}
+	c.keys = m.keys.Clone()
+	c.keyExpiry = m.keyExpiry.Clone()
+	c.events = m.events.Clone()
+	c.emitted, c.loadChanged = nil, nil
+	// Both sides get new tokens: every item that exists now is shared and is
+	// copied by whichever side writes it first.
+	c.cow = &cowToken{}
+	m.cow = &cowToken{}
+	return &c
+}
+
+// Now is the state machine's clock (unix ms): the largest `at` applied.
+func (m *Machine) Now() int64 { return m.now }
+
+// Policy returns the current policy.
+func (m *Machine) Policy() Policy { return m.policy }
+
+// NextDeadline returns the earliest armed deadline, if any. The leader
+// proposes a Tick when it is due.
+func (m *Machine) NextDeadline() (int64, bool) {
+	d, ok := m.deadlines.Min()
+	return d.At, ok
+}
+
+// Conversation returns a copy of a conversation.
+func (m *Machine) Conversation(id string) (Conversation, bool) {
+	c, ok := m.convs.Get(&Conversation{ID: id})
+	if !ok {
+		return Conversation{}, false
+	}
+	return *c, true
+}
+
+// Agent returns a copy of an agent.
+func (m *Machine) Agent(id string) (Agent, bool) {
+	a, ok := m.agents.Get(&Agent{ID: id})
+	if !ok {
+		return Agent{}, false
+	}
+	return *a, true
+}
+
+// Agents returns every agent, ordered by id.
+func (m *Machine) Agents() []Agent {
+	out := make([]Agent, 0, m.agents.Len())
+	m.agents.Ascend(func(a *Agent) bool {
+		out = append(out, *a)
+		return true
+	})
+	return out
+}
+
+// AgentCount and ConversationCount size the state, for metrics.
+func (m *Machine) AgentCount() int        { return m.agents.Len() }
+func (m *Machine) ConversationCount() int { return m.convs.Len() }
+
+// Conversations calls fn for every conversation in id order until fn returns
+// false. fn must not keep or modify the pointer.
+func (m *Machine) Conversations(fn func(*Conversation) bool) { m.convs.Ascend(fn) }
+
+// Queue returns the queued conversations in routing order.
+func (m *Machine) Queue() []QueueEntry {
+	out := make([]QueueEntry, 0, m.queue.Len())
+	m.queue.Ascend(func(k queueKey) bool {
+		c, _ := m.convs.Get(&Conversation{ID: k.ID})
+		out = append(out, QueueEntry{ID: k.ID, Channel: c.Channel, Priority: k.Priority, QueuedAt: k.QueuedAt, Position: len(out) + 1})
+		return true
+	})
+	return out
+}
+
+// QueueLen is the number of queued conversations.
+func (m *Machine) QueueLen() int { return m.queue.Len() }
+
+// LastEventID is the id of the newest event (0 if none yet).
+func (m *Machine) LastEventID() uint64 { return m.nextEventID - 1 }
+
+// FirstRetainedEventID is the oldest event still kept (LastEventID()+1 when
+// none is kept).
+func (m *Machine) FirstRetainedEventID() uint64 {
+	if e, ok := m.events.Min(); ok {
+		return e.ID
+	}
+	return m.nextEventID
+}
+
+// ErrEventsExpired: the events after the requested id are no longer all
+// retained; the reader must resynchronise from current state.
+var ErrEventsExpired = &Error{Class: ErrNotFound, Code: "events_expired", Message: "events after this id are no longer retained"}
+
+// Events returns up to max events with id > after, oldest first. It fails
+// with ErrEventsExpired when some of them are no longer retained.
+func (m *Machine) Events(after uint64, max int) ([]Event, error) {
+	if after+1 < m.FirstRetainedEventID() {
+		return nil, ErrEventsExpired
+	}
+	var out []Event
+	m.events.AscendGreaterOrEqual(Event{ID: after + 1}, func(e Event) bool {
+		out = append(out, e)
+		return len(out) < max
+	})
+	return out, nil
+}
+
+// --- copy-on-write access -------------------------------------------------
+
+func (m *Machine) getConv(id string) *Conversation {
+	c, _ := m.convs.Get(&Conversation{ID: id})
+	return c
+}
+
+func (m *Machine) getAgent(id string) *Agent {
+	a, _ := m.agents.Get(&Agent{ID: id})
+	return a
+}
+
+// writableConv returns a conversation this machine may modify: the item
+// itself if it owns it, otherwise a copy that replaces it in the index.
+func (m *Machine) writableConv(c *Conversation) *Conversation {
+	if c.cow == m.cow {
+		return c
+	}
+	cp := *c
+	cp.cow = m.cow
+	m.convs.ReplaceOrInsert(&cp)
+	return &cp
+}
+
+func (m *Machine) writableAgent(a *Agent) *Agent {
+	if a.cow == m.cow {
+		return a
+	}
+	cp := *a
+	cp.cow = m.cow
+	m.agents.ReplaceOrInsert(&cp)
+	return &cp
+}
+
+// convW looks a conversation up for writing.
+func (m *Machine) convW(id string) *Conversation {
+	if c := m.getConv(id); c != nil {
+		return m.writableConv(c)
+	}
+	return nil
+}
+
+// agentW looks an agent up for writing.
+func (m *Machine) agentW(id string) *Agent {
+	if a := m.getAgent(id); a != nil {
+		return m.writableAgent(a)
+	}
+	return nil
+}
+
+// --- small helpers --------------------------------------------------------
+
+// sortedSet returns a sorted copy of ss without duplicates or empty strings.
+func sortedSet(ss []string) []string {
+	if len(ss) == 0 {
+		return nil
+	}
+	out := slices.Clone(ss)
+	slices.Sort(out)
+	out = slices.Compact(out)
+	if out[0] == "" {
+		out = out[1:]
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// withString returns a new sorted slice with s added (never modifies ss,
+// which a clone may share).
+func withString(ss []string, s string) []string {
+	i, found := slices.BinarySearch(ss, s)
+	if found {
+		return ss
+	}
+	out := make([]string, 0, len(ss)+1)
+	out = append(out, ss[:i]...)
+	out = append(out, s)
+	return append(out, ss[i:]...)
+}
+
+// withoutString returns a new sorted slice with s removed.
+func withoutString(ss []string, s string) []string {
+	i, found := slices.BinarySearch(ss, s)
+	if !found {
+		return ss
+	}
+	if len(ss) == 1 {
+		return nil
+	}
+	out := make([]string, 0, len(ss)-1)
+	out = append(out, ss[:i]...)
+	return append(out, ss[i+1:]...)
+}
+
+func containsAll(have, want []string) bool {
+	for _, w := range want {
+		if _, ok := slices.BinarySearch(have, w); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func contains(ss []string, s string) bool {
+	_, ok := slices.BinarySearch(ss, s)
+	return ok
+}
+
+func ticketID(n uint64) string { return "t" + strconv.FormatUint(n, 10) }

@@ -1,0 +1,197 @@
+package routing
+
+import "github.com/omnirouter/omnirouter/capacity"
+
+// Times are unix milliseconds of state-machine time throughout this package.
+
+// Message is one transcript entry. Messages are never modified once appended.
+type Message struct {
+	Author  Author
+	AgentID string
+	Text    string
+	At      int64
+}
+
+// Ticket is the ticket attached to a conversation.
+type Ticket struct {
+	ID        string
+	Status    TicketStatus
+	CreatedAt int64
+	Via       string // "messaging", "missed_chat" or "api"
+}
+
+// Ticket origins.
+const (
+	ViaMessaging  = "messaging"
+	ViaMissedChat = "missed_chat"
+	ViaAPI        = "api"
+)
+
+// timer identifies one of a conversation's deadlines.
+type timer uint8
+
+const (
+	timerOffer      timer = iota // offer not accepted in time
+	timerIdle                    // web: no activity for idle_after → inactive
+	timerIdleEnd                 // web: idle for idle_timeout → ended
+	timerDisconnect              // visitor disconnected too long → ended
+	timerInactivity              // mobile: no chat activity → ended; messaging: → inactive
+	timerBackground              // mobile: backgrounded without push → ended
+	timerAgentEnded              // mobile: agent ended; session ends then
+	numTimers
+)
+
+// Conversation is a chat or messaging conversation. Values handed out by the
+// Machine are copies; their slices are shared and must be treated as
+// read-only.
+type Conversation struct {
+	ID          string
+	Channel     capacity.Channel
+	Client      Client
+	PushEnabled bool
+	Priority    int
+	Skills      []string // sorted, unique
+	Group       string
+	VisitorID   string
+
+	State       State
+	Activity    Activity
+	AgentID     string // the agent offered to, or holding, or (after release) last holding it
+	Missed      bool
+	EndedReason string
+	CreatedAt   int64
+	EndedAt     int64
+	// QueuedAt is the eligibility time: set when first queued and kept across
+	// requeues, so a reopened or re-offered conversation keeps its place.
+	QueuedAt int64
+	Seq      uint64 // arrival sequence, the queue's last tie-breaker
+	Ticket   *Ticket
+	// Transcript only ever grows: copies may share its backing array.
+	Transcript []Message
+
+	Joined       bool     // an agent accepted it at least once (not a missed chat)
+	Missers      []string // agents who rejected or let an offer time out, sorted
+	Counted      bool     // counts against AgentID's capacity
+	Exempt       bool     // counted over capacity by reactivation, force or a lowered limit
+	AwaitAgent   bool     // messaging: the end user wrote last, it is the agent's turn
+	Disconnected bool
+	Backgrounded bool
+
+	deadlines [numTimers]int64 // 0 = not armed
+	cow       *cowToken
+}
+
+// Deadline returns when the named timer fires (0 if not armed); for tests and
+// debugging.
+func (c *Conversation) nextDeadline() int64 {
+	var min int64
+	for _, d := range c.deadlines {
+		if d != 0 && (min == 0 || d < min) {
+			min = d
+		}
+	}
+	return min
+}
+
+// Agent is an agent with its capacity and load.
+type Agent struct {
+	ID       string
+	Name     string
+	Status   AgentStatus
+	Capacity capacity.Limits
+	Load     capacity.Load
+	Skills   []string // sorted, unique
+	Groups   []string // sorted, unique
+	// Conversations lists the conversations the agent holds (offered or
+	// assigned, counting or not), sorted by id.
+	Conversations []string
+	// LastAssigned is, per channel, when the agent last got a conversation:
+	// the tie-breaker of spare_capacity and the key of round_robin.
+	LastAssigned [capacity.NumChannels]int64
+	// ReassignAt is when an offline agent's assigned work goes back to the
+	// queue (0 = not armed).
+	ReassignAt int64
+
+	availKey [capacity.NumChannels]*availKey // position in the availability index
+	cow      *cowToken
+}
+
+// Assignment is the result of a routing engine's RequestAssignment.
+type Assignment struct {
+	ConversationID string
+	AgentID        string
+	State          State // offered or assigned
+}
+
+// QueueEntry is one conversation in routing order.
+type QueueEntry struct {
+	ID       string
+	Channel  capacity.Channel
+	Priority int
+	QueuedAt int64
+	Position int // from 1
+}
+
+// Event types.
+const (
+	EventQueued        = "conversation.queued"
+	EventOffered       = "conversation.offered"
+	EventAssigned      = "conversation.assigned"
+	EventRejected      = "conversation.rejected"
+	EventOfferTimedOut = "conversation.offer_timed_out"
+	EventUnassigned    = "conversation.unassigned"
+	EventRequeued      = "conversation.requeued"
+	EventInactive      = "conversation.inactive"
+	EventActive        = "conversation.active"
+	EventEnded         = "conversation.ended"
+	EventMessage       = "conversation.message"
+	EventTicketCreated = "ticket.created"
+	EventTicketUpdated = "ticket.updated"
+	EventAgentStatus   = "agent.status_changed"
+	EventAgentCapacity = "agent.capacity_changed"
+	EventAgentRemoved  = "agent.removed"
+	EventPolicyChanged = "policy.changed"
+)
+
+// Event is something a routing engine, workspace or ticketing system cares
+// about. IDs increase by one with every event.
+type Event struct {
+	ID             uint64
+	Type           string
+	At             int64
+	ConversationID string
+	AgentID        string
+	Data           EventData
+}
+
+// EventData carries what an event's type needs; unused fields are zero.
+type EventData struct {
+	Reason     string    // ended reason, requeue cause, agent-left notice
+	Status     string    // agent status, ticket status
+	Previous   string    // previous agent status
+	Missed     bool      // ended: a missed chat
+	Transcript []Message // ended: the whole transcript
+	Ticket     *Ticket   // ticket.created / ticket.updated
+	Capacity   capacity.Limits
+	Load       capacity.Load
+	Message    *Message // conversation.message
+}
+
+// Outcome is what applying one command produced. It is a value: the cluster
+// returns it to the caller, and an idempotency key replays it.
+type Outcome struct {
+	// Conversation is the updated conversation when the command is about one.
+	Conversation *Conversation
+	// Agent is the updated agent when the command is about one.
+	Agent *Agent
+	// Assignment is set by RequestAssignment.
+	Assignment *Assignment
+	// Err is a domain error (*Error) when the command was refused; a refused
+	// command changed nothing (timers that were due still fired).
+	Err error
+	// Events are every event this apply emitted, timers included, in order.
+	// A replayed outcome carries none.
+	Events []Event
+	// Replayed is true when the outcome is the stored first result of a key.
+	Replayed bool
+}
