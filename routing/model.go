@@ -112,7 +112,7 @@ type Agent struct {
 	// queue (0 = not armed).
 	ReassignAt int64
 
-	availKey [capacity.NumChannels]*availKey // position in the availability index
+	avail [capacity.NumChannels]availSlot // position in the availability index
 	cow      *cowToken
 }
 

@@ -1,0 +1,182 @@
+package routing
+
+import "github.com/omnirouter/omnirouter/capacity"
+
+// eligible reports whether agent a may be given conversation c now: online,
+// spare capacity on the channel, every required skill, and the group.
+func eligible(a *Agent, c *Conversation) bool {
+	return a.Status == StatusOnline &&
+		capacity.Spare(a.Capacity, a.Load, c.Channel) > 0 &&
+		containsAll(a.Skills, c.Skills) &&
+		(c.Group == "" || contains(a.Groups, c.Group))
+}
+
+// chooseAgent picks the best eligible agent for c under the strategy,
+// preferring agents who have not missed c; nil if none is eligible.
+func (m *Machine) chooseAgent(c *Conversation) *Agent {
+	var chosen, fallback *Agent
+	m.avail[c.Channel].Ascend(func(k availKey) bool {
+		a := m.getAgent(k.ID)
+		if !eligible(a, c) {
+			return true
+		}
+		if contains(c.Missers, a.ID) {
+			if fallback == nil {
+				fallback = a
+			}
+			return true
+		}
+		chosen = a
+		return false
+	})
+	if chosen == nil {
+		return fallback
+	}
+	return chosen
+}
+
+// dispatch matches queued conversations with agents, in queue order, until
+// no queued conversation has an eligible agent. It resumes each scan after
+// the last match: a conversation skipped once cannot match later in the same
+// dispatch, since matching only ever takes capacity away.
+func (m *Machine) dispatch() {
+	from, ok := m.queue.Min()
+	for ok {
+		if m.avail[capacity.Chat].Len() == 0 && m.avail[capacity.Messaging].Len() == 0 {
+			return
+		}
+		var conv *Conversation
+		var agent *Agent
+		ok = false
+		m.queue.AscendGreaterOrEqual(from, func(k queueKey) bool {
+			c := m.getConv(k.ID)
+			if m.avail[c.Channel].Len() == 0 {
+				return true
+			}
+			if a := m.chooseAgent(c); a != nil {
+				conv, agent, from, ok = c, a, k, true
+				return false
+			}
+			return true
+		})
+		if ok {
+			m.route(m.writableConv(conv), m.writableAgent(agent), false)
+		}
+	}
+}
+
+// route offers c to a, or assigns it at once with auto_accept or force.
+func (m *Machine) route(c *Conversation, a *Agent, force bool) {
+	m.dequeue(c)
+	if c.Channel == capacity.Messaging {
+		// On assignment a messaging conversation is active, and it is the
+		// agent's turn: no inactivity clock until the agent replies.
+		if c.Activity == ActivityInactive {
+			c.Activity = ActivityActive
+			m.emit(EventActive, c.ID, a.ID, EventData{})
+		}
+		c.AwaitAgent = true
+		m.disarm(c, timerInactivity)
+	}
+	if force || m.policy.Routing.AutoAccept {
+		m.hold(c, a, StateAssigned)
+		c.Joined = true
+		m.emit(EventAssigned, c.ID, a.ID, EventData{})
+		return
+	}
+	m.hold(c, a, StateOffered)
+	m.arm(c, timerOffer, ms(m.policy.Routing.OfferTimeout))
+	m.emit(EventOffered, c.ID, a.ID, EventData{})
+}
+
+func (m *Machine) requestAssignment(r RequestAssignment) Outcome {
+	var conv *Conversation
+	var agent *Agent
+	if r.ConversationID != "" {
+		c, err := m.openConv(r.ConversationID)
+		if err != nil {
+			return Outcome{Err: err}
+		}
+		if c.State != StateQueued {
+			return Outcome{Err: conflictf(CodeNotQueued, "conversation %q is not waiting in the queue (state %s)", c.ID, c.State)}
+		}
+		conv = c
+	}
+	if r.AgentID != "" {
+		a, err := m.agentOrErr(r.AgentID)
+		if err != nil {
+			return Outcome{Err: err}
+		}
+		agent = a
+	}
+
+	switch {
+	case conv != nil && agent != nil:
+		if !r.Force && !eligible(agent, conv) {
+			return Outcome{Err: conflictf(CodeAgentNotEligible, "agent %q is not eligible for conversation %q (needs status online, spare %s capacity, skills %v, group %q)",
+				agent.ID, conv.ID, conv.Channel, conv.Skills, conv.Group)}
+		}
+	case conv != nil:
+		if agent = m.chooseAgent(conv); agent == nil {
+			return Outcome{Err: notFoundf(CodeNoEligibleAgent, "no eligible agent for conversation %q", conv.ID)}
+		}
+	case agent != nil:
+		if r.Force {
+			return Outcome{Err: invalidf(CodeInvalidCommand, "a forced assignment names the conversation")}
+		}
+		m.queue.Ascend(func(k queueKey) bool {
+			if c := m.getConv(k.ID); eligible(agent, c) {
+				conv = c
+				return false
+			}
+			return true
+		})
+		if conv == nil {
+			return Outcome{Err: notFoundf(CodeNoEligibleConversation, "no queued conversation agent %q is eligible for", agent.ID)}
+		}
+	default:
+		m.queue.Ascend(func(k queueKey) bool {
+			c := m.getConv(k.ID)
+			if a := m.chooseAgent(c); a != nil {
+				conv, agent = c, a
+				return false
+			}
+			return true
+		})
+		if conv == nil {
+			if m.queue.Len() == 0 {
+				return Outcome{Err: notFoundf(CodeNoEligibleConversation, "the queue is empty")}
+			}
+			return Outcome{Err: notFoundf(CodeNoEligibleAgent, "no eligible agent for any queued conversation")}
+		}
+	}
+	conv = m.writableConv(conv)
+	m.route(conv, m.writableAgent(agent), r.Force)
+	return Outcome{Conversation: conv, Assignment: &Assignment{ConversationID: conv.ID, AgentID: agent.ID, State: conv.State}}
+}
+
+func (m *Machine) setPolicy(p SetPolicy) Outcome {
+	if err := p.Patch.Validate(); err != nil {
+		return Outcome{Err: err}
+	}
+	old := m.policy
+	p.Patch.apply(&m.policy)
+	if old.Routing.Strategy != m.policy.Routing.Strategy {
+		m.rebuildAvail()
+	}
+	if old.Messaging.CountInactiveMessaging != m.policy.Messaging.CountInactiveMessaging {
+		m.recountAll()
+	}
+	m.dispatchDirty = true
+	m.emit(EventPolicyChanged, "", "", EventData{})
+	return Outcome{}
+}
+
+// recountAll applies a changed counting rule to every held conversation.
+func (m *Machine) recountAll() {
+	for _, id := range m.agentIDs() {
+		for _, cid := range m.getAgent(id).Conversations {
+			m.recount(m.convW(cid))
+		}
+	}
+}

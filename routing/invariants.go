@@ -1,0 +1,154 @@
+package routing
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/omnirouter/omnirouter/capacity"
+)
+
+// CheckInvariants verifies the state's internal consistency and returns
+// every violation found (nil when sound):
+//   - each agent's load equals what its conversations say, and its list of
+//     conversations matches who holds what;
+//   - a conversation is held by at most one agent;
+//   - every queued conversation is in the queue index once, and nothing else;
+//   - every armed timer is in the deadline index, and nothing else;
+//   - no agent is above capacity except by exempt conversations
+//     (reactivation, forced assignment, a lowered limit);
+//   - the availability index lists exactly the online agents with spare
+//     capacity; key and event indexes are coherent.
+//
+// It reads the whole state: meant for tests, fuzzing and a debug endpoint.
+func (m *Machine) CheckInvariants() error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		if len(errs) < 20 {
+			errs = append(errs, fmt.Errorf(format, args...))
+		}
+	}
+
+	holders := map[string]string{}
+	m.agents.Ascend(func(a *Agent) bool {
+		if !slices.IsSorted(a.Conversations) || len(slices.Compact(slices.Clone(a.Conversations))) != len(a.Conversations) {
+			bad("agent %s: conversation list not sorted and unique", a.ID)
+		}
+		var load, exempt capacity.Load
+		for _, id := range a.Conversations {
+			if other, dup := holders[id]; dup {
+				bad("conversation %s held by both %s and %s", id, other, a.ID)
+			}
+			holders[id] = a.ID
+			c := m.getConv(id)
+			if c == nil {
+				bad("agent %s lists missing conversation %s", a.ID, id)
+				continue
+			}
+			if !held(c) || c.AgentID != a.ID {
+				bad("agent %s lists conversation %s, which is %s with agent %q", a.ID, id, c.State, c.AgentID)
+			}
+			if c.Counted {
+				load[c.Channel]++
+				if c.Exempt {
+					exempt[c.Channel]++
+				}
+			}
+		}
+		for ch := range load {
+			if load[ch] != a.Load[ch] {
+				bad("agent %s: %s load %d but its conversations count %d", a.ID, capacity.Channel(ch), a.Load[ch], load[ch])
+			}
+			if a.Load[ch] > a.Capacity[ch]+exempt[ch] {
+				bad("agent %s over %s capacity: load %d, limit %d, exempt %d", a.ID, capacity.Channel(ch), a.Load[ch], a.Capacity[ch], exempt[ch])
+			}
+			want := a.Status == StatusOnline && capacity.Spare(a.Capacity, a.Load, capacity.Channel(ch)) > 0
+			slot := a.avail[ch]
+			if slot.in != want || (want && (slot.key != m.strategyKey(a, capacity.Channel(ch)) || !m.avail[ch].Has(slot.key))) {
+				bad("agent %s: availability index wrong on %s", a.ID, capacity.Channel(ch))
+			}
+		}
+		if (a.ReassignAt != 0) != m.deadlines.Has(deadlineKey{At: a.ReassignAt, Owner: ownerAgent, ID: a.ID}) {
+			bad("agent %s: reassign timer not indexed", a.ID)
+		}
+		return true
+	})
+
+	queued, armed := 0, 0
+	m.agents.Ascend(func(a *Agent) bool {
+		if a.ReassignAt != 0 {
+			armed++
+		}
+		return true
+	})
+	m.convs.Ascend(func(c *Conversation) bool {
+		if held(c) && holders[c.ID] != c.AgentID {
+			bad("conversation %s is %s with %s, who does not list it", c.ID, c.State, c.AgentID)
+		}
+		if !held(c) && holders[c.ID] != "" {
+			bad("conversation %s is %s but listed by %s", c.ID, c.State, holders[c.ID])
+		}
+		if c.Counted != m.shouldCount(c) {
+			bad("conversation %s: counted=%v, counting rule says %v", c.ID, c.Counted, !c.Counted)
+		}
+		if c.Exempt && !c.Counted {
+			bad("conversation %s exempt but not counted", c.ID)
+		}
+		if (c.State == StateEnded) != (c.Activity == ActivityEnded) {
+			bad("conversation %s: state %s with activity %s", c.ID, c.State, c.Activity)
+		}
+		if c.State == StateQueued {
+			queued++
+			if !m.queue.Has(qkey(c)) {
+				bad("queued conversation %s missing from the queue index", c.ID)
+			}
+		}
+		for t, at := range c.deadlines {
+			if at == 0 {
+				continue
+			}
+			armed++
+			if !m.deadlines.Has(deadlineKey{At: at, Owner: ownerConversation, ID: c.ID, Timer: timer(t)}) {
+				bad("conversation %s: timer %d at %d not in the deadline index", c.ID, t, at)
+			}
+			if c.State == StateEnded {
+				bad("ended conversation %s has timer %d armed", c.ID, t)
+			}
+		}
+		if (c.State == StateOffered) != (c.deadlines[timerOffer] != 0) {
+			bad("conversation %s: state %s but offer timer armed=%v", c.ID, c.State, c.deadlines[timerOffer] != 0)
+		}
+		return true
+	})
+	if queued != m.queue.Len() {
+		bad("queue index holds %d entries for %d queued conversations", m.queue.Len(), queued)
+	}
+	if armed != m.deadlines.Len() {
+		bad("deadline index holds %d entries for %d armed timers", m.deadlines.Len(), armed)
+	}
+	availCount := 0
+	m.agents.Ascend(func(a *Agent) bool {
+		for _, s := range a.avail {
+			if s.in {
+				availCount++
+			}
+		}
+		return true
+	})
+	if total := m.avail[capacity.Chat].Len() + m.avail[capacity.Messaging].Len(); total != availCount {
+		bad("availability index holds %d entries for %d available agent channels", total, availCount)
+	}
+	if m.keys.Len() != m.keyExpiry.Len() {
+		bad("idempotency index holds %d keys and %d expiries", m.keys.Len(), m.keyExpiry.Len())
+	}
+	if n := m.events.Len(); n > EventRetention {
+		bad("%d events retained, limit %d", n, EventRetention)
+	} else if n > 0 {
+		first, _ := m.events.Min()
+		last, _ := m.events.Max()
+		if last.ID != m.nextEventID-1 || last.ID-first.ID+1 != uint64(n) {
+			bad("event ids not contiguous: %d..%d for %d events, next %d", first.ID, last.ID, n, m.nextEventID)
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,470 @@
+package routing
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/omnirouter/omnirouter/capacity"
+	"github.com/omnirouter/omnirouter/internal/wire"
+)
+
+// Snapshot format: the magic "omnirouter-state", a format version byte, then
+// the machine's scalars, policy, agents, conversations, idempotency keys and
+// retained events, each list in index order, so that two machines with the
+// same state write the same bytes. Derived indexes (queue, deadlines,
+// availability, key expiry) are rebuilt on read.
+const (
+	snapshotMagic   = "omnirouter-state"
+	snapshotVersion = 1
+)
+
+// ErrBadSnapshot is wrapped by every ReadSnapshot error.
+var ErrBadSnapshot = errors.New("bad snapshot")
+
+const flushAt = 64 << 10
+
+// WriteSnapshot writes the whole state to w. Writing a Clone while the
+// original keeps applying is safe.
+func (m *Machine) WriteSnapshot(w io.Writer) error {
+	bw := bufio.NewWriterSize(w, flushAt)
+	e := &wire.Encoder{Buf: make([]byte, 0, flushAt)}
+	var werr error
+	flush := func(force bool) {
+		if werr == nil && (force || len(e.Buf) >= flushAt) {
+			_, werr = bw.Write(e.Buf)
+			e.Buf = e.Buf[:0]
+		}
+	}
+	e.Buf = append(e.Buf, snapshotMagic...)
+	e.Byte(snapshotVersion)
+	e.Varint(m.now)
+	e.Uvarint(m.nextEventID)
+	e.Uvarint(m.nextSeq)
+	e.Uvarint(m.nextTicket)
+	encodePolicy(e, &m.policy)
+
+	e.Uvarint(uint64(m.agents.Len()))
+	m.agents.Ascend(func(a *Agent) bool {
+		encodeAgent(e, a)
+		flush(false)
+		return true
+	})
+	e.Uvarint(uint64(m.convs.Len()))
+	m.convs.Ascend(func(c *Conversation) bool {
+		encodeConversation(e, c)
+		flush(false)
+		return true
+	})
+	e.Uvarint(uint64(m.keys.Len()))
+	m.keys.Ascend(func(k *keyRecord) bool {
+		e.String(k.Key)
+		e.Byte(byte(k.Kind))
+		e.String(k.Target)
+		e.Varint(k.ExpireAt)
+		EncodeOutcome(e, k.Outcome)
+		flush(false)
+		return true
+	})
+	e.Uvarint(uint64(m.events.Len()))
+	m.events.Ascend(func(ev Event) bool {
+		encodeEvent(e, &ev)
+		flush(false)
+		return true
+	})
+	flush(true)
+	if werr != nil {
+		return werr
+	}
+	return bw.Flush()
+}
+
+// ReadSnapshot builds a fresh machine from a snapshot written by
+// WriteSnapshot. It never panics on bad input and checks the invariants of
+// what it read.
+func ReadSnapshot(r io.Reader) (*Machine, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadSnapshot, err)
+	}
+	return DecodeSnapshot(data)
+}
+
+// DecodeSnapshot is ReadSnapshot on bytes.
+func DecodeSnapshot(data []byte) (*Machine, error) {
+	if len(data) < len(snapshotMagic)+1 || string(data[:len(snapshotMagic)]) != snapshotMagic {
+		return nil, fmt.Errorf("%w: not an omnirouter state snapshot", ErrBadSnapshot)
+	}
+	if v := data[len(snapshotMagic)]; v != snapshotVersion {
+		return nil, fmt.Errorf("%w: format version %d, this build reads %d", ErrBadSnapshot, v, snapshotVersion)
+	}
+	d := wire.NewDecoder(data[len(snapshotMagic)+1:])
+	m := New()
+	m.now = d.Varint()
+	m.nextEventID = d.Uvarint()
+	m.nextSeq = d.Uvarint()
+	m.nextTicket = d.Uvarint()
+	decodePolicy(d, &m.policy)
+
+	n := d.Len(d.Remaining())
+	var prev string
+	for i := 0; i < n && d.Err() == nil; i++ {
+		a := decodeAgent(d)
+		a.cow = m.cow
+		if i > 0 && a.ID <= prev {
+			d.Fail("agents out of order")
+		}
+		prev = a.ID
+		m.agents.ReplaceOrInsert(a)
+	}
+	n = d.Len(d.Remaining())
+	for i := 0; i < n && d.Err() == nil; i++ {
+		c := decodeConversation(d)
+		c.cow = m.cow
+		if i > 0 && c.ID <= prev {
+			d.Fail("conversations out of order")
+		}
+		prev = c.ID
+		m.convs.ReplaceOrInsert(c)
+	}
+	n = d.Len(d.Remaining())
+	for i := 0; i < n && d.Err() == nil; i++ {
+		k := &keyRecord{Key: d.String(), Kind: Kind(d.Byte()), Target: d.String(), ExpireAt: d.Varint()}
+		k.Outcome = DecodeOutcome(d)
+		if i > 0 && k.Key <= prev {
+			d.Fail("keys out of order")
+		}
+		prev = k.Key
+		m.keys.ReplaceOrInsert(k)
+		m.keyExpiry.ReplaceOrInsert(keyExpiry{At: k.ExpireAt, Key: k.Key})
+	}
+	n = d.Len(d.Remaining())
+	var prevID uint64
+	for i := 0; i < n && d.Err() == nil; i++ {
+		ev := decodeEvent(d)
+		if ev.ID <= prevID || ev.ID >= m.nextEventID {
+			d.Fail("event ids out of order")
+		}
+		prevID = ev.ID
+		m.events.ReplaceOrInsert(ev)
+	}
+	if d.Err() == nil && d.Remaining() != 0 {
+		d.Fail("%d trailing bytes", d.Remaining())
+	}
+	if err := d.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadSnapshot, err)
+	}
+	m.rebuildIndexes()
+	if err := m.CheckInvariants(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadSnapshot, err)
+	}
+	return m, nil
+}
+
+// rebuildIndexes derives the queue, deadline and availability indexes from
+// agents and conversations.
+func (m *Machine) rebuildIndexes() {
+	m.convs.Ascend(func(c *Conversation) bool {
+		if c.State == StateQueued {
+			m.queue.ReplaceOrInsert(qkey(c))
+		}
+		for t, at := range c.deadlines {
+			if at != 0 {
+				m.deadlines.ReplaceOrInsert(deadlineKey{At: at, Owner: ownerConversation, ID: c.ID, Timer: timer(t)})
+			}
+		}
+		return true
+	})
+	m.agents.Ascend(func(a *Agent) bool {
+		if a.ReassignAt != 0 {
+			m.deadlines.ReplaceOrInsert(deadlineKey{At: a.ReassignAt, Owner: ownerAgent, ID: a.ID})
+		}
+		m.reindexAvail(a)
+		return true
+	})
+	m.dispatchDirty = false
+}
+
+func encodeDuration(e *wire.Encoder, d time.Duration) { e.Varint(int64(d)) }
+func decodeDuration(d *wire.Decoder) time.Duration   { return time.Duration(d.Varint()) }
+
+func encodePolicy(e *wire.Encoder, p *Policy) {
+	for _, f := range (&PolicyPatch{}).durations(p) {
+		encodeDuration(e, *f.dst)
+	}
+	e.Bool(p.AgentCanEndChat)
+	e.Bool(p.Messaging.CountInactiveMessaging)
+	e.Byte(byte(p.Routing.Mode))
+	e.Byte(byte(p.Routing.Strategy))
+	e.Bool(p.Routing.AutoAccept)
+}
+
+func decodePolicy(d *wire.Decoder, p *Policy) {
+	for _, f := range (&PolicyPatch{}).durations(p) {
+		*f.dst = decodeDuration(d)
+		if *f.dst < MinPolicyDuration || *f.dst > MaxPolicyDuration {
+			d.Fail("policy %s out of range", f.name)
+		}
+	}
+	p.AgentCanEndChat = d.Bool()
+	p.Messaging.CountInactiveMessaging = d.Bool()
+	p.Routing.Mode = Mode(d.Byte())
+	p.Routing.Strategy = Strategy(d.Byte())
+	p.Routing.AutoAccept = d.Bool()
+	if !p.Routing.Mode.Valid() || !p.Routing.Strategy.Valid() {
+		d.Fail("bad routing mode or strategy")
+	}
+}
+
+func encodeLimits(e *wire.Encoder, l [capacity.NumChannels]int) {
+	for _, n := range l {
+		e.Int(n)
+	}
+}
+
+func decodeLimits(d *wire.Decoder) (l [capacity.NumChannels]int) {
+	for i := range l {
+		l[i] = d.Int()
+	}
+	return l
+}
+
+func encodeAgent(e *wire.Encoder, a *Agent) {
+	e.String(a.ID)
+	e.String(a.Name)
+	e.Byte(byte(a.Status))
+	encodeLimits(e, a.Capacity)
+	encodeLimits(e, a.Load)
+	e.Strings(a.Skills)
+	e.Strings(a.Groups)
+	e.Strings(a.Conversations)
+	for _, t := range a.LastAssigned {
+		e.Varint(t)
+	}
+	e.Varint(a.ReassignAt)
+}
+
+func decodeAgent(d *wire.Decoder) *Agent {
+	a := &Agent{ID: d.String(), Name: d.String(), Status: AgentStatus(d.Byte())}
+	a.Capacity = decodeLimits(d)
+	a.Load = decodeLimits(d)
+	a.Skills = d.Strings()
+	a.Groups = d.Strings()
+	a.Conversations = d.Strings()
+	for i := range a.LastAssigned {
+		a.LastAssigned[i] = d.Varint()
+	}
+	a.ReassignAt = d.Varint()
+	if !a.Status.Valid() {
+		d.Fail("bad agent status")
+	}
+	if a.Capacity.Validate() != nil {
+		d.Fail("bad agent capacity")
+	}
+	return a
+}
+
+func encodeTicket(e *wire.Encoder, t *Ticket) {
+	e.Bool(t != nil)
+	if t != nil {
+		e.String(t.ID)
+		e.Byte(byte(t.Status))
+		e.Varint(t.CreatedAt)
+		e.String(t.Via)
+	}
+}
+
+func decodeTicket(d *wire.Decoder) *Ticket {
+	if !d.Bool() {
+		return nil
+	}
+	t := &Ticket{ID: d.String(), Status: TicketStatus(d.Byte()), CreatedAt: d.Varint(), Via: d.String()}
+	if !t.Status.Valid() {
+		d.Fail("bad ticket status")
+	}
+	return t
+}
+
+func encodeMessages(e *wire.Encoder, ms []Message) {
+	e.Uvarint(uint64(len(ms)))
+	for i := range ms {
+		e.Byte(byte(ms[i].Author))
+		e.String(ms[i].AgentID)
+		e.String(ms[i].Text)
+		e.Varint(ms[i].At)
+	}
+}
+
+func decodeMessages(d *wire.Decoder) []Message {
+	n := d.Len(d.Remaining() / 4) // a message takes at least four bytes
+	if n == 0 {
+		return nil
+	}
+	ms := make([]Message, n)
+	for i := range ms {
+		ms[i] = Message{Author: Author(d.Byte()), AgentID: d.String(), Text: d.String(), At: d.Varint()}
+		if !ms[i].Author.Valid() {
+			d.Fail("bad message author")
+		}
+	}
+	return ms
+}
+
+func encodeConversation(e *wire.Encoder, c *Conversation) {
+	e.String(c.ID)
+	e.Byte(byte(c.Channel))
+	e.Byte(byte(c.Client))
+	e.Bool(c.PushEnabled)
+	e.Int(c.Priority)
+	e.Strings(c.Skills)
+	e.String(c.Group)
+	e.String(c.VisitorID)
+	e.Byte(byte(c.State))
+	e.Byte(byte(c.Activity))
+	e.String(c.AgentID)
+	e.Bool(c.Missed)
+	e.String(c.EndedReason)
+	e.Varint(c.CreatedAt)
+	e.Varint(c.EndedAt)
+	e.Varint(c.QueuedAt)
+	e.Uvarint(c.Seq)
+	encodeTicket(e, c.Ticket)
+	encodeMessages(e, c.Transcript)
+	e.Bool(c.Joined)
+	e.Strings(c.Missers)
+	e.Bool(c.Counted)
+	e.Bool(c.Exempt)
+	e.Bool(c.AwaitAgent)
+	e.Bool(c.Disconnected)
+	e.Bool(c.Backgrounded)
+	for _, t := range c.deadlines {
+		e.Varint(t)
+	}
+}
+
+func decodeConversation(d *wire.Decoder) *Conversation {
+	c := &Conversation{ID: d.String(), Channel: capacity.Channel(d.Byte()), Client: Client(d.Byte()),
+		PushEnabled: d.Bool(), Priority: d.Int(), Skills: d.Strings(), Group: d.String(), VisitorID: d.String(),
+		State: State(d.Byte()), Activity: Activity(d.Byte()), AgentID: d.String(), Missed: d.Bool(),
+		EndedReason: d.String(), CreatedAt: d.Varint(), EndedAt: d.Varint(), QueuedAt: d.Varint(), Seq: d.Uvarint()}
+	c.Ticket = decodeTicket(d)
+	c.Transcript = decodeMessages(d)
+	c.Joined = d.Bool()
+	c.Missers = d.Strings()
+	c.Counted = d.Bool()
+	c.Exempt = d.Bool()
+	c.AwaitAgent = d.Bool()
+	c.Disconnected = d.Bool()
+	c.Backgrounded = d.Bool()
+	for i := range c.deadlines {
+		c.deadlines[i] = d.Varint()
+	}
+	if !c.Channel.Valid() || !c.Client.Valid() || !c.State.Valid() || !c.Activity.Valid() {
+		d.Fail("bad conversation enum")
+	}
+	return c
+}
+
+func encodeEvent(e *wire.Encoder, ev *Event) {
+	e.Uvarint(ev.ID)
+	e.String(ev.Type)
+	e.Varint(ev.At)
+	e.String(ev.ConversationID)
+	e.String(ev.AgentID)
+	x := &ev.Data
+	e.String(x.Reason)
+	e.String(x.Status)
+	e.String(x.Previous)
+	e.Bool(x.Missed)
+	encodeMessages(e, x.Transcript)
+	encodeTicket(e, x.Ticket)
+	encodeLimits(e, x.Capacity)
+	encodeLimits(e, x.Load)
+	e.Bool(x.Message != nil)
+	if x.Message != nil {
+		encodeMessages(e, []Message{*x.Message})
+	}
+}
+
+func decodeEvent(d *wire.Decoder) Event {
+	ev := Event{ID: d.Uvarint(), Type: d.String(), At: d.Varint(), ConversationID: d.String(), AgentID: d.String()}
+	x := &ev.Data
+	x.Reason = d.String()
+	x.Status = d.String()
+	x.Previous = d.String()
+	x.Missed = d.Bool()
+	x.Transcript = decodeMessages(d)
+	x.Ticket = decodeTicket(d)
+	x.Capacity = decodeLimits(d)
+	x.Load = decodeLimits(d)
+	if d.Bool() {
+		if ms := decodeMessages(d); len(ms) == 1 {
+			x.Message = &ms[0]
+		} else {
+			d.Fail("bad event message")
+		}
+	}
+	return ev
+}
+
+// EncodeOutcome appends an outcome (without its events) in the snapshot's
+// encoding; the cluster uses it to return a forwarded command's result.
+func EncodeOutcome(e *wire.Encoder, o Outcome) {
+	e.Bool(o.Conversation != nil)
+	if o.Conversation != nil {
+		encodeConversation(e, o.Conversation)
+	}
+	e.Bool(o.Agent != nil)
+	if o.Agent != nil {
+		encodeAgent(e, o.Agent)
+	}
+	e.Bool(o.Assignment != nil)
+	if o.Assignment != nil {
+		e.String(o.Assignment.ConversationID)
+		e.String(o.Assignment.AgentID)
+		e.Byte(byte(o.Assignment.State))
+	}
+	var derr *Error
+	if errors.As(o.Err, &derr) {
+		class := 0
+		for i, c := range errorClasses {
+			if c == derr.Class {
+				class = i + 1
+			}
+		}
+		e.Byte(byte(class))
+		e.String(derr.Code)
+		e.String(derr.Message)
+	} else {
+		e.Byte(0)
+	}
+	e.Bool(o.Replayed)
+}
+
+// DecodeOutcome reads an outcome written by EncodeOutcome.
+func DecodeOutcome(d *wire.Decoder) Outcome {
+	var o Outcome
+	if d.Bool() {
+		o.Conversation = decodeConversation(d)
+	}
+	if d.Bool() {
+		o.Agent = decodeAgent(d)
+	}
+	if d.Bool() {
+		o.Assignment = &Assignment{ConversationID: d.String(), AgentID: d.String(), State: State(d.Byte())}
+		if !o.Assignment.State.Valid() {
+			d.Fail("bad assignment state")
+		}
+	}
+	if class := d.Byte(); class != 0 {
+		if int(class) > len(errorClasses) {
+			d.Fail("bad error class")
+		} else {
+			o.Err = &Error{Class: errorClasses[class-1], Code: d.String(), Message: d.String()}
+		}
+	}
+	o.Replayed = d.Bool()
+	return o
+}
