@@ -112,20 +112,22 @@ func (m *Machine) refreshOutcome(out *Outcome) {
 	}
 }
 
-// advance moves the clock to at and fires every deadline due, in deadline
-// order, then prunes expired idempotency keys.
+// advance fires every deadline due by at, in deadline order, then moves
+// the clock to at and prunes expired idempotency keys. The clock steps
+// through each deadline as it fires, so a timer armed by a firing one (idle,
+// then idle timeout) counts from when it should have fired, however late
+// the tick that catches up comes.
 func (m *Machine) advance(at int64) {
-	if at > m.now {
-		m.now = at
-	}
 	for {
 		d, ok := m.deadlines.Min()
-		if !ok || d.At > m.now {
+		if !ok || d.At > at {
 			break
 		}
 		m.deadlines.DeleteMin()
+		m.now = max(m.now, d.At)
 		m.fire(d)
 	}
+	m.now = max(m.now, at)
 	for {
 		k, ok := m.keyExpiry.Min()
 		if !ok || k.At > m.now {

@@ -113,7 +113,7 @@ type Agent struct {
 	ReassignAt int64
 
 	avail [capacity.NumChannels]availSlot // position in the availability index
-	cow      *cowToken
+	cow   *cowToken
 }
 
 // Assignment is the result of a routing engine's RequestAssignment.

@@ -188,7 +188,7 @@ func (m *Machine) rebuildIndexes() {
 }
 
 func encodeDuration(e *wire.Encoder, d time.Duration) { e.Varint(int64(d)) }
-func decodeDuration(d *wire.Decoder) time.Duration   { return time.Duration(d.Varint()) }
+func decodeDuration(d *wire.Decoder) time.Duration    { return time.Duration(d.Varint()) }
 
 func encodePolicy(e *wire.Encoder, p *Policy) {
 	for _, f := range (&PolicyPatch{}).durations(p) {

@@ -1,0 +1,318 @@
+package routing
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/omnirouter/omnirouter/capacity"
+)
+
+var (
+	randomSeed = flag.Uint64("routing.seed", 0, "seed for TestRandomCommands (0: time-based)")
+	randomOps  = flag.Int("routing.ops", 100_000, "commands applied by TestRandomCommands")
+)
+
+// commandGen makes random but plausible commands over small pools of ids,
+// so that most commands hit existing agents and conversations.
+type commandGen struct {
+	r       *rand.Rand
+	m       *Machine // peeked at to aim most agent commands at the right agent
+	convs   int
+	agents  int
+	created int
+}
+
+func (g *commandGen) agent() string { return fmt.Sprintf("a%d", g.r.IntN(g.agents)) }
+
+// holder returns, most of the time, the agent conversation id is with.
+func (g *commandGen) holder(id string) string {
+	if c, ok := g.m.Conversation(id); ok && c.AgentID != "" && g.r.IntN(5) > 0 {
+		return c.AgentID
+	}
+	return g.agent()
+}
+
+// conv returns, most of the time, a conversation that has not ended.
+func (g *commandGen) conv() string {
+	if g.created == 0 {
+		return "c0"
+	}
+	if g.r.IntN(5) > 0 {
+		var open []string
+		g.m.Conversations(func(c *Conversation) bool {
+			if c.State != StateEnded {
+				open = append(open, c.ID)
+			}
+			return true
+		})
+		if len(open) > 0 {
+			return open[g.r.IntN(len(open))]
+		}
+	}
+	return fmt.Sprintf("c%d", g.r.IntN(g.created))
+}
+
+func (g *commandGen) labels(pool ...string) []string {
+	var out []string
+	for _, l := range pool {
+		if g.r.IntN(3) == 0 {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func (g *commandGen) dur(maxSec int) *time.Duration {
+	d := time.Duration(1+g.r.IntN(maxSec*1000)) * time.Millisecond
+	return &d
+}
+
+// next returns the time step to apply before the command, and the command.
+func (g *commandGen) next() (int64, Command) {
+	var step int64
+	switch p := g.r.IntN(100); {
+	case p < 60:
+		step = int64(g.r.IntN(2000))
+	case p < 95:
+		step = int64(g.r.IntN(120_000))
+	case p < 99:
+		step = int64(g.r.IntN(3_600_000))
+	default:
+		step = int64(g.r.IntN(10 * 24 * 3_600_000)) // far in the future
+	}
+	switch p := g.r.IntN(100); {
+	case p < 4:
+		return step, UpsertAgent{ID: g.agent(), Capacity: capacity.Limits{g.r.IntN(4), g.r.IntN(4)},
+			Skills: g.labels("fr", "de", "vip"), Groups: g.labels("support", "sales")}
+	case p < 5:
+		return step, RemoveAgent{ID: g.agent()}
+	case p < 12:
+		return step, SetAgentStatus{AgentID: g.agent(), Status: AgentStatus(g.r.IntN(int(numStatuses)))}
+	case p < 24:
+		if g.created < g.convs {
+			g.created++
+		}
+		ch := capacity.Channel(g.r.IntN(2))
+		cmd := CreateConversation{ID: fmt.Sprintf("c%d", g.created-1), Channel: ch, Priority: g.r.IntN(3) - 1,
+			Skills: g.labels("fr", "de"), PushEnabled: g.r.IntN(2) == 0}
+		if g.r.IntN(4) == 0 {
+			cmd.Group = "support"
+		}
+		if ch == capacity.Chat {
+			cmd.Client = Client(g.r.IntN(int(numClients)))
+		}
+		if g.r.IntN(2) == 0 {
+			cmd.Message = "hello"
+		}
+		return step, cmd
+	case p < 40:
+		a, c := Author(g.r.IntN(int(numAuthors))), g.conv()
+		return step, PostMessage{ConversationID: c, Author: a, AgentID: g.holder(c), Text: "m"}
+	case p < 48:
+		return step, Presence{ConversationID: g.conv(), Event: PresenceEvent(g.r.IntN(int(numPresenceEvents)))}
+	case p < 60:
+		c := g.conv()
+		return step, Accept{ConversationID: c, AgentID: g.holder(c)}
+	case p < 64:
+		c := g.conv()
+		return step, Reject{ConversationID: c, AgentID: g.holder(c)}
+	case p < 68:
+		c := g.conv()
+		return step, Leave{ConversationID: c, AgentID: g.holder(c)}
+	case p < 73:
+		c := g.conv()
+		return step, End{ConversationID: c, By: EndedBy(g.r.IntN(2)), AgentID: g.holder(c)}
+	case p < 78:
+		return step, SetTicketStatus{ConversationID: g.conv(), Status: TicketStatus(g.r.IntN(int(numTicketStatuses)))}
+	case p < 83:
+		c := g.conv()
+		return step, Release{AgentID: g.holder(c), ConversationID: c, TicketStatus: TicketStatus(g.r.IntN(int(numTicketStatuses))), SetTicket: g.r.IntN(2) == 0}
+	case p < 89:
+		r := RequestAssignment{Force: g.r.IntN(5) == 0}
+		if g.r.IntN(3) > 0 {
+			r.ConversationID = g.conv()
+		}
+		if g.r.IntN(3) > 0 {
+			r.AgentID = g.agent()
+		}
+		return step, r
+	case p < 91:
+		var pp PolicyPatch
+		switch g.r.IntN(8) {
+		case 0:
+			pp.Mode = ptr(Mode(g.r.IntN(int(numModes))))
+		case 1:
+			pp.Strategy = ptr(Strategy(g.r.IntN(int(numStrategies))))
+		case 2:
+			pp.AutoAccept = ptr(g.r.IntN(2) == 0)
+		case 3:
+			pp.CountInactiveMessaging = ptr(g.r.IntN(2) == 0)
+		case 4:
+			pp.OfferTimeout, pp.ReassignDelay = g.dur(60), g.dur(120)
+		case 5:
+			pp.WebIdleAfter, pp.WebIdleTimeout, pp.WebDisconnectTimeout = g.dur(900), g.dur(1800), g.dur(180)
+		case 6:
+			pp.MobileInactivityTimeout, pp.MobileDisconnectTimeout = g.dur(3600), g.dur(3600)
+			pp.MobileAgentEndedTimeout, pp.MobileBackgroundTimeout = g.dur(600), g.dur(1800)
+		case 7:
+			pp.MessagingInactivityTimeout, pp.IdempotencyRetention = g.dur(900), g.dur(600)
+			pp.AgentCanEndChat = ptr(g.r.IntN(2) == 0)
+		}
+		return step, SetPolicy{Patch: pp}
+	default:
+		return step, Tick{}
+	}
+}
+
+func snapshotBytes(t testing.TB, m *Machine) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := m.WriteSnapshot(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestRandomCommands applies random commands, including ticks far in the
+// future, checking the invariants after every one. Along the way it
+// restores snapshots into a shadow machine that must then track the
+// original byte for byte, and checks that a clone taken earlier still
+// serializes to the bytes it had when taken (copy-on-write).
+func TestRandomCommands(t *testing.T) {
+	seed := *randomSeed
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	t.Logf("seed %d (rerun with -routing.seed=%d)", seed, seed)
+	ops := *randomOps
+	if testing.Short() {
+		ops = 10_000
+	}
+	m := New()
+	g := &commandGen{r: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), m: m, convs: 500, agents: 8}
+	var lastKey string
+	var lastCmd Command
+	var shadow *Machine
+	var frozen *Machine
+	var frozenBytes []byte
+	now := t0
+	refused, replayed := 0, 0
+	for i := range ops {
+		step, cmd := g.next()
+		now += step
+		key := ""
+		switch k := g.r.IntN(20); {
+		case k == 0 && lastKey != "":
+			cmd, key = lastCmd, lastKey // a client retrying
+		case k < 4:
+			key = fmt.Sprintf("k%d", i)
+		}
+		lastKey, lastCmd = key, cmd
+		out := m.Apply(now, key, cmd)
+		if shadow != nil {
+			shadow.Apply(now, key, cmd)
+		}
+		if out.Err != nil {
+			refused++
+		}
+		if out.Replayed {
+			replayed++
+		}
+		if err := m.CheckInvariants(); err != nil {
+			t.Fatalf("seed %d: op %d (%T%+v): invariants broken: %v", seed, i, cmd, cmd, err)
+		}
+		switch {
+		case i%997 == 0:
+			snap := snapshotBytes(t, m)
+			restored, err := DecodeSnapshot(snap)
+			if err != nil {
+				t.Fatalf("seed %d: op %d: restore: %v", seed, i, err)
+			}
+			if again := snapshotBytes(t, restored); !bytes.Equal(snap, again) {
+				t.Fatalf("seed %d: op %d: snapshot → restore → snapshot differs", seed, i)
+			}
+			if shadow != nil {
+				if s := snapshotBytes(t, shadow); !bytes.Equal(snap, s) {
+					t.Fatalf("seed %d: op %d: machine restored earlier diverged from the original", seed, i)
+				}
+			}
+			shadow = restored
+		case i%613 == 0:
+			if frozen != nil {
+				if got := snapshotBytes(t, frozen); !bytes.Equal(got, frozenBytes) {
+					t.Fatalf("seed %d: op %d: a clone changed after later applies (copy-on-write broken)", seed, i)
+				}
+			}
+			frozen = m.Clone()
+			frozenBytes = snapshotBytes(t, frozen)
+		}
+	}
+	t.Logf("%d commands, %d refused, %d replayed, %d conversations, %d events", ops, refused, replayed, m.ConversationCount(), m.LastEventID())
+	if refused > ops*7/10 || refused == 0 || replayed == 0 {
+		t.Fatalf("generator is degenerate: %d of %d refused", refused, ops)
+	}
+}
+
+// TestDeterministicReplay replays one command log into two fresh machines
+// and compares their snapshots byte for byte.
+func TestDeterministicReplay(t *testing.T) {
+	type entry struct {
+		at  int64
+		key string
+		cmd Command
+	}
+	// The generator peeks at a machine of its own to aim its commands.
+	gm := New()
+	g := &commandGen{r: rand.New(rand.NewPCG(7, 11)), m: gm, convs: 200, agents: 6}
+	var log []entry
+	now := t0
+	for i := range 20_000 {
+		step, cmd := g.next()
+		now += step
+		key := ""
+		if i%7 == 0 {
+			key = fmt.Sprintf("k%d", i%40)
+		}
+		log = append(log, entry{now, key, cmd})
+		gm.Apply(now, key, cmd)
+	}
+	replay := func() []byte {
+		m := New()
+		for _, e := range log {
+			m.Apply(e.at, e.key, e.cmd)
+		}
+		return snapshotBytes(t, m)
+	}
+	a, b := replay(), replay()
+	if !bytes.Equal(a, b) {
+		t.Fatal("two replays of the same log differ")
+	}
+	if len(a) < 10_000 {
+		t.Fatalf("snapshot suspiciously small: %d bytes", len(a))
+	}
+}
+
+func TestSnapshotRejectsCorruptInput(t *testing.T) {
+	h := newHarness(t)
+	h.onlineAgent("a", 2, 2)
+	h.webChat("c1")
+	h.messaging("m1")
+	snap := h.snapshot()
+	if _, err := DecodeSnapshot(snap); err != nil {
+		t.Fatal(err)
+	}
+	for cut := 0; cut < len(snap); cut++ {
+		if _, err := DecodeSnapshot(snap[:cut]); err == nil {
+			t.Fatalf("truncated snapshot (%d of %d bytes) accepted", cut, len(snap))
+		}
+	}
+	bad := bytes.Clone(snap)
+	bad[len(snapshotMagic)] = 99
+	if _, err := DecodeSnapshot(bad); err == nil {
+		t.Fatal("unknown version accepted")
+	}
+}
