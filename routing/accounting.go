@@ -106,8 +106,8 @@ func (m *Machine) rebuildAvail() {
 
 func (m *Machine) agentIDs() []string {
 	ids := make([]string, 0, m.agents.Len())
-	m.agents.Ascend(func(a *Agent) bool {
-		ids = append(ids, a.ID)
+	m.agents.Ascend(func(r agentRef) bool {
+		ids = append(ids, r.id)
 		return true
 	})
 	return ids
@@ -189,13 +189,13 @@ func qkey(c *Conversation) queueKey {
 func (m *Machine) enqueue(c *Conversation) {
 	c.State = StateQueued
 	c.AgentID = ""
-	m.queue.ReplaceOrInsert(qkey(c))
+	m.queue[c.Channel].ReplaceOrInsert(qkey(c))
 	m.dispatchDirty = true
 }
 
 func (m *Machine) dequeue(c *Conversation) {
 	if c.State == StateQueued {
-		m.queue.Delete(qkey(c))
+		m.queue[c.Channel].Delete(qkey(c))
 	}
 }
 

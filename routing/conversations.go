@@ -91,7 +91,7 @@ func (m *Machine) create(c CreateConversation) Outcome {
 		conv.Client = ClientWeb
 	}
 	m.nextSeq++
-	m.convs.ReplaceOrInsert(conv)
+	m.convs.ReplaceOrInsert(convRef{conv.ID, conv})
 	if conv.Channel == capacity.Messaging {
 		m.newTicket(conv, TicketNew, ViaMessaging)
 	}

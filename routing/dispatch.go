@@ -35,34 +35,50 @@ func (m *Machine) chooseAgent(c *Conversation) *Agent {
 	return chosen
 }
 
-// dispatch matches queued conversations with agents, in queue order, until
-// no queued conversation has an eligible agent. It resumes each scan after
-// the last match: a conversation skipped once cannot match later in the same
-// dispatch, since matching only ever takes capacity away.
+// dispatch matches queued conversations with agents, channel by channel
+// in queue order, until no queued conversation has an eligible agent. Each
+// scan resumes after the last match: a conversation skipped once cannot
+// match later in the same dispatch, since matching only takes capacity away.
 func (m *Machine) dispatch() {
-	from, ok := m.queue.Min()
-	for ok {
-		if m.avail[capacity.Chat].Len() == 0 && m.avail[capacity.Messaging].Len() == 0 {
-			return
-		}
-		var conv *Conversation
-		var agent *Agent
-		ok = false
-		m.queue.AscendGreaterOrEqual(from, func(k queueKey) bool {
-			c := m.getConv(k.ID)
-			if m.avail[c.Channel].Len() == 0 {
+	for ch := range m.queue {
+		from, ok := m.queue[ch].Min()
+		for ok && m.avail[ch].Len() > 0 {
+			var conv *Conversation
+			var agent *Agent
+			ok = false
+			m.queue[ch].AscendGreaterOrEqual(from, func(k queueKey) bool {
+				c := m.getConv(k.ID)
+				if a := m.chooseAgent(c); a != nil {
+					conv, agent, from, ok = c, a, k, true
+					return false
+				}
 				return true
+			})
+			if ok {
+				m.route(m.writableConv(conv), m.writableAgent(agent), false)
 			}
-			if a := m.chooseAgent(c); a != nil {
-				conv, agent, from, ok = c, a, k, true
+		}
+	}
+}
+
+// firstQueued returns the first queued conversation, in routing order
+// across channels, for which match returns true.
+func (m *Machine) firstQueued(match func(*Conversation) bool) *Conversation {
+	var best *Conversation
+	var bestKey queueKey
+	for ch := range m.queue {
+		m.queue[ch].Ascend(func(k queueKey) bool {
+			if best != nil && !queueLess(k, bestKey) {
+				return false
+			}
+			if c := m.getConv(k.ID); match(c) {
+				best, bestKey = c, k
 				return false
 			}
 			return true
 		})
-		if ok {
-			m.route(m.writableConv(conv), m.writableAgent(agent), false)
-		}
 	}
+	return best
 }
 
 // route offers c to a, or assigns it at once with auto_accept or force.
@@ -124,27 +140,19 @@ func (m *Machine) requestAssignment(r RequestAssignment) Outcome {
 		if r.Force {
 			return Outcome{Err: invalidf(CodeInvalidCommand, "a forced assignment names the conversation")}
 		}
-		m.queue.Ascend(func(k queueKey) bool {
-			if c := m.getConv(k.ID); eligible(agent, c) {
-				conv = c
-				return false
-			}
-			return true
-		})
-		if conv == nil {
+		if conv = m.firstQueued(func(c *Conversation) bool { return eligible(agent, c) }); conv == nil {
 			return Outcome{Err: notFoundf(CodeNoEligibleConversation, "no queued conversation agent %q is eligible for", agent.ID)}
 		}
 	default:
-		m.queue.Ascend(func(k queueKey) bool {
-			c := m.getConv(k.ID)
+		conv = m.firstQueued(func(c *Conversation) bool {
 			if a := m.chooseAgent(c); a != nil {
-				conv, agent = c, a
-				return false
+				agent = a
+				return true
 			}
-			return true
+			return false
 		})
 		if conv == nil {
-			if m.queue.Len() == 0 {
+			if m.QueueLen() == 0 {
 				return Outcome{Err: notFoundf(CodeNoEligibleConversation, "the queue is empty")}
 			}
 			return Outcome{Err: notFoundf(CodeNoEligibleAgent, "no eligible agent for any queued conversation")}

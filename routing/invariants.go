@@ -30,7 +30,8 @@ func (m *Machine) CheckInvariants() error {
 	}
 
 	holders := map[string]string{}
-	m.agents.Ascend(func(a *Agent) bool {
+	m.agents.Ascend(func(r agentRef) bool {
+		a := r.a
 		if !slices.IsSorted(a.Conversations) || len(slices.Compact(slices.Clone(a.Conversations))) != len(a.Conversations) {
 			bad("agent %s: conversation list not sorted and unique", a.ID)
 		}
@@ -75,13 +76,14 @@ func (m *Machine) CheckInvariants() error {
 	})
 
 	queued, armed := 0, 0
-	m.agents.Ascend(func(a *Agent) bool {
+	m.agents.Ascend(func(r agentRef) bool {
+		a := r.a
 		if a.ReassignAt != 0 {
 			armed++
 		}
 		return true
 	})
-	m.convs.Ascend(func(c *Conversation) bool {
+	m.Conversations(func(c *Conversation) bool {
 		if held(c) && holders[c.ID] != c.AgentID {
 			bad("conversation %s is %s with %s, who does not list it", c.ID, c.State, c.AgentID)
 		}
@@ -99,7 +101,7 @@ func (m *Machine) CheckInvariants() error {
 		}
 		if c.State == StateQueued {
 			queued++
-			if !m.queue.Has(qkey(c)) {
+			if !m.queue[c.Channel].Has(qkey(c)) {
 				bad("queued conversation %s missing from the queue index", c.ID)
 			}
 		}
@@ -120,14 +122,15 @@ func (m *Machine) CheckInvariants() error {
 		}
 		return true
 	})
-	if queued != m.queue.Len() {
-		bad("queue index holds %d entries for %d queued conversations", m.queue.Len(), queued)
+	if queued != m.QueueLen() {
+		bad("queue index holds %d entries for %d queued conversations", m.QueueLen(), queued)
 	}
 	if armed != m.deadlines.Len() {
 		bad("deadline index holds %d entries for %d armed timers", m.deadlines.Len(), armed)
 	}
 	availCount := 0
-	m.agents.Ascend(func(a *Agent) bool {
+	m.agents.Ascend(func(r agentRef) bool {
+		a := r.a
 		for _, s := range a.avail {
 			if s.in {
 				availCount++

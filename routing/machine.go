@@ -42,9 +42,9 @@ type Machine struct {
 	now    int64
 	policy Policy
 
-	agents    *btree.BTreeG[*Agent]
-	convs     *btree.BTreeG[*Conversation]
-	queue     *btree.BTreeG[queueKey]
+	agents    *btree.BTreeG[agentRef]
+	convs     *btree.BTreeG[convRef]
+	queue     [capacity.NumChannels]*btree.BTreeG[queueKey] // one per channel: capacity is per channel
 	deadlines *btree.BTreeG[deadlineKey]
 	avail     [capacity.NumChannels]*btree.BTreeG[availKey]
 	keys      *btree.BTreeG[*keyRecord]
@@ -61,6 +61,18 @@ type Machine struct {
 	emitted       []Event
 	loadChanged   []string // agents whose load or capacity changed in this apply
 	dispatchDirty bool
+}
+
+// convRef and agentRef are the items of the id indexes: small values, so
+// that a lookup probe does not allocate.
+type convRef struct {
+	id string
+	c  *Conversation
+}
+
+type agentRef struct {
+	id string
+	a  *Agent
 }
 
 // queueKey orders the queue: priority (higher first), then eligibility time
@@ -155,9 +167,8 @@ func keyExpiryLess(a, b keyExpiry) bool {
 func New() *Machine {
 	m := &Machine{
 		policy:      DefaultPolicy(),
-		agents:      btree.NewG(btreeDegree, func(a, b *Agent) bool { return a.ID < b.ID }),
-		convs:       btree.NewG(btreeDegree, func(a, b *Conversation) bool { return a.ID < b.ID }),
-		queue:       btree.NewG(btreeDegree, queueLess),
+		agents:      btree.NewG(btreeDegree, func(a, b agentRef) bool { return a.id < b.id }),
+		convs:       btree.NewG(btreeDegree, func(a, b convRef) bool { return a.id < b.id }),
 		deadlines:   btree.NewG(btreeDegree, deadlineLess),
 		keys:        btree.NewG(btreeDegree, func(a, b *keyRecord) bool { return a.Key < b.Key }),
 		keyExpiry:   btree.NewG(btreeDegree, keyExpiryLess),
@@ -169,6 +180,7 @@ func New() *Machine {
 	}
 	for ch := range m.avail {
 		m.avail[ch] = btree.NewG(btreeDegree, availLess)
+		m.queue[ch] = btree.NewG(btreeDegree, queueLess)
 	}
 	return m
 }
@@ -180,10 +192,10 @@ func (m *Machine) Clone() *Machine {
 	c := *m
 	c.agents = m.agents.Clone()
 	c.convs = m.convs.Clone()
-	c.queue = m.queue.Clone()
 	c.deadlines = m.deadlines.Clone()
 	for ch := range m.avail {
 		c.avail[ch] = m.avail[ch].Clone()
+		c.queue[ch] = m.queue[ch].Clone()
 	}
 	c.keys = m.keys.Clone()
 	c.keyExpiry = m.keyExpiry.Clone()
@@ -211,8 +223,8 @@ func (m *Machine) NextDeadline() (int64, bool) {
 
 // Conversation returns a copy of a conversation.
 func (m *Machine) Conversation(id string) (Conversation, bool) {
-	c, ok := m.convs.Get(&Conversation{ID: id})
-	if !ok {
+	c := m.getConv(id)
+	if c == nil {
 		return Conversation{}, false
 	}
 	return *c, true
@@ -220,8 +232,8 @@ func (m *Machine) Conversation(id string) (Conversation, bool) {
 
 // Agent returns a copy of an agent.
 func (m *Machine) Agent(id string) (Agent, bool) {
-	a, ok := m.agents.Get(&Agent{ID: id})
-	if !ok {
+	a := m.getAgent(id)
+	if a == nil {
 		return Agent{}, false
 	}
 	return *a, true
@@ -230,8 +242,8 @@ func (m *Machine) Agent(id string) (Agent, bool) {
 // Agents returns every agent, ordered by id.
 func (m *Machine) Agents() []Agent {
 	out := make([]Agent, 0, m.agents.Len())
-	m.agents.Ascend(func(a *Agent) bool {
-		out = append(out, *a)
+	m.agents.Ascend(func(r agentRef) bool {
+		out = append(out, *r.a)
 		return true
 	})
 	return out
@@ -243,21 +255,44 @@ func (m *Machine) ConversationCount() int { return m.convs.Len() }
 
 // Conversations calls fn for every conversation in id order until fn returns
 // false. fn must not keep or modify the pointer.
-func (m *Machine) Conversations(fn func(*Conversation) bool) { m.convs.Ascend(fn) }
+func (m *Machine) Conversations(fn func(*Conversation) bool) {
+	m.convs.Ascend(func(r convRef) bool { return fn(r.c) })
+}
 
-// Queue returns the queued conversations in routing order.
+// Queue returns the queued conversations in routing order (the channels'
+// queues merged).
 func (m *Machine) Queue() []QueueEntry {
-	out := make([]QueueEntry, 0, m.queue.Len())
-	m.queue.Ascend(func(k queueKey) bool {
-		c, _ := m.convs.Get(&Conversation{ID: k.ID})
-		out = append(out, QueueEntry{ID: k.ID, Channel: c.Channel, Priority: k.Priority, QueuedAt: k.QueuedAt, Position: len(out) + 1})
-		return true
+	var keys []queueKey
+	for ch := range m.queue {
+		m.queue[ch].Ascend(func(k queueKey) bool {
+			keys = append(keys, k)
+			return true
+		})
+	}
+	slices.SortFunc(keys, func(a, b queueKey) int {
+		if queueLess(a, b) {
+			return -1
+		}
+		return 1
 	})
+	out := make([]QueueEntry, len(keys))
+	for i, k := range keys {
+		out[i] = QueueEntry{ID: k.ID, Channel: m.getConv(k.ID).Channel, Priority: k.Priority, QueuedAt: k.QueuedAt, Position: i + 1}
+	}
 	return out
 }
 
 // QueueLen is the number of queued conversations.
-func (m *Machine) QueueLen() int { return m.queue.Len() }
+func (m *Machine) QueueLen() int {
+	n := 0
+	for _, q := range m.queue {
+		n += q.Len()
+	}
+	return n
+}
+
+// ChannelQueueLen is the number of queued conversations on one channel.
+func (m *Machine) ChannelQueueLen(ch capacity.Channel) int { return m.queue[ch].Len() }
 
 // LastEventID is the id of the newest event (0 if none yet).
 func (m *Machine) LastEventID() uint64 { return m.nextEventID - 1 }
@@ -292,13 +327,13 @@ func (m *Machine) Events(after uint64, max int) ([]Event, error) {
 // --- copy-on-write access -------------------------------------------------
 
 func (m *Machine) getConv(id string) *Conversation {
-	c, _ := m.convs.Get(&Conversation{ID: id})
-	return c
+	r, _ := m.convs.Get(convRef{id: id})
+	return r.c
 }
 
 func (m *Machine) getAgent(id string) *Agent {
-	a, _ := m.agents.Get(&Agent{ID: id})
-	return a
+	r, _ := m.agents.Get(agentRef{id: id})
+	return r.a
 }
 
 // writableConv returns a conversation this machine may modify: the item
@@ -309,7 +344,7 @@ func (m *Machine) writableConv(c *Conversation) *Conversation {
 	}
 	cp := *c
 	cp.cow = m.cow
-	m.convs.ReplaceOrInsert(&cp)
+	m.convs.ReplaceOrInsert(convRef{cp.ID, &cp})
 	return &cp
 }
 
@@ -319,7 +354,7 @@ func (m *Machine) writableAgent(a *Agent) *Agent {
 	}
 	cp := *a
 	cp.cow = m.cow
-	m.agents.ReplaceOrInsert(&cp)
+	m.agents.ReplaceOrInsert(agentRef{cp.ID, &cp})
 	return &cp
 }
 

@@ -47,14 +47,14 @@ func (m *Machine) WriteSnapshot(w io.Writer) error {
 	encodePolicy(e, &m.policy)
 
 	e.Uvarint(uint64(m.agents.Len()))
-	m.agents.Ascend(func(a *Agent) bool {
-		encodeAgent(e, a)
+	m.agents.Ascend(func(r agentRef) bool {
+		encodeAgent(e, r.a)
 		flush(false)
 		return true
 	})
 	e.Uvarint(uint64(m.convs.Len()))
-	m.convs.Ascend(func(c *Conversation) bool {
-		encodeConversation(e, c)
+	m.convs.Ascend(func(r convRef) bool {
+		encodeConversation(e, r.c)
 		flush(false)
 		return true
 	})
@@ -117,7 +117,7 @@ func DecodeSnapshot(data []byte) (*Machine, error) {
 			d.Fail("agents out of order")
 		}
 		prev = a.ID
-		m.agents.ReplaceOrInsert(a)
+		m.agents.ReplaceOrInsert(agentRef{a.ID, a})
 	}
 	n = d.Len(d.Remaining())
 	for i := 0; i < n && d.Err() == nil; i++ {
@@ -127,7 +127,7 @@ func DecodeSnapshot(data []byte) (*Machine, error) {
 			d.Fail("conversations out of order")
 		}
 		prev = c.ID
-		m.convs.ReplaceOrInsert(c)
+		m.convs.ReplaceOrInsert(convRef{c.ID, c})
 	}
 	n = d.Len(d.Remaining())
 	for i := 0; i < n && d.Err() == nil; i++ {
@@ -166,9 +166,9 @@ func DecodeSnapshot(data []byte) (*Machine, error) {
 // rebuildIndexes derives the queue, deadline and availability indexes from
 // agents and conversations.
 func (m *Machine) rebuildIndexes() {
-	m.convs.Ascend(func(c *Conversation) bool {
+	m.Conversations(func(c *Conversation) bool {
 		if c.State == StateQueued {
-			m.queue.ReplaceOrInsert(qkey(c))
+			m.queue[c.Channel].ReplaceOrInsert(qkey(c))
 		}
 		for t, at := range c.deadlines {
 			if at != 0 {
@@ -177,7 +177,8 @@ func (m *Machine) rebuildIndexes() {
 		}
 		return true
 	})
-	m.agents.Ascend(func(a *Agent) bool {
+	m.agents.Ascend(func(r agentRef) bool {
+		a := r.a
 		if a.ReassignAt != 0 {
 			m.deadlines.ReplaceOrInsert(deadlineKey{At: a.ReassignAt, Owner: ownerAgent, ID: a.ID})
 		}

@@ -1,0 +1,84 @@
+package wire
+
+import (
+	"errors"
+	"math"
+	"slices"
+	"testing"
+)
+
+func TestRoundTrip(t *testing.T) {
+	var e Encoder
+	e.Uvarint(math.MaxUint64)
+	e.Varint(math.MinInt64)
+	e.Int(-42)
+	e.Byte(7)
+	e.Bool(true)
+	e.String("héllo")
+	e.Bytes([]byte{1, 2, 3})
+	e.Strings([]string{"a", "", "c"})
+	e.Strings(nil)
+
+	d := NewDecoder(e.Buf)
+	if v := d.Uvarint(); v != math.MaxUint64 {
+		t.Errorf("uvarint %d", v)
+	}
+	if v := d.Varint(); v != math.MinInt64 {
+		t.Errorf("varint %d", v)
+	}
+	if v := d.Int(); v != -42 {
+		t.Errorf("int %d", v)
+	}
+	if v := d.Byte(); v != 7 {
+		t.Errorf("byte %d", v)
+	}
+	if !d.Bool() {
+		t.Error("bool")
+	}
+	if v := d.String(); v != "héllo" {
+		t.Errorf("string %q", v)
+	}
+	if v := d.Bytes(); !slices.Equal(v, []byte{1, 2, 3}) {
+		t.Errorf("bytes %v", v)
+	}
+	if v := d.Strings(); !slices.Equal(v, []string{"a", "", "c"}) {
+		t.Errorf("strings %v", v)
+	}
+	if v := d.Strings(); v != nil {
+		t.Errorf("empty strings %v", v)
+	}
+	if d.Err() != nil || d.Remaining() != 0 {
+		t.Fatalf("err %v, %d left", d.Err(), d.Remaining())
+	}
+}
+
+func TestCorruptInputIsAnErrorNotAPanic(t *testing.T) {
+	var e Encoder
+	e.String("hello")
+	e.Bool(true)
+	full := e.Buf
+	for cut := range len(full) {
+		d := NewDecoder(full[:cut])
+		d.String()
+		d.Bool()
+		if !errors.Is(d.Err(), ErrCorrupt) {
+			t.Errorf("truncated to %d bytes: err %v", cut, d.Err())
+		}
+	}
+	// A huge length prefix must not allocate.
+	var big Encoder
+	big.Uvarint(1 << 40)
+	d := NewDecoder(big.Buf)
+	if s := d.String(); s != "" || !errors.Is(d.Err(), ErrCorrupt) {
+		t.Errorf("huge length: %q %v", s, d.Err())
+	}
+	d = NewDecoder([]byte{2})
+	if d.Bool(); !errors.Is(d.Err(), ErrCorrupt) {
+		t.Error("bool 2 accepted")
+	}
+	var wide Encoder
+	wide.Varint(math.MaxInt64)
+	if d = NewDecoder(wide.Buf); d.Int() != 0 || d.Err() == nil {
+		t.Error("out-of-range int accepted")
+	}
+}

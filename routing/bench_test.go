@@ -1,0 +1,121 @@
+package routing
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"testing"
+
+	"github.com/omnirouter/omnirouter/capacity"
+)
+
+// benchMachine returns a machine with n online agents (capacity 10 chat,
+// 10 messaging) in auto mode.
+func benchMachine(b *testing.B, agents int) *Machine {
+	b.Helper()
+	m := New()
+	for i := range agents {
+		id := fmt.Sprintf("a%04d", i)
+		m.Apply(t0, "", UpsertAgent{ID: id, Capacity: capacity.Limits{10, 10}})
+		m.Apply(t0, "", SetAgentStatus{AgentID: id, Status: StatusOnline})
+	}
+	return m
+}
+
+// BenchmarkApplyCreate measures the `create` workload: a conversation created
+// and routed (offered to an agent, or queued once all are full).
+func BenchmarkApplyCreate(b *testing.B) {
+	m := benchMachine(b, 500)
+	ids := make([]string, b.N)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("c%09d", i)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		out := m.Apply(t0+int64(i), "", CreateConversation{ID: ids[i], Channel: capacity.Chat, Message: "hi"})
+		if out.Err != nil {
+			b.Fatal(out.Err)
+		}
+	}
+}
+
+// BenchmarkApplyLifecycle measures one whole chat: create (offered),
+// accept, a message each way, visitor end (which frees the slot).
+func BenchmarkApplyLifecycle(b *testing.B) {
+	m := benchMachine(b, 500)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		at := t0 + int64(i)
+		id := fmt.Sprintf("c%09d", i)
+		out := m.Apply(at, "", CreateConversation{ID: id, Channel: capacity.Chat, Message: "hi"})
+		agent := out.Conversation.AgentID
+		m.Apply(at, "", Accept{ConversationID: id, AgentID: agent})
+		m.Apply(at, "", PostMessage{ConversationID: id, Author: AuthorAgent, AgentID: agent, Text: "hello"})
+		m.Apply(at, "", PostMessage{ConversationID: id, Author: AuthorVisitor, Text: "thanks"})
+		if out := m.Apply(at, "", End{ConversationID: id, By: EndedByVisitor}); out.Err != nil {
+			b.Fatal(out.Err)
+		}
+	}
+}
+
+// BenchmarkApplyKeyed is BenchmarkApplyCreate with an idempotency key.
+func BenchmarkApplyKeyed(b *testing.B) {
+	m := benchMachine(b, 500)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		id := fmt.Sprintf("c%09d", i)
+		m.Apply(t0+int64(i), "k"+id, CreateConversation{ID: id, Channel: capacity.Messaging})
+	}
+}
+
+func benchState(b *testing.B) *Machine {
+	m := benchMachine(b, 500)
+	for i := range 20_000 {
+		m.Apply(t0+int64(i), "", CreateConversation{ID: fmt.Sprintf("c%06d", i), Channel: capacity.Channel(i % 2), Message: "hello there"})
+	}
+	return m
+}
+
+// BenchmarkClone is what a raft snapshot costs the apply loop.
+func BenchmarkClone(b *testing.B) {
+	m := benchState(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		m.Clone()
+		// The first write after a clone copies what it touches.
+		m.Apply(t0+100_000+int64(i), "", Tick{})
+	}
+}
+
+// BenchmarkWriteSnapshot serializes 20,000 conversations and 500 agents.
+func BenchmarkWriteSnapshot(b *testing.B) {
+	m := benchState(b)
+	var buf bytes.Buffer
+	m.WriteSnapshot(&buf)
+	b.SetBytes(int64(buf.Len()))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := m.WriteSnapshot(io.Discard); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkReadSnapshot(b *testing.B) {
+	m := benchState(b)
+	var buf bytes.Buffer
+	m.WriteSnapshot(&buf)
+	b.SetBytes(int64(buf.Len()))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := DecodeSnapshot(buf.Bytes()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
