@@ -185,10 +185,16 @@ func qkey(c *Conversation) queueKey {
 	return queueKey{Priority: c.Priority, QueuedAt: c.QueuedAt, Seq: c.Seq, ID: c.ID}
 }
 
-// enqueue puts c (not held) in the queue, keeping its eligibility time.
+// enqueue puts c (not held) in the queue, keeping its eligibility time. A
+// messaging conversation back in the queue is nobody's turn any more: its
+// inactivity clock runs again.
 func (m *Machine) enqueue(c *Conversation) {
 	c.State = StateQueued
 	c.AgentID = ""
+	if c.Channel == capacity.Messaging && c.Activity == ActivityActive && c.deadlines[timerInactivity] == 0 {
+		c.AwaitAgent = false
+		m.arm(c, timerInactivity, ms(m.policy.Messaging.InactivityTimeout))
+	}
 	m.queue[c.Channel].ReplaceOrInsert(qkey(c))
 	m.dispatchDirty = true
 }

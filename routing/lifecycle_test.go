@@ -341,6 +341,17 @@ func TestMessagingActivity(t *testing.T) {
 			h.advance(time.Millisecond)
 			h.wantState("m1", StateQueued, ActivityInactive)
 		}},
+		{"a rejected conversation back in the queue goes inactive again", func(h *harness) {
+			h.onlineAgent("a1", 0, 2)
+			h.messaging("m1")
+			h.do(Reject{ConversationID: "m1", AgentID: "a1"})
+			h.wantOfferedTo("m1", "a1") // the only agent, so offered again
+			h.do(SetAgentStatus{AgentID: "a1", Status: StatusOffline})
+			h.advance(10*time.Minute - time.Millisecond)
+			h.wantState("m1", StateQueued, ActivityActive)
+			h.advance(time.Millisecond)
+			h.wantState("m1", StateQueued, ActivityInactive)
+		}},
 		{"on assignment the conversation is active and stays active while it is the agent's turn", func(h *harness) {
 			h.onlineAgent("a1", 0, 2)
 			h.messaging("m1")
