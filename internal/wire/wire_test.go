@@ -59,8 +59,8 @@ func TestCorruptInputIsAnErrorNotAPanic(t *testing.T) {
 	full := e.Buf
 	for cut := range len(full) {
 		d := NewDecoder(full[:cut])
-		d.String()
-		d.Bool()
+		_ = d.String()
+		_ = d.Bool()
 		if !errors.Is(d.Err(), ErrCorrupt) {
 			t.Errorf("truncated to %d bytes: err %v", cut, d.Err())
 		}
