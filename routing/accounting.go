@@ -119,12 +119,15 @@ func held(c *Conversation) bool {
 	return c.AgentID != "" && (c.State == StateOffered || c.State == StateAssigned)
 }
 
+func ticketOpen(c *Conversation) bool {
+	return c.Ticket == nil || c.Ticket.Status == TicketNew || c.Ticket.Status == TicketOpen
+}
+
 func (m *Machine) shouldCount(c *Conversation) bool {
 	if !held(c) {
 		return false
 	}
-	ticketOpen := c.Ticket == nil || c.Ticket.Status == TicketNew || c.Ticket.Status == TicketOpen
-	return capacity.Counts(capacity.Holding{Channel: c.Channel, Active: c.Activity == ActivityActive, TicketOpen: ticketOpen},
+	return capacity.Counts(capacity.Holding{Channel: c.Channel, Active: c.Activity == ActivityActive, TicketOpen: ticketOpen(c)},
 		m.policy.Messaging.CountInactiveMessaging)
 }
 

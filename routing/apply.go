@@ -24,7 +24,9 @@ func (m *Machine) Apply(at int64, key string, cmd Command) Outcome {
 
 	m.advance(at)
 	out := m.run(cmd)
-	if out.Err == nil && m.policy.Routing.Mode == ModeAuto && m.dispatchDirty {
+	// Dispatch even after a refusal: the refused command changed nothing,
+	// but timers that fired before it may have made a match possible.
+	if m.policy.Routing.Mode == ModeAuto && m.dispatchDirty {
 		m.dispatch()
 	}
 	m.dispatchDirty = false

@@ -3,9 +3,11 @@ package routing
 import "github.com/omnirouter/omnirouter/capacity"
 
 // eligible reports whether agent a may be given conversation c now: online,
-// spare capacity on the channel, every required skill, and the group.
+// spare capacity on the channel, every required skill, and the group. A
+// messaging conversation whose ticket waits on the end user (pending,
+// on-hold, solved) is not routed until the end user writes again.
 func eligible(a *Agent, c *Conversation) bool {
-	return a.Status == StatusOnline &&
+	return a.Status == StatusOnline && ticketOpen(c) &&
 		capacity.Spare(a.Capacity, a.Load, c.Channel) > 0 &&
 		containsAll(a.Skills, c.Skills) &&
 		(c.Group == "" || contains(a.Groups, c.Group))

@@ -18,7 +18,9 @@ import (
 //   - no agent is above capacity except by exempt conversations
 //     (reactivation, forced assignment, a lowered limit);
 //   - the availability index lists exactly the online agents with spare
-//     capacity; key and event indexes are coherent.
+//     capacity; key and event indexes are coherent;
+//   - in auto mode, no queued conversation has an eligible agent (every
+//     match was made in the apply that made it possible).
 //
 // It reads the whole state: meant for tests, fuzzing and a debug endpoint.
 func (m *Machine) CheckInvariants() error {
@@ -140,6 +142,18 @@ func (m *Machine) CheckInvariants() error {
 	})
 	if total := m.avail[capacity.Chat].Len() + m.avail[capacity.Messaging].Len(); total != availCount {
 		bad("availability index holds %d entries for %d available agent channels", total, availCount)
+	}
+	if m.policy.Routing.Mode == ModeAuto {
+		for ch := range m.queue {
+			m.queue[ch].Ascend(func(k queueKey) bool {
+				if c := m.getConv(k.ID); c != nil {
+					if a := m.chooseAgent(c); a != nil {
+						bad("auto mode: queued conversation %s could go to agent %s", c.ID, a.ID)
+					}
+				}
+				return true
+			})
+		}
 	}
 	if m.keys.Len() != m.keyExpiry.Len() {
 		bad("idempotency index holds %d keys and %d expiries", m.keys.Len(), m.keyExpiry.Len())

@@ -74,6 +74,13 @@ func TestCapacityAndRouting(t *testing.T) {
 			h.do(SetAgentStatus{AgentID: "right", Status: StatusOnline})
 			h.wantOfferedTo("c1", "right")
 		}},
+		{"an agent gaining a skill gets the queued work it now matches at once", func(h *harness) {
+			h.onlineAgent("a", 2, 0)
+			h.do(CreateConversation{ID: "c1", Channel: capacity.Chat, Skills: []string{"de"}})
+			h.wantState("c1", StateQueued, ActivityActive)
+			h.do(UpsertAgent{ID: "a", Capacity: capacity.Limits{2, 0}, Skills: []string{"de"}})
+			h.wantOfferedTo("c1", "a")
+		}},
 		{"queue order is priority, then eligibility time, then arrival", func(h *harness) {
 			h.do(CreateConversation{ID: "old", Channel: capacity.Chat})
 			h.now += 1000
