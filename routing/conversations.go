@@ -123,8 +123,12 @@ func (m *Machine) newTicket(c *Conversation, status TicketStatus, via string) {
 }
 
 // setTicket changes the ticket's status (tickets are replaced, never
-// modified in place: clones share them).
+// modified in place: clones share them). A queued conversation may become
+// routable or stop being so.
 func (m *Machine) setTicket(c *Conversation, status TicketStatus) {
+	if c.State == StateQueued {
+		m.dispatchDirty = true
+	}
 	if c.Ticket == nil {
 		m.newTicket(c, status, ViaAPI)
 		return
