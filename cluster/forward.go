@@ -1,0 +1,286 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/omnirouter/omnirouter/internal/wire"
+)
+
+// The internal endpoints, served by Node.Handler under /internal/cluster/.
+// Bodies are compact binary: a request starts with forwardVersion; a
+// response (always HTTP 200 when the handler ran) starts with a status byte.
+const (
+	PathPrefix    = "/internal/cluster/"
+	pathPropose   = PathPrefix + "propose"
+	pathReadIndex = PathPrefix + "readindex"
+	pathJoin      = PathPrefix + "join"
+	pathRemove    = PathPrefix + "remove"
+	pathInfo      = PathPrefix + "info"
+
+	forwardVersion byte = 1
+	maxBody             = 1 << 30 // a restore carries a whole state
+	contentType         = "application/x-omnirouter-cluster"
+)
+
+// response statuses
+const (
+	stOK        byte = 0
+	stRetry     byte = 1 // not the leader, no leader: nothing happened, try again
+	stAmbiguous byte = 2 // may or may not have committed
+	stError     byte = 3 // refused
+)
+
+// result error kinds in a propose response
+const (
+	resNoErr byte = iota
+	resBadBackup
+	resOtherErr
+)
+
+// Handler serves the internal endpoints peers use to forward writes, ask for
+// a read index, join and remove nodes. The API layer mounts it on its HTTP
+// server so that every path under PathPrefix ("/internal/cluster/") reaches
+// it unchanged.
+func (n *Node) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+pathPropose, n.servePropose)
+	mux.HandleFunc("POST "+pathReadIndex, n.serveReadIndex)
+	mux.HandleFunc("POST "+pathJoin, n.serveJoin)
+	mux.HandleFunc("POST "+pathRemove, n.serveRemove)
+	mux.HandleFunc("GET "+pathInfo, n.serveInfo)
+	return mux
+}
+
+func readRequest(w http.ResponseWriter, r *http.Request) (*wire.Decoder, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return nil, false
+	}
+	d := wire.NewDecoder(body)
+	if v := d.Byte(); d.Err() != nil || v != forwardVersion {
+		http.Error(w, fmt.Sprintf("unsupported forwarding protocol version %d", v), http.StatusBadRequest)
+		return nil, false
+	}
+	return d, true
+}
+
+func writeResponse(w http.ResponseWriter, enc *wire.Encoder) {
+	w.Header().Set("Content-Type", contentType)
+	w.WriteHeader(http.StatusOK)
+	w.Write(enc.Buf)
+}
+
+// writeErr answers with the status matching err.
+func writeErr(w http.ResponseWriter, err error) {
+	var enc wire.Encoder
+	switch {
+	case errors.Is(err, errRetry), errors.Is(err, ErrNoLeader):
+		enc.Byte(stRetry)
+	case errors.Is(err, ErrAmbiguous):
+		enc.Byte(stAmbiguous)
+	default:
+		enc.Byte(stError)
+	}
+	enc.String(err.Error())
+	writeResponse(w, &enc)
+}
+
+// serveCtx bounds a forwarded request on the serving side.
+func (n *Node) serveCtx(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.Context(), n.cfg.ApplyTimeout)
+}
+
+func (n *Node) servePropose(w http.ResponseWriter, r *http.Request) {
+	d, ok := readRequest(w, r)
+	if !ok {
+		return
+	}
+	e, err := decodeEntry(d.Bytes())
+	if err == nil && e.typ == typeBatch {
+		err = errors.New("cluster: batches are not forwarded")
+	}
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	ctx, cancel := n.serveCtx(r)
+	defer cancel()
+	res, idx, err := n.proposeLocal(ctx, e)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	var enc wire.Encoder
+	enc.Byte(stOK)
+	enc.String(n.id)
+	enc.Uvarint(idx)
+	appendOutcome(&enc, &res.out)
+	switch {
+	case res.err == nil:
+		enc.Byte(resNoErr)
+	case errors.Is(res.err, ErrBadBackup):
+		enc.Byte(resBadBackup)
+		enc.String(res.err.Error())
+	default:
+		enc.Byte(resOtherErr)
+		enc.String(res.err.Error())
+	}
+	writeResponse(w, &enc)
+}
+
+func (n *Node) serveReadIndex(w http.ResponseWriter, r *http.Request) {
+	if _, ok := readRequest(w, r); !ok {
+		return
+	}
+	idx, err := n.readIndexLocal()
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	var enc wire.Encoder
+	enc.Byte(stOK)
+	enc.Uvarint(idx)
+	writeResponse(w, &enc)
+}
+
+// call posts body to a peer's endpoint and returns the decoder positioned
+// after an OK status. A connection that was never made is retryable; any
+// other transport failure is reported with sent=true (the peer may have acted).
+func (n *Node) call(ctx context.Context, url string, body []byte) (d *wire.Decoder, sent bool, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, false, err
+	}
+	req.Header.Set("Content-Type", contentType)
+	resp, err := n.http.Do(req)
+	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			return nil, false, retryable(err)
+		}
+		return nil, true, err
+	}
+	defer resp.Body.Close()
+	rb, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return nil, true, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, true, fmt.Errorf("cluster: %s: HTTP %d: %s", url, resp.StatusCode, bytes.TrimSpace(rb))
+	}
+	d = wire.NewDecoder(rb)
+	switch st := d.Byte(); st {
+	case stOK:
+		return d, true, nil
+	case stRetry:
+		return nil, false, retryable(fmt.Errorf("peer: %s", d.String()))
+	case stAmbiguous:
+		return nil, true, ambiguous(fmt.Errorf("leader: %s", d.String()))
+	case stError:
+		return nil, true, refusal{fmt.Errorf("cluster: peer refused: %s", d.String())}
+	default:
+		return nil, true, fmt.Errorf("cluster: %s: bad response status %d", url, st)
+	}
+}
+
+func forwardBody(payload []byte) []byte {
+	enc := wire.Encoder{Buf: make([]byte, 0, len(payload)+8)}
+	enc.Byte(forwardVersion)
+	enc.Bytes(payload)
+	return enc.Buf
+}
+
+// forwardPropose sends e to the leader at addr. A response that never came
+// back is ambiguous.
+func (n *Node) forwardPropose(ctx context.Context, addr string, e *entry) (applyResult, string, uint64, error) {
+	d, sent, err := n.call(ctx, addr+pathPropose, forwardBody(encodeEntry(e)))
+	if err != nil {
+		if sent && !errors.Is(err, ErrAmbiguous) && !isRefusal(err) {
+			err = ambiguous(err) // the leader may have applied it
+		}
+		return applyResult{}, "", 0, err
+	}
+	served := d.String()
+	idx := d.Uvarint()
+	res := applyResult{out: readOutcome(d)}
+	switch d.Byte() {
+	case resNoErr:
+	case resBadBackup:
+		res.err = fmt.Errorf("%w: %s", ErrBadBackup, d.String())
+	default:
+		res.err = errors.New(d.String())
+	}
+	if err := d.Err(); err != nil {
+		return applyResult{}, "", 0, ambiguous(fmt.Errorf("undecodable answer from leader: %w", err))
+	}
+	return res, served, idx, nil
+}
+
+// refusal is a peer's explicit "no" (nothing was applied).
+type refusal struct{ error }
+
+func isRefusal(err error) bool {
+	var r refusal
+	return errors.As(err, &r)
+}
+
+// readIndexFromLeader asks the leader for a read index.
+func (n *Node) readIndexFromLeader(ctx context.Context, addr string) (uint64, error) {
+	d, _, err := n.call(ctx, addr+pathReadIndex, forwardBody(nil))
+	if err != nil {
+		return 0, retryable(err) // a read is safe to retry
+	}
+	idx := d.Uvarint()
+	if err := d.Err(); err != nil {
+		return 0, retryable(err)
+	}
+	return idx, nil
+}
+
+// readIndexLocal is the leader's half of a linearizable read: the commit
+// index captured before VerifyLeader confirms that no other leader can have
+// committed anything newer. A leader serves it only once its term-start
+// barrier passed (before that its commit index may trail the log).
+func (n *Node) readIndexLocal() (uint64, error) {
+	if n.raft.State() != raft.Leader {
+		return 0, retryable(raft.ErrNotLeader)
+	}
+	if n.readyTerm.Load() != n.raft.CurrentTerm() {
+		return 0, retryable(errors.New("leader not ready yet"))
+	}
+	idx := n.raft.CommitIndex()
+	if err := n.raft.VerifyLeader().Error(); err != nil {
+		return 0, retryable(err)
+	}
+	return idx, nil
+}
+
+// waitApplied waits until the local state reflects index.
+func (n *Node) waitApplied(ctx context.Context, index uint64) error {
+	for {
+		n.fsm.mu.RLock()
+		applied, ch := n.fsm.applied.Load(), n.fsm.appliedCh
+		n.fsm.mu.RUnlock()
+		if applied >= index {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("cluster: waiting for index %d (applied %d): %w", index, applied, ctx.Err())
+		case <-n.ctx.Done():
+			return ErrShutdown
+		case <-time.After(time.Second):
+		}
+	}
+}

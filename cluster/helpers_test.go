@@ -1,0 +1,327 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/omnirouter/omnirouter/routing"
+)
+
+// testNode is one cluster member with an HTTP server that outlives restarts.
+type testNode struct {
+	cfg     Config
+	node    *Node
+	srv     *httptest.Server
+	handler atomic.Pointer[http.Handler]
+	inmem   *raft.InmemTransport
+	// dropAnswers makes the HTTP server run forwarded proposals and then
+	// cut the connection instead of answering.
+	dropAnswers atomic.Bool
+}
+
+type testCluster struct {
+	t     testing.TB
+	nodes []*testNode
+	inmem bool
+}
+
+type clusterOpts struct {
+	n        int
+	inmem    bool
+	maxBatch int
+	tweak    func(*Config)
+}
+
+func testLogger() *slog.Logger {
+	if testing.Verbose() && os.Getenv("CLUSTER_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+func freeAddr(t testing.TB) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// newCluster starts o.n nodes that find each other through BootstrapExpect
+// and Join, the same way the binary does, and waits for a ready leader.
+func newCluster(t testing.TB, o clusterOpts) *testCluster {
+	c := &testCluster{t: t, inmem: o.inmem}
+	dir := t.TempDir()
+	var urls []string
+	for i := range o.n {
+		tn := &testNode{}
+		tn.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h := tn.handler.Load()
+			if h == nil {
+				http.Error(w, "node down", http.StatusServiceUnavailable)
+				return
+			}
+			if tn.dropAnswers.Load() && r.URL.Path == pathPropose {
+				(*h).ServeHTTP(httptest.NewRecorder(), r)
+				conn, _, err := http.NewResponseController(w).Hijack()
+				if err == nil {
+					conn.Close()
+				}
+				return
+			}
+			(*h).ServeHTTP(w, r)
+		}))
+		tn.cfg = Config{
+			NodeID:          fmt.Sprintf("n%d", i+1),
+			DataDir:         filepath.Join(dir, fmt.Sprintf("n%d", i+1)),
+			HTTPAddr:        tn.srv.URL,
+			BootstrapExpect: o.n,
+			Logger:          testLogger(),
+			MaxBatch:        o.maxBatch,
+		}
+		if o.inmem {
+			addr, trans := raft.NewInmemTransport(raft.ServerAddress(tn.cfg.NodeID + "-raft"))
+			tn.inmem = trans
+			tn.cfg.Transport = trans
+			tn.cfg.RaftAddr = string(addr)
+		} else {
+			tn.cfg.RaftAddr = freeAddr(t)
+		}
+		if o.tweak != nil {
+			o.tweak(&tn.cfg)
+		}
+		urls = append(urls, tn.srv.URL)
+		c.nodes = append(c.nodes, tn)
+	}
+	if o.inmem {
+		c.connectAll()
+	}
+	for _, tn := range c.nodes {
+		tn.cfg.Join = urls
+		c.start(tn)
+	}
+	t.Cleanup(c.close)
+	c.waitLeader(nil)
+	c.waitRegistered()
+	return c
+}
+
+func (c *testCluster) connectAll() {
+	for _, a := range c.nodes {
+		for _, b := range c.nodes {
+			if a != b {
+				a.inmem.Connect(b.inmem.LocalAddr(), b.inmem)
+			}
+		}
+	}
+}
+
+// partition cuts tn off from every other node (both directions).
+func (c *testCluster) partition(tn *testNode) {
+	for _, o := range c.nodes {
+		if o != tn {
+			tn.inmem.Disconnect(o.inmem.LocalAddr())
+			o.inmem.Disconnect(tn.inmem.LocalAddr())
+		}
+	}
+}
+
+func (c *testCluster) heal() { c.connectAll() }
+
+func (c *testCluster) start(tn *testNode) {
+	c.t.Helper()
+	if tn.inmem != nil && tn.node != nil {
+		// A shut-down InmemTransport cannot be reused: give the node a new one
+		// at the same address.
+		_, trans := raft.NewInmemTransport(tn.inmem.LocalAddr())
+		tn.inmem = trans
+		tn.cfg.Transport = trans
+		c.connectAll()
+	}
+	n, err := Open(tn.cfg)
+	if err != nil {
+		c.t.Fatalf("open %s: %v", tn.cfg.NodeID, err)
+	}
+	tn.node = n
+	h := n.Handler()
+	tn.handler.Store(&h)
+}
+
+func (c *testCluster) stop(tn *testNode) {
+	c.t.Helper()
+	tn.handler.Store(nil)
+	if err := tn.node.Shutdown(); err != nil {
+		c.t.Errorf("shutdown %s: %v", tn.cfg.NodeID, err)
+	}
+}
+
+func (c *testCluster) close() {
+	for _, tn := range c.nodes {
+		if tn.node != nil && !tn.node.stopped.Load() {
+			tn.handler.Store(nil)
+			tn.node.Shutdown()
+		}
+		tn.srv.Close()
+	}
+}
+
+func (c *testCluster) live() []*testNode {
+	var out []*testNode
+	for _, tn := range c.nodes {
+		if tn.node != nil && !tn.node.stopped.Load() {
+			out = append(out, tn)
+		}
+	}
+	return out
+}
+
+// waitFor polls cond until it returns nil or the deadline passes.
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s: %v", timeout, what, err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval, not a wait for a condition
+	}
+}
+
+// waitLeader waits until one of among (default: the live nodes) is a ready
+// leader that all of them follow, and returns it.
+func (c *testCluster) waitLeader(among []*testNode) *testNode {
+	c.t.Helper()
+	if among == nil {
+		among = c.live()
+	}
+	var leader *testNode
+	waitFor(c.t, 20*time.Second, "a ready leader", func() error {
+		leader = nil
+		for _, tn := range among {
+			if tn.node.raft.State() == raft.Leader && tn.node.Ready() == nil {
+				leader = tn
+			}
+		}
+		if leader == nil {
+			return errors.New("no ready leader")
+		}
+		for _, tn := range among {
+			if lid, _ := tn.node.leaderHTTP(); lid != leader.cfg.NodeID {
+				return fmt.Errorf("%s follows %q", tn.cfg.NodeID, lid)
+			}
+		}
+		return nil
+	})
+	return leader
+}
+
+// waitRegistered waits until every live node is a voter with a known HTTP
+// address, as seen by every live node.
+func (c *testCluster) waitRegistered() {
+	c.t.Helper()
+	waitFor(c.t, 20*time.Second, "all nodes registered", func() error {
+		for _, tn := range c.live() {
+			st := tn.node.Status()
+			if len(st.Nodes) != len(c.nodes) {
+				return fmt.Errorf("%s sees %d nodes", tn.cfg.NodeID, len(st.Nodes))
+			}
+			for _, ni := range st.Nodes {
+				if ni.HTTPAddr == "" || !ni.Voter {
+					return fmt.Errorf("%s: node %+v", tn.cfg.NodeID, ni)
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// stateOf is a node's whole routing state in snapshot form, as of a
+// linearizable read on that node.
+func stateOf(t testing.TB, tn *testNode) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := tn.node.Backup(ctx, &buf); err != nil {
+		t.Fatalf("backup %s: %v", tn.cfg.NodeID, err)
+	}
+	return buf.Bytes()
+}
+
+// checkConverged waits until every live node holds byte-identical state and
+// checks the state machine's invariants on each.
+func (c *testCluster) checkConverged() {
+	c.t.Helper()
+	waitFor(c.t, 20*time.Second, "identical state on every node", func() error {
+		var first []byte
+		for i, tn := range c.live() {
+			s := stateOf(c.t, tn)
+			if i == 0 {
+				first = s
+			} else if !bytes.Equal(first, s) {
+				return fmt.Errorf("%s differs (%d vs %d bytes)", tn.cfg.NodeID, len(s), len(first))
+			}
+		}
+		return nil
+	})
+	for _, tn := range c.live() {
+		var err error
+		tn.node.Read(context.Background(), Stale, func(m *routing.Machine) { err = m.CheckInvariants() })
+		if err != nil {
+			c.t.Errorf("%s: invariants: %v", tn.cfg.NodeID, err)
+		}
+	}
+}
+
+// routingReady skips tests that need the real routing handlers while they
+// are still stubbed.
+func routingReady(t testing.TB) {
+	m := routing.New()
+	m.Apply(1, "", routing.UpsertAgent{ID: "probe", Name: "p"})
+	if _, ok := m.Agent("probe"); !ok {
+		t.Skip("routing handlers are still stubbed")
+	}
+}
+
+func propose(t testing.TB, tn *testNode, key string, cmd routing.Command) Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := tn.node.Propose(ctx, key, cmd)
+	if err != nil {
+		t.Fatalf("propose %s on %s: %v", cmd.Kind(), tn.cfg.NodeID, err)
+	}
+	if res.Outcome.Err != nil {
+		t.Fatalf("propose %s on %s: refused: %v", cmd.Kind(), tn.cfg.NodeID, res.Outcome.Err)
+	}
+	return res
+}
+
+func (c *testCluster) follower(leader *testNode) *testNode {
+	for _, tn := range c.live() {
+		if tn != leader {
+			return tn
+		}
+	}
+	c.t.Fatal("no follower")
+	return nil
+}

@@ -1,0 +1,404 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+)
+
+// Config configures a Node. Zero durations and counts take the defaults
+// noted on each field.
+type Config struct {
+	// NodeID is the node's stable identity in the cluster (never derived from
+	// an address). Required.
+	NodeID string
+	// DataDir holds raft.db (log and stable store) and snapshots/. Required.
+	DataDir string
+	// RaftAddr is the raft TCP address to listen on and advertise
+	// (host:port). Ignored when Transport is set.
+	RaftAddr string
+	// RaftAdvertise, when set, is advertised instead of RaftAddr (e.g. when
+	// binding 0.0.0.0).
+	RaftAdvertise string
+	// HTTPAddr is this node's HTTP base URL as its peers reach it
+	// (http://host:port). It is replicated so any node can find the leader.
+	HTTPAddr string
+	// BootstrapExpect is the number of voters of a new cluster. 0 or 1 with
+	// no Join: a single-node cluster bootstraps at once.
+	BootstrapExpect int
+	// Join lists peers' HTTP base URLs to find or form the cluster.
+	Join []string
+	// Transport overrides the TCP transport (tests use raft.InmemTransport).
+	Transport raft.Transport
+	// Logger receives the node's and raft's logs (raft at INFO and above).
+	Logger *slog.Logger
+	// HTTPClient is used to reach peers' internal endpoints.
+	HTTPClient *http.Client
+
+	HeartbeatTimeout   time.Duration // default 500ms
+	ElectionTimeout    time.Duration // default 500ms
+	LeaderLeaseTimeout time.Duration // default 250ms
+	CommitTimeout      time.Duration // default 20ms
+	SnapshotThreshold  uint64        // default 8192 entries
+	SnapshotInterval   time.Duration // default 30s
+	TrailingLogs       uint64        // default 10240 entries
+	// MaxBatch is the most commands one log entry carries (default 256; 1
+	// turns batching off).
+	MaxBatch int
+	// MaxInflight is how many log entries of proposals may be committing at
+	// once before new proposals wait and group (default 1, which measured
+	// best: the next batch is cut when the previous one commits).
+	MaxInflight int
+	// NoLeaderWait is how long a request waits for a leader before
+	// ErrNoLeader (default 2s).
+	NoLeaderWait time.Duration
+	// ApplyTimeout bounds a write's wait for commit when its context has no
+	// deadline (default 10s); past it the write is ambiguous.
+	ApplyTimeout time.Duration
+}
+
+func (c *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.HeartbeatTimeout, 500*time.Millisecond)
+	def(&c.ElectionTimeout, 500*time.Millisecond)
+	def(&c.LeaderLeaseTimeout, 250*time.Millisecond)
+	def(&c.CommitTimeout, 20*time.Millisecond)
+	def(&c.SnapshotInterval, 30*time.Second)
+	def(&c.NoLeaderWait, 2*time.Second)
+	def(&c.ApplyTimeout, 10*time.Second)
+	if c.SnapshotThreshold == 0 {
+		c.SnapshotThreshold = 8192
+	}
+	if c.TrailingLogs == 0 {
+		c.TrailingLogs = 10240
+	}
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = 256
+	}
+	if c.MaxInflight <= 0 {
+		c.MaxInflight = 1
+		if c.MaxBatch == 1 {
+			c.MaxInflight = 1024 // no batching: let raft group the entries
+		}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.HTTPClient == nil {
+		c.HTTPClient = &http.Client{Transport: &http.Transport{
+			Proxy:               nil,
+			DialContext:         (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:        256,
+			MaxIdleConnsPerHost: 128,
+			IdleConnTimeout:     90 * time.Second,
+		}}
+	}
+	c.HTTPAddr = normalizeURL(c.HTTPAddr)
+	for i, j := range c.Join {
+		c.Join[i] = normalizeURL(j)
+	}
+}
+
+// normalizeURL turns host:port into http://host:port and drops a trailing
+// slash.
+func normalizeURL(s string) string {
+	s = strings.TrimRight(strings.TrimSpace(s), "/")
+	if s != "" && !strings.Contains(s, "://") {
+		s = "http://" + s
+	}
+	return s
+}
+
+// NodeInfo describes one cluster member.
+type NodeInfo struct {
+	ID       string
+	RaftAddr string
+	HTTPAddr string
+	Voter    bool // in Status only
+	Leader   bool // in Status only
+}
+
+// Node is one member of the replicated cluster: it owns raft, its stores and
+// transport, the leader's ticker and the forwarding of requests to the
+// leader.
+type Node struct {
+	cfg   Config
+	id    string
+	log   *slog.Logger
+	raft  *raft.Raft
+	fsm   *fsm
+	store *raftboltdb.BoltStore
+	trans raft.Transport
+	http  *http.Client
+
+	proposals chan *proposal
+	inflight  chan struct{} // one token per log entry being committed
+
+	ctx    context.Context // cancelled by Shutdown
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	leaderMu      sync.Mutex
+	leaderStop    context.CancelFunc // stops the running leader loop
+	leaderDone    chan struct{}
+	readyTerm     atomic.Uint64 // leader: barrier passed and self registered in this term
+	lastLeader    atomic.Value
+	leaderChanges atomic.Uint64
+
+	stats struct {
+		entries, commands, forwarded atomic.Uint64
+	}
+
+	shutdownOnce sync.Once
+	shutdownErr  error
+	stopped      atomic.Bool
+}
+
+// Open opens (or creates) the node's data directory and starts raft. A node
+// with existing raft state never bootstraps again; a new one bootstraps or
+// joins in the background (see cluster/DESIGN.md).
+func Open(cfg Config) (*Node, error) {
+	if cfg.NodeID == "" {
+		return nil, errors.New("cluster: NodeID is required")
+	}
+	if cfg.DataDir == "" {
+		return nil, errors.New("cluster: DataDir is required")
+	}
+	cfg.Join = append([]string(nil), cfg.Join...)
+	cfg.setDefaults()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("cluster: data dir: %w", err)
+	}
+	n := &Node{
+		cfg:       cfg,
+		id:        cfg.NodeID,
+		log:       cfg.Logger.With("node", cfg.NodeID),
+		fsm:       newFSM(),
+		http:      cfg.HTTPClient,
+		proposals: make(chan *proposal, 4096),
+		inflight:  make(chan struct{}, cfg.MaxInflight),
+	}
+	n.lastLeader.Store("")
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	if err := n.openRaft(); err != nil {
+		n.cancel()
+		n.closeStores()
+		return nil, err
+	}
+	n.wg.Add(3)
+	go n.watchLeadership()
+	go n.runBatcher()
+	go n.runMembership()
+	return n, nil
+}
+
+func (n *Node) openRaft() error {
+	hl := newHCLogger(n.log, "raft")
+	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(n.cfg.DataDir, "raft.db"), NoSync: false})
+	if err != nil {
+		return fmt.Errorf("cluster: open raft store: %w", err)
+	}
+	n.store = store
+	logs, err := raft.NewLogCache(512, store)
+	if err != nil {
+		return fmt.Errorf("cluster: log cache: %w", err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(n.cfg.DataDir, 2, hl)
+	if err != nil {
+		return fmt.Errorf("cluster: snapshot store: %w", err)
+	}
+	if n.cfg.Transport != nil {
+		n.trans = n.cfg.Transport
+	} else {
+		adv := n.cfg.RaftAdvertise
+		if adv == "" {
+			adv = n.cfg.RaftAddr
+		}
+		addr, err := net.ResolveTCPAddr("tcp", adv)
+		if err != nil {
+			return fmt.Errorf("cluster: raft address %q: %w", adv, err)
+		}
+		t, err := raft.NewTCPTransportWithLogger(n.cfg.RaftAddr, addr, 4, 10*time.Second, hl)
+		if err != nil {
+			return fmt.Errorf("cluster: raft transport: %w", err)
+		}
+		n.trans = t
+	}
+
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(n.id)
+	rc.Logger = hl
+	rc.HeartbeatTimeout = n.cfg.HeartbeatTimeout
+	rc.ElectionTimeout = n.cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = n.cfg.LeaderLeaseTimeout
+	rc.CommitTimeout = n.cfg.CommitTimeout
+	rc.SnapshotThreshold = n.cfg.SnapshotThreshold
+	rc.SnapshotInterval = n.cfg.SnapshotInterval
+	rc.TrailingLogs = n.cfg.TrailingLogs
+	rc.ShutdownOnRemove = false
+	rc.BatchApplyCh = true
+	rc.MaxAppendEntries = 128
+	rc.NoLegacyTelemetry = true
+	if err := raft.ValidateConfig(rc); err != nil {
+		return fmt.Errorf("cluster: raft config: %w", err)
+	}
+
+	existing, err := raft.HasExistingState(logs, store, snaps)
+	if err != nil {
+		return fmt.Errorf("cluster: inspect raft state: %w", err)
+	}
+	r, err := raft.NewRaft(rc, n.fsm, logs, store, snaps, n.trans)
+	if err != nil {
+		return fmt.Errorf("cluster: start raft: %w", err)
+	}
+	n.raft = r
+	if !existing && n.cfg.BootstrapExpect <= 1 && len(n.cfg.Join) == 0 {
+		n.log.Info("bootstrapping a single-node cluster")
+		err := r.BootstrapCluster(raft.Configuration{Servers: []raft.Server{n.selfServer()}}).Error()
+		if err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+			return fmt.Errorf("cluster: bootstrap: %w", err)
+		}
+	}
+	return nil
+}
+
+func (n *Node) raftAddr() string { return string(n.trans.LocalAddr()) }
+
+func (n *Node) selfServer() raft.Server {
+	return raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(n.id), Address: n.trans.LocalAddr()}
+}
+
+func (n *Node) selfInfo() NodeInfo {
+	return NodeInfo{ID: n.id, RaftAddr: n.raftAddr(), HTTPAddr: n.cfg.HTTPAddr}
+}
+
+// ID is this node's id.
+func (n *Node) ID() string { return n.id }
+
+// Shutdown stops the node gracefully: leadership is handed over if this node
+// leads, then raft stops, then the stores are closed, in that order.
+func (n *Node) Shutdown() error {
+	n.shutdownOnce.Do(func() {
+		n.stopped.Store(true)
+		if n.raft.State() == raft.Leader && n.hasOtherVoters() {
+			if err := n.raft.LeadershipTransfer().Error(); err != nil {
+				n.log.Warn("leadership transfer before shutdown failed", "err", err)
+			}
+		}
+		n.cancel()
+		n.stopLeaderLoop()
+		if err := n.raft.Shutdown().Error(); err != nil {
+			n.shutdownErr = fmt.Errorf("cluster: raft shutdown: %w", err)
+		}
+		n.wg.Wait()
+		n.http.CloseIdleConnections()
+		if err := n.closeStores(); err != nil && n.shutdownErr == nil {
+			n.shutdownErr = err
+		}
+	})
+	return n.shutdownErr
+}
+
+func (n *Node) hasOtherVoters() bool {
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	for _, s := range f.Configuration().Servers {
+		if s.Suffrage == raft.Voter && string(s.ID) != n.id {
+			return true
+		}
+	}
+	return false
+}
+
+func (n *Node) closeStores() error {
+	if c, ok := n.trans.(interface{ Close() error }); ok && n.raft == nil {
+		c.Close()
+	}
+	if n.store != nil {
+		if err := n.store.Close(); err != nil {
+			return fmt.Errorf("cluster: close raft store: %w", err)
+		}
+	}
+	return nil
+}
+
+// --- leadership ----------------------------------------------------------------
+
+// watchLeadership follows raft's leader observations (plus a slow poll, in
+// case an observation was dropped) and starts or stops the leader loop.
+func (n *Node) watchLeadership() {
+	defer n.wg.Done()
+	ch := make(chan raft.Observation, 16)
+	obs := raft.NewObserver(ch, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	})
+	n.raft.RegisterObserver(obs)
+	defer n.raft.DeregisterObserver(obs)
+	poll := time.NewTicker(250 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case o := <-ch:
+			lo := o.Data.(raft.LeaderObservation)
+			if id := string(lo.LeaderID); id != "" && id != n.lastLeader.Load().(string) {
+				n.lastLeader.Store(id)
+				n.leaderChanges.Add(1)
+				n.log.Info("leader changed", "leader", id)
+			}
+		case <-poll.C:
+		}
+		if n.raft.State() == raft.Leader {
+			n.startLeaderLoop()
+		} else {
+			n.stopLeaderLoop()
+		}
+	}
+}
+
+func (n *Node) startLeaderLoop() {
+	n.leaderMu.Lock()
+	defer n.leaderMu.Unlock()
+	if n.leaderStop != nil || n.stopped.Load() {
+		return
+	}
+	ctx, cancel := context.WithCancel(n.ctx)
+	done := make(chan struct{})
+	n.leaderStop, n.leaderDone = cancel, done
+	go func() {
+		defer close(done)
+		n.leaderLoop(ctx)
+	}()
+}
+
+func (n *Node) stopLeaderLoop() {
+	n.leaderMu.Lock()
+	stop, done := n.leaderStop, n.leaderDone
+	n.leaderStop, n.leaderDone = nil, nil
+	n.leaderMu.Unlock()
+	if stop != nil {
+		n.readyTerm.Store(0)
+		stop()
+		<-done
+	}
+}

@@ -1,0 +1,253 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/omnirouter/omnirouter/routing"
+)
+
+// Result is a committed command's answer.
+type Result struct {
+	// Outcome is the state machine's answer; Outcome.Err is a refused
+	// command (a *routing.Error), not a cluster failure.
+	Outcome routing.Outcome
+	// ServedBy is the id of the leader that applied the command.
+	ServedBy string
+	// Index is the raft log index of the entry that carried it.
+	Index uint64
+}
+
+// enqueueTimeout bounds how long the batcher waits for room in raft's queue.
+const enqueueTimeout = 5 * time.Second
+
+// retryPause is how often a request waiting for a leader looks again.
+const retryPause = 20 * time.Millisecond
+
+// Propose replicates cmd and returns its outcome. Any node accepts it: a
+// follower forwards it to the leader's internal endpoint, and the leader
+// stamps its clock into it. key is the client's idempotency key ("" for
+// none).
+//
+// Errors: ErrNoLeader (nothing was applied; retry later), ErrAmbiguous (the
+// command may have committed; retry with the same key), ErrShutdown, or a
+// context error before anything was sent. A domain refusal is not an error
+// here: it is Result.Outcome.Err.
+func (n *Node) Propose(ctx context.Context, key string, cmd routing.Command) (Result, error) {
+	if cmd == nil {
+		return Result{}, errors.New("cluster: nil command")
+	}
+	res, served, idx, err := n.propose(ctx, commandEntry(0, key, cmd))
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Outcome: res.out, ServedBy: served, Index: idx}, res.err
+}
+
+// propose sends one entry to the leader, wherever it is, retrying what is
+// safe to retry until a leader answers or the no-leader budget is spent.
+func (n *Node) propose(ctx context.Context, e entry) (applyResult, string, uint64, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, n.cfg.ApplyTimeout)
+		defer cancel()
+	}
+	giveUp := time.Now().Add(n.cfg.NoLeaderWait)
+	for {
+		if n.stopped.Load() {
+			return applyResult{}, "", 0, ErrShutdown
+		}
+		var (
+			res    applyResult
+			served string
+			idx    uint64
+			err    error
+		)
+		if n.raft.State() == raft.Leader {
+			served = n.id
+			res, idx, err = n.proposeLocal(ctx, e)
+		} else if lid, addr := n.leaderHTTP(); addr == "" || lid == n.id {
+			err = retryable(ErrNoLeader)
+		} else {
+			n.stats.forwarded.Add(1)
+			res, served, idx, err = n.forwardPropose(ctx, addr, &e)
+		}
+		if err == nil {
+			return res, served, idx, nil
+		}
+		if !errors.Is(err, errRetry) {
+			return applyResult{}, "", 0, err
+		}
+		if perr := n.pause(ctx, giveUp); perr != nil {
+			if errors.Is(perr, ErrShutdown) {
+				return applyResult{}, "", 0, ErrShutdown
+			}
+			return applyResult{}, "", 0, fmt.Errorf("%w (last attempt: %v)", ErrNoLeader, err)
+		}
+	}
+}
+
+// pause waits retryPause, or fails when the budget or ctx runs out.
+func (n *Node) pause(ctx context.Context, giveUp time.Time) error {
+	if !time.Now().Add(retryPause).Before(giveUp) {
+		return errors.New("no leader found in time")
+	}
+	t := time.NewTimer(retryPause)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.ctx.Done():
+		return ErrShutdown
+	}
+}
+
+// leaderHTTP returns the current leader's id and HTTP address, if both are
+// known.
+func (n *Node) leaderHTTP() (string, string) {
+	_, id := n.raft.LeaderWithID()
+	if id == "" {
+		return "", ""
+	}
+	info, ok := n.fsm.node(string(id))
+	if !ok {
+		return string(id), ""
+	}
+	return string(id), info.HTTPAddr
+}
+
+// proposal is one entry queued for the batcher.
+type proposal struct {
+	e    entry
+	done chan proposalResult
+}
+
+type proposalResult struct {
+	res   applyResult
+	index uint64
+	err   error
+}
+
+// proposeLocal proposes e on this node, which must be the leader. A
+// routing command gets the leader's clock here.
+func (n *Node) proposeLocal(ctx context.Context, e entry) (applyResult, uint64, error) {
+	if n.raft.State() != raft.Leader {
+		return applyResult{}, 0, retryable(raft.ErrNotLeader)
+	}
+	if e.typ < typeRegister {
+		e.at = time.Now().UnixMilli()
+	}
+	p := &proposal{e: e, done: make(chan proposalResult, 1)}
+	select {
+	case n.proposals <- p:
+	case <-ctx.Done():
+		return applyResult{}, 0, ctx.Err() // never queued
+	case <-n.ctx.Done():
+		return applyResult{}, 0, ErrShutdown
+	}
+	select {
+	case r := <-p.done:
+		return r.res, r.index, r.err
+	case <-ctx.Done():
+		return applyResult{}, 0, ambiguous(ctx.Err())
+	case <-n.ctx.Done():
+		return applyResult{}, 0, ambiguous(ErrShutdown)
+	}
+}
+
+// runBatcher takes what concurrent proposers queued (up to MaxBatch) and
+// makes it one log entry, so they share a raft round trip, an fsync and the
+// per-entry work; at most MaxInflight entries are committing at once.
+func (n *Node) runBatcher() {
+	defer n.wg.Done()
+	batch := make([]*proposal, 0, n.cfg.MaxBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case p := <-n.proposals:
+			batch = append(batch, p)
+		case <-n.ctx.Done():
+			n.drainProposals()
+			return
+		}
+		// Wait for a free pipeline slot: while the entries in flight are
+		// being written and replicated, more proposals queue up and leave
+		// together (group commit). With nothing in flight this is immediate.
+		select {
+		case n.inflight <- struct{}{}:
+		case <-n.ctx.Done():
+			p := batch[0]
+			p.done <- proposalResult{err: retryable(ErrShutdown)}
+			n.drainProposals()
+			return
+		}
+	fill:
+		for len(batch) < n.cfg.MaxBatch {
+			select {
+			case p := <-n.proposals:
+				batch = append(batch, p)
+			default:
+				break fill
+			}
+		}
+		var data []byte
+		if len(batch) == 1 {
+			data = encodeEntry(&batch[0].e)
+		} else {
+			es := make([]entry, len(batch))
+			for i, p := range batch {
+				es[i] = p.e
+			}
+			data = encodeBatch(es)
+		}
+		n.stats.entries.Add(1)
+		n.stats.commands.Add(uint64(len(batch)))
+		f := n.raft.Apply(data, enqueueTimeout)
+		go func(batch []*proposal) {
+			deliver(f, batch)
+			<-n.inflight
+		}(append([]*proposal(nil), batch...))
+	}
+}
+
+// deliver waits for a batch's commit and hands each proposer its result.
+func deliver(f raft.ApplyFuture, batch []*proposal) {
+	if err := f.Error(); err != nil {
+		err = classifyApplyErr(err)
+		for _, p := range batch {
+			p.done <- proposalResult{err: err}
+		}
+		return
+	}
+	idx := f.Index()
+	switch resp := f.Response().(type) {
+	case applyResult:
+		batch[0].done <- proposalResult{res: resp, index: idx}
+	case []applyResult:
+		for i, p := range batch {
+			p.done <- proposalResult{res: resp[i], index: idx}
+		}
+	default:
+		err := ambiguous(fmt.Errorf("unexpected apply response %T", resp))
+		for _, p := range batch {
+			p.done <- proposalResult{err: err}
+		}
+	}
+}
+
+func (n *Node) drainProposals() {
+	for {
+		select {
+		case p := <-n.proposals:
+			p.done <- proposalResult{err: retryable(ErrShutdown)}
+		default:
+			return
+		}
+	}
+}

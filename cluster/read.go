@@ -1,0 +1,113 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/omnirouter/omnirouter/routing"
+)
+
+// ReadLevel is a read's consistency.
+type ReadLevel uint8
+
+const (
+	// Linearizable reads see every write acknowledged before they started,
+	// on any node (read index: the leader confirms its leadership and names
+	// its commit index; the serving node waits until it has applied it).
+	Linearizable ReadLevel = iota
+	// Stale reads run on the local state at once; they may miss recent
+	// writes and work without a leader.
+	Stale
+)
+
+func (l ReadLevel) String() string {
+	if l == Stale {
+		return "stale"
+	}
+	return "linearizable"
+}
+
+// Read runs fn on this node's state machine under a read lock, at the given
+// consistency, and returns this node's id. fn must not keep the machine or
+// modify it.
+func (n *Node) Read(ctx context.Context, level ReadLevel, fn func(m *routing.Machine)) (servedBy string, err error) {
+	if level != Stale {
+		if err := n.Barrier(ctx); err != nil {
+			return "", err
+		}
+	}
+	n.fsm.mu.RLock()
+	defer n.fsm.mu.RUnlock()
+	fn(n.fsm.m)
+	return n.id, nil
+}
+
+// Barrier returns once this node's state reflects every write committed
+// before the call (the read-index protocol, without running anything).
+func (n *Node) Barrier(ctx context.Context) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, n.cfg.ApplyTimeout)
+		defer cancel()
+	}
+	idx, err := n.readIndex(ctx)
+	if err != nil {
+		return err
+	}
+	return n.waitApplied(ctx, idx)
+}
+
+// readIndex gets a read index from the leader (this node or over HTTP),
+// waiting up to NoLeaderWait for a leader.
+func (n *Node) readIndex(ctx context.Context) (uint64, error) {
+	giveUp := time.Now().Add(n.cfg.NoLeaderWait)
+	for {
+		if n.stopped.Load() {
+			return 0, ErrShutdown
+		}
+		var (
+			idx uint64
+			err error
+		)
+		if n.raft.State() == raft.Leader {
+			idx, err = n.readIndexLocal()
+		} else if lid, addr := n.leaderHTTP(); addr == "" || lid == n.id {
+			err = retryable(ErrNoLeader)
+		} else {
+			idx, err = n.readIndexFromLeader(ctx, addr)
+		}
+		if err == nil {
+			return idx, nil
+		}
+		if perr := n.pause(ctx, giveUp); perr != nil {
+			if errors.Is(perr, ErrShutdown) {
+				return 0, ErrShutdown
+			}
+			return 0, fmt.Errorf("%w (last attempt: %v)", ErrNoLeader, err)
+		}
+	}
+}
+
+// WaitEvents returns nil as soon as the local state holds an event with an
+// id greater than after, or ctx's error.
+func (n *Node) WaitEvents(ctx context.Context, after uint64) error {
+	for {
+		n.fsm.mu.RLock()
+		last, ch := n.fsm.m.LastEventID(), n.fsm.eventsCh
+		n.fsm.mu.RUnlock()
+		if last > after {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-n.ctx.Done():
+			return ErrShutdown
+		}
+	}
+}
