@@ -465,15 +465,18 @@ func (m *Machine) release(p Release) Outcome {
 		return Outcome{Err: err}
 	}
 	c = m.writableConv(c)
+	// The agent is returned too: releasing is an agent's action, and its
+	// caller wants the freed load.
+	agent := &Agent{ID: p.AgentID}
 	if c.Channel == capacity.Chat {
 		m.unassign(c, "agent_left")
-		return Outcome{Conversation: c}
+		return Outcome{Conversation: c, Agent: agent}
 	}
 	if p.SetTicket {
 		m.setTicket(c, p.TicketStatus)
 	}
 	m.endSession(c, ReasonReleased)
-	return Outcome{Conversation: c}
+	return Outcome{Conversation: c, Agent: agent}
 }
 
 // fireConversation runs one of a conversation's timers.

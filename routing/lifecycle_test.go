@@ -455,7 +455,10 @@ func TestMessagingActivity(t *testing.T) {
 			h.onlineAgent("a1", 0, 1)
 			h.messaging("m1")
 			h.accept("m1", "a1")
-			h.do(Release{AgentID: "a1", ConversationID: "m1", TicketStatus: TicketOnHold, SetTicket: true})
+			out := h.do(Release{AgentID: "a1", ConversationID: "m1", TicketStatus: TicketOnHold, SetTicket: true})
+			if out.Agent == nil || out.Agent.Load[capacity.Messaging] != 0 || out.Conversation == nil {
+				h.t.Fatalf("release outcome %+v", out)
+			}
 			h.wantEnded("m1", ReasonReleased)
 			h.wantLoad("a1", capacity.Messaging, 0)
 			if c := h.conv("m1"); c.Ticket.Status != TicketOnHold || c.Missed {
