@@ -1,0 +1,168 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/omnirouter/omnirouter/capacity"
+	"github.com/omnirouter/omnirouter/routing"
+)
+
+type agentRequest struct {
+	Name     string `json:"name"`
+	Capacity *struct {
+		Chat      *int `json:"chat"`
+		Messaging *int `json:"messaging"`
+	} `json:"capacity"`
+	Skills []string `json:"skills"`
+	Groups []string `json:"groups"`
+}
+
+// PUT /v1/agents/{id}: create or replace an agent's profile and capacity.
+func (s *Server) putAgent(c *gin.Context) {
+	id := c.Param("id")
+	var req agentRequest
+	if err := decode(c, &req); err != nil {
+		s.fail(c, err)
+		return
+	}
+	if err := checkID("agent id", id); err != nil {
+		s.fail(c, err)
+		return
+	}
+	var limits capacity.Limits
+	if req.Capacity != nil {
+		if req.Capacity.Chat != nil {
+			limits[capacity.Chat] = *req.Capacity.Chat
+		}
+		if req.Capacity.Messaging != nil {
+			limits[capacity.Messaging] = *req.Capacity.Messaging
+		}
+	}
+	if err := limits.Validate(); err != nil {
+		s.fail(c, invalid(routing.CodeInvalidCapacity, "%v", err))
+		return
+	}
+	if err := checkLabels("skills", req.Skills); err != nil {
+		s.fail(c, err)
+		return
+	}
+	if err := checkLabels("groups", req.Groups); err != nil {
+		s.fail(c, err)
+		return
+	}
+	out, ok := s.propose(c, routing.UpsertAgent{ID: id, Name: req.Name, Capacity: limits, Skills: req.Skills, Groups: req.Groups})
+	if ok {
+		s.respondAgent(c, id, out)
+	}
+}
+
+// PUT /v1/agents/{id}/status.
+func (s *Server) putAgentStatus(c *gin.Context) {
+	id := c.Param("id")
+	if err := actAs(c, id); err != nil {
+		s.fail(c, err)
+		return
+	}
+	var req struct {
+		Status string `json:"status"`
+	}
+	if err := decode(c, &req); err != nil {
+		s.fail(c, err)
+		return
+	}
+	st, err := routing.ParseAgentStatus(req.Status)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	out, ok := s.propose(c, routing.SetAgentStatus{AgentID: id, Status: st})
+	if ok {
+		s.respondAgent(c, id, out)
+	}
+}
+
+// POST /v1/agents/{id}/release.
+func (s *Server) releaseCapacity(c *gin.Context) {
+	id := c.Param("id")
+	if err := actAs(c, id); err != nil {
+		s.fail(c, err)
+		return
+	}
+	var req struct {
+		ConversationID string  `json:"conversation_id"`
+		TicketStatus   *string `json:"ticket_status"`
+	}
+	if err := decode(c, &req); err != nil {
+		s.fail(c, err)
+		return
+	}
+	if err := checkID("conversation_id", req.ConversationID); err != nil {
+		s.fail(c, err)
+		return
+	}
+	cmd := routing.Release{AgentID: id, ConversationID: req.ConversationID}
+	if req.TicketStatus != nil && *req.TicketStatus != "" {
+		ts, err := routing.ParseTicketStatus(*req.TicketStatus)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		cmd.TicketStatus, cmd.SetTicket = ts, true
+	}
+	out, ok := s.propose(c, cmd)
+	if ok {
+		s.respondAgent(c, id, out)
+	}
+}
+
+// respondAgent writes the agent a command returned, or reads it when the
+// outcome does not carry it.
+func (s *Server) respondAgent(c *gin.Context, id string, out routing.Outcome) {
+	if out.Agent != nil {
+		c.JSON(http.StatusOK, agentView(out.Agent))
+		return
+	}
+	// The write is applied on the leader: only a linearizable read is sure to
+	// see it here.
+	s.writeAgent(c, id, Linearizable)
+}
+
+func (s *Server) writeAgent(c *gin.Context, id string, level ReadLevel) {
+	var a routing.Agent
+	var found bool
+	if !s.readAt(c, level, func(m *routing.Machine) { a, found = m.Agent(id) }) {
+		return
+	}
+	if !found {
+		s.fail(c, errorf(http.StatusNotFound, routing.CodeAgentNotFound, "agent %q not found", id))
+		return
+	}
+	c.JSON(http.StatusOK, agentView(&a))
+}
+
+// GET /v1/agents/{id}.
+func (s *Server) getAgent(c *gin.Context) {
+	level, err := readLevel(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.writeAgent(c, c.Param("id"), level)
+}
+
+// GET /v1/agents.
+func (s *Server) listAgents(c *gin.Context) {
+	var views []AgentView
+	if !s.read(c, func(m *routing.Machine) {
+		agents := m.Agents()
+		views = make([]AgentView, len(agents))
+		for i := range agents {
+			views[i] = agentView(&agents[i])
+		}
+	}) {
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"agents": views})
+}

@@ -1,0 +1,89 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/omnirouter/omnirouter/routing"
+)
+
+// MaxBodyBytes bounds every request body except a restore's.
+const MaxBodyBytes = 1 << 20
+
+// MaxKeyLen bounds the Idempotency-Key header.
+const MaxKeyLen = 255
+
+// decode reads a JSON body into v. A body that is not JSON is a 400
+// (malformed_json); unknown fields and values of the wrong type are a 422; a
+// body over MaxBodyBytes is a 413. An empty body decodes as {}.
+func decode(c *gin.Context, v any) error {
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return errorf(http.StatusRequestEntityTooLarge, "body_too_large", "request body exceeds %d bytes", MaxBodyBytes)
+		}
+		return errorf(http.StatusBadRequest, "unreadable_body", "cannot read request body: %v", err)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		body = []byte("{}")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &te):
+			field := te.Field
+			if field == "" {
+				return errorf(http.StatusBadRequest, "malformed_json", "request body must be a JSON object")
+			}
+			return invalid("invalid_type", "field %q must be a JSON %s", field, te.Type.Kind())
+		case strings.HasPrefix(err.Error(), "json: unknown field"):
+			return invalid("unknown_field", "%s", strings.TrimPrefix(err.Error(), "json: "))
+		default:
+			return errorf(http.StatusBadRequest, "malformed_json", "malformed JSON: %v", err)
+		}
+	}
+	if dec.More() {
+		return errorf(http.StatusBadRequest, "malformed_json", "malformed JSON: trailing data after the object")
+	}
+	return nil
+}
+
+// checkID validates an agent or conversation id the way the state machine
+// does (ids appear in URLs): 1..128 bytes of letters, digits and - _ . : @.
+func checkID(what, id string) error {
+	if id == "" {
+		return invalid("invalid_id", "%s is required", what)
+	}
+	if len(id) > routing.MaxIDLen {
+		return invalid("invalid_id", "%s is longer than %d bytes", what, routing.MaxIDLen)
+	}
+	for i := 0; i < len(id); i++ {
+		b := id[i]
+		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || strings.IndexByte("-_.:@", b) >= 0) {
+			return invalid("invalid_id", "%s %q may only hold letters, digits and - _ . : @", what, id)
+		}
+	}
+	return nil
+}
+
+// checkLabels validates a list of skills or groups.
+func checkLabels(what string, labels []string) error {
+	if len(labels) > routing.MaxLabels {
+		return invalid("invalid_"+what, "at most %d %s", routing.MaxLabels, what)
+	}
+	for _, l := range labels {
+		if l == "" || len(l) > routing.MaxIDLen {
+			return invalid("invalid_"+what, "each of %s must be 1..%d bytes", what, routing.MaxIDLen)
+		}
+	}
+	return nil
+}

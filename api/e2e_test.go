@@ -1,0 +1,362 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/omnirouter/omnirouter/api"
+	"github.com/omnirouter/omnirouter/cluster"
+)
+
+// These tests drive real clusters (raft over TCP on 127.0.0.1, real HTTP
+// servers) through the public API only.
+
+type liveNode struct {
+	id     string
+	url    string
+	node   *cluster.Node
+	api    *api.Server
+	srv    *http.Server
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (n *liveNode) stop() {
+	if n.srv == nil {
+		return
+	}
+	n.api.CloseStreams()
+	_ = n.srv.Close()
+	n.cancel()
+	<-n.done
+	_ = n.node.Shutdown()
+	n.srv = nil
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startLive starts n nodes forming one cluster and waits until every node
+// is ready.
+func startLive(t *testing.T, n int) []*liveNode {
+	t.Helper()
+	gin.SetMode(gin.ReleaseMode)
+	lns := make([]net.Listener, n)
+	urls := make([]string, n)
+	for i := range lns {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns[i], urls[i] = ln, "http://"+ln.Addr().String()
+	}
+	var join []string
+	if n > 1 {
+		join = urls
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	nodes := make([]*liveNode, n)
+	for i := range nodes {
+		id := fmt.Sprintf("n%d", i+1)
+		node, err := cluster.Open(cluster.Config{
+			NodeID: id, DataDir: t.TempDir(), RaftAddr: freeAddr(t), HTTPAddr: urls[i],
+			BootstrapExpect: n, Join: join, Logger: log,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := api.New(api.Config{Cluster: node, Internal: node.Handler(), Logger: log})
+		ctx, cancel := context.WithCancel(context.Background())
+		ln := &liveNode{id: id, url: urls[i], node: node, api: s, cancel: cancel, done: make(chan struct{}),
+			srv: &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second}}
+		go func() { s.Run(ctx); close(ln.done) }()
+		go func(l net.Listener) { _ = ln.srv.Serve(l) }(lns[i])
+		nodes[i] = ln
+		t.Cleanup(ln.stop)
+	}
+	for _, nd := range nodes {
+		eventually(t, 30*time.Second, func() error {
+			r := call(t, nd.url, "GET", "/readyz", nil)
+			if r.status != 200 {
+				return fmt.Errorf("%s not ready: %s", nd.id, r.body)
+			}
+			return nil
+		})
+	}
+	return nodes
+}
+
+// eventually polls f until it succeeds or the deadline passes.
+func eventually(t *testing.T, d time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %v", d, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+type reply struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r reply) obj(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("not JSON (%d): %s", r.status, r.body)
+	}
+	return m
+}
+
+func call(t *testing.T, base, method, path string, body any) reply {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, base+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return reply{status: 0, body: []byte(err.Error())}
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return reply{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// ok calls and requires the status, retrying 503s (an election) briefly.
+func ok(t *testing.T, want int, base, method, path string, body any) map[string]any {
+	t.Helper()
+	var r reply
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r = call(t, base, method, path, body)
+		if r.status != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if r.status != want {
+		t.Fatalf("%s %s%s: %d, want %d: %s", method, base, path, r.status, want, r.body)
+	}
+	return r.obj(t)
+}
+
+func s(m map[string]any, k string) string { v, _ := m[k].(string); return v }
+
+func load(m map[string]any, ch string) float64 { return m["load"].(map[string]any)[ch].(float64) }
+
+func TestLiveSingleNode(t *testing.T) {
+	n := startLive(t, 1)[0]
+	a := call(t, n.url, "PUT", "/v1/agents/a1", map[string]any{"name": "Ana", "capacity": map[string]int{"chat": 1}})
+	if a.status != 200 || a.header.Get("X-Omnirouter-Node") != "n1" {
+		t.Fatalf("put agent: %d %v %s", a.status, a.header, a.body)
+	}
+	ok(t, 201, n.url, "POST", "/v1/conversations", map[string]any{"id": "c1", "channel": "chat", "message": "hi"})
+	if r := call(t, n.url, "POST", "/v1/conversations/c1/accept", map[string]string{"agent_id": "a1"}); r.status != 409 {
+		t.Fatalf("accept without offer: %d %s", r.status, r.body)
+	}
+	cl := ok(t, 200, n.url, "GET", "/v1/cluster", nil)
+	if s(cl, "leader") != "n1" || len(cl["nodes"].([]any)) != 1 {
+		t.Fatalf("cluster: %v", cl)
+	}
+	// Backup, change, restore: the change is gone.
+	b := call(t, n.url, "GET", "/v1/cluster/snapshot", nil)
+	if b.status != 200 || len(b.body) == 0 {
+		t.Fatalf("snapshot: %d", b.status)
+	}
+	ok(t, 200, n.url, "PUT", "/v1/agents/a2", map[string]any{"name": "Bo"})
+	req, _ := http.NewRequest("POST", n.url+"/v1/cluster/restore", bytes.NewReader(b.body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("restore: %d", resp.StatusCode)
+	}
+	if r := call(t, n.url, "GET", "/v1/agents/a2", nil); r.status != 404 {
+		t.Fatalf("after restore a2: %d", r.status)
+	}
+	if r := call(t, n.url, "POST", "/v1/cluster/restore", "garbage"); r.status != 422 {
+		t.Fatalf("bad backup: %d %s", r.status, r.body)
+	}
+	m := call(t, n.url, "GET", "/metrics", nil)
+	if m.status != 200 || !strings.Contains(string(m.body), `omnirouter_raft_state{state="Leader"} 1`) {
+		t.Fatalf("metrics: %d", m.status)
+	}
+}
+
+// TestLiveThreeNodes drives the seed's chat and messaging behaviours through
+// a real three-node cluster, writing through followers and reading events on
+// another node.
+func TestLiveThreeNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three-node cluster")
+	}
+	nodes := startLive(t, 3)
+	leaderID := s(ok(t, 200, nodes[0].url, "GET", "/v1/cluster", nil), "leader")
+	var followers []*liveNode
+	for _, n := range nodes {
+		if n.id != leaderID {
+			followers = append(followers, n)
+		}
+	}
+	f1, f2 := followers[0].url, followers[1].url
+
+	ok(t, 200, f1, "PUT", "/v1/policy", map[string]any{"messaging": map[string]any{"inactivity_timeout": "2s"}})
+	ok(t, 200, f1, "PUT", "/v1/agents/a1", map[string]any{"name": "Ana", "capacity": map[string]int{"chat": 1, "messaging": 1}})
+	ok(t, 200, f2, "PUT", "/v1/agents/a1/status", map[string]string{"status": "online"})
+
+	// Chat: queue → offer → accept → leave → visitor writes again → requeued
+	// with the same queued_at → accept → end.
+	r := call(t, f1, "POST", "/v1/conversations", map[string]any{"id": "c1", "channel": "chat", "message": "bonjour"})
+	if r.status != 201 || r.header.Get("X-Omnirouter-Node") != leaderID {
+		t.Fatalf("create via follower: %d %v %s", r.status, r.header, r.body)
+	}
+	c := r.obj(t)
+	queuedAt := s(c, "queued_at")
+	if s(c, "state") != "offered" || s(c, "agent_id") != "a1" {
+		t.Fatalf("offered: %v", c)
+	}
+	ok(t, 200, f2, "POST", "/v1/conversations/c1/accept", map[string]string{"agent_id": "a1"})
+	ok(t, 200, f1, "POST", "/v1/conversations/c1/messages", map[string]string{"author": "agent", "agent_id": "a1", "text": "salut"})
+	c = ok(t, 200, f2, "POST", "/v1/conversations/c1/leave", map[string]string{"agent_id": "a1"})
+	if s(c, "state") != "unassigned" {
+		t.Fatalf("left: %v", c)
+	}
+	ok(t, 200, f1, "PUT", "/v1/agents/a1/status", map[string]string{"status": "away"})
+	c = ok(t, 200, f2, "POST", "/v1/conversations/c1/messages", map[string]string{"author": "visitor", "text": "encore là ?"})
+	if s(c, "state") != "queued" || s(c, "queued_at") != queuedAt {
+		t.Fatalf("requeued: %v (queued_at was %s)", c, queuedAt)
+	}
+	q := ok(t, 200, f1, "GET", "/v1/queue", nil)
+	if it := q["items"].([]any); len(it) != 1 || it[0].(map[string]any)["queued_at"] != queuedAt {
+		t.Fatalf("queue: %v", q)
+	}
+	c = ok(t, 200, f2, "PUT", "/v1/agents/a1/status", map[string]string{"status": "online"})
+	ok(t, 200, f1, "POST", "/v1/conversations/c1/accept", map[string]string{"agent_id": "a1"})
+	c = ok(t, 200, f2, "POST", "/v1/conversations/c1/end", map[string]string{"by": "visitor"})
+	if s(c, "state") != "ended" || s(c, "ended_reason") != "visitor_ended" || c["missed"] != false || c["ticket"] != nil {
+		t.Fatalf("ended: %v", c)
+	}
+
+	// A missed chat gets its ticket only when the session ends.
+	ok(t, 200, f1, "PUT", "/v1/agents/a1/status", map[string]string{"status": "offline"})
+	c = ok(t, 201, f2, "POST", "/v1/conversations", map[string]any{"id": "c2", "channel": "chat", "message": "allô ?"})
+	if c["ticket"] != nil || s(c, "state") != "queued" {
+		t.Fatalf("missed chat before end: %v", c)
+	}
+	c = ok(t, 200, f1, "POST", "/v1/conversations/c2/end", map[string]string{"by": "visitor"})
+	if tk, _ := c["ticket"].(map[string]any); c["missed"] != true || tk == nil || s(tk, "via") != "missed_chat" {
+		t.Fatalf("missed chat after end: %v", c)
+	}
+
+	// The events, read on the third node, carry one conversation.ended for
+	// c1 with the whole transcript, reopened part included.
+	page := ok(t, 200, nodes[0].url, "GET", "/v1/events?after=0&limit=1000", nil)
+	var ended map[string]any
+	var ticketCreated bool
+	for _, e := range page["events"].([]any) {
+		ev := e.(map[string]any)
+		if ev["type"] == "conversation.ended" && ev["conversation_id"] == "c1" {
+			if ended != nil {
+				t.Fatal("two conversation.ended events for c1")
+			}
+			ended = ev
+		}
+		if ev["type"] == "ticket.created" && ev["conversation_id"] == "c2" {
+			ticketCreated = true
+		}
+	}
+	if ended == nil || !ticketCreated {
+		t.Fatalf("events lack c1's end or c2's ticket: %v", page)
+	}
+	var texts []string
+	for _, m := range ended["data"].(map[string]any)["transcript"].([]any) {
+		if mm := m.(map[string]any); mm["author"] != "system" {
+			texts = append(texts, mm["text"].(string))
+		}
+	}
+	if strings.Join(texts, "|") != "bonjour|salut|encore là ?" {
+		t.Fatalf("ended transcript: %v", texts)
+	}
+
+	// Messaging: inactive after the 2s inactivity timeout (fired by the
+	// leader's timer), capacity released; the end user reactivates it;
+	// releasing ends it for good.
+	ok(t, 200, f1, "PUT", "/v1/agents/a1/status", map[string]string{"status": "online"})
+	c = ok(t, 201, f2, "POST", "/v1/conversations", map[string]any{"id": "m1", "channel": "messaging", "message": "order #42?"})
+	if s(c, "state") != "offered" {
+		t.Fatalf("messaging offered: %v", c)
+	}
+	ok(t, 200, f1, "POST", "/v1/conversations/m1/accept", map[string]string{"agent_id": "a1"})
+	ok(t, 200, f2, "POST", "/v1/conversations/m1/messages", map[string]string{"author": "agent", "agent_id": "a1", "text": "checking"})
+	if a := ok(t, 200, f1, "GET", "/v1/agents/a1", nil); load(a, "messaging") != 1 {
+		t.Fatalf("active messaging does not count: %v", a)
+	}
+	eventually(t, 15*time.Second, func() error {
+		c := ok(t, 200, f1, "GET", "/v1/conversations/m1", nil)
+		if s(c, "activity") != "inactive" {
+			return fmt.Errorf("m1 is %s", s(c, "activity"))
+		}
+		return nil
+	})
+	if a := ok(t, 200, f2, "GET", "/v1/agents/a1", nil); load(a, "messaging") != 0 {
+		t.Fatalf("inactive messaging still counts: %v", a)
+	}
+	c = ok(t, 200, f1, "POST", "/v1/conversations/m1/messages", map[string]string{"author": "visitor", "text": "any news?"})
+	if s(c, "activity") != "active" || s(c, "agent_id") != "a1" {
+		t.Fatalf("reactivated: %v", c)
+	}
+	if a := ok(t, 200, f2, "GET", "/v1/agents/a1", nil); load(a, "messaging") != 1 {
+		t.Fatalf("reactivated messaging does not count: %v", a)
+	}
+	a := ok(t, 200, f2, "POST", "/v1/agents/a1/release", map[string]string{"conversation_id": "m1", "ticket_status": "pending"})
+	if load(a, "messaging") != 0 {
+		t.Fatalf("release: %v", a)
+	}
+	if r := call(t, f1, "POST", "/v1/conversations/m1/messages", map[string]string{"author": "visitor", "text": "hello?"}); r.status != 409 {
+		t.Fatalf("message after release: %d %s", r.status, r.body)
+	}
+	c = ok(t, 200, nodes[0].url, "GET", "/v1/conversations/m1?consistency=stale", nil)
+	if tk, _ := c["ticket"].(map[string]any); tk == nil || s(tk, "status") != "pending" {
+		// A stale read may lag; the linearizable one must not.
+		c = ok(t, 200, nodes[0].url, "GET", "/v1/conversations/m1", nil)
+		if tk, _ := c["ticket"].(map[string]any); tk == nil || s(tk, "status") != "pending" {
+			t.Fatalf("released ticket: %v", c)
+		}
+	}
+}

@@ -1,0 +1,210 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/omnirouter/omnirouter/routing"
+)
+
+const (
+	// MaxEventsWait bounds a long-poll's wait.
+	MaxEventsWait = 30 * time.Second
+	// DefaultEventsLimit and MaxEventsLimit bound one batch of events.
+	DefaultEventsLimit = 100
+	MaxEventsLimit     = 1000
+	// sseHeartbeat is how often an idle SSE stream sends a comment line, so
+	// that proxies and clients see the connection is alive.
+	sseHeartbeat = 15 * time.Second
+)
+
+// EventsPage is the long-poll answer: pass next as after to continue.
+type EventsPage struct {
+	Events []EventView `json:"events"`
+	Next   uint64      `json:"next"`
+}
+
+type eventsQuery struct {
+	after uint64
+	wait  time.Duration
+	limit int
+	level ReadLevel
+}
+
+func parseEventsQuery(c *gin.Context) (eventsQuery, error) {
+	q := eventsQuery{limit: DefaultEventsLimit}
+	var err error
+	if v := c.Query("after"); v != "" {
+		if q.after, err = strconv.ParseUint(v, 10, 64); err != nil {
+			return q, invalid("invalid_after", "after must be an event id (a non-negative integer), got %q", v)
+		}
+	}
+	if v := c.GetHeader("Last-Event-ID"); v != "" {
+		if q.after, err = strconv.ParseUint(strings.TrimSpace(v), 10, 64); err != nil {
+			return q, invalid("invalid_after", "Last-Event-ID must be an event id, got %q", v)
+		}
+	}
+	if v := c.Query("wait"); v != "" {
+		if q.wait, err = time.ParseDuration(v); err != nil || q.wait < 0 {
+			return q, invalid("invalid_wait", "wait must be a non-negative duration such as \"5s\", got %q", v)
+		}
+		q.wait = min(q.wait, MaxEventsWait)
+	}
+	if v := c.Query("limit"); v != "" {
+		if q.limit, err = strconv.Atoi(v); err != nil || q.limit < 1 || q.limit > MaxEventsLimit {
+			return q, invalid("invalid_limit", "limit must be between 1 and %d, got %q", MaxEventsLimit, v)
+		}
+	}
+	q.level, err = readLevel(c)
+	return q, err
+}
+
+// GET /v1/events: the event log after an id, as a JSON long-poll or, with
+// Accept: text/event-stream, as server-sent events. Event ids are the same on
+// every node, so a client resumes anywhere from the last id it saw.
+func (s *Server) events(c *gin.Context) {
+	q, err := parseEventsQuery(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if strings.Contains(c.GetHeader("Accept"), "text/event-stream") {
+		s.streamEvents(c, q)
+		return
+	}
+	ctx, cancel := s.streamContext(c)
+	defer cancel()
+	extendWriteDeadline(c, q.wait+30*time.Second)
+
+	evs, ok := s.readEvents(c, q.level, q.after, q.limit)
+	if !ok {
+		return
+	}
+	if len(evs) == 0 && q.wait > 0 {
+		wctx, wcancel := context.WithTimeout(ctx, q.wait)
+		err := s.cluster.WaitEvents(wctx, q.after)
+		wcancel()
+		switch {
+		case err == nil:
+			if evs, ok = s.readEvents(c, Stale, q.after, q.limit); !ok {
+				return
+			}
+		case c.Request.Context().Err() != nil:
+			return // the client went away
+		case wctx.Err() == nil:
+			s.fail(c, err)
+			return
+		}
+	}
+	page := EventsPage{Events: make([]EventView, len(evs)), Next: q.after}
+	for i := range evs {
+		page.Events[i] = eventView(&evs[i])
+		page.Next = evs[i].ID
+	}
+	c.JSON(http.StatusOK, page)
+}
+
+// readEvents reads up to limit events after an id, writing the error
+// response when it fails (410 when they are no longer retained).
+func (s *Server) readEvents(c *gin.Context, level ReadLevel, after uint64, limit int) ([]routing.Event, bool) {
+	var evs []routing.Event
+	var rerr error
+	if !s.readAt(c, level, func(m *routing.Machine) { evs, rerr = m.Events(after, limit) }) {
+		return nil, false
+	}
+	if rerr != nil {
+		s.fail(c, rerr)
+		return nil, false
+	}
+	return evs, true
+}
+
+// streamContext is the request's context, also canceled when the server
+// closes its streams for shutdown.
+func (s *Server) streamContext(c *gin.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(c.Request.Context())
+	stop := context.AfterFunc(s.closing, cancel)
+	return ctx, func() { stop(); cancel() }
+}
+
+// streamEvents serves the event log as server-sent events: id is the event
+// id, event its type and data the event's JSON. Last-Event-ID resumes.
+func (s *Server) streamEvents(c *gin.Context, q eventsQuery) {
+	ctx, cancel := s.streamContext(c)
+	defer cancel()
+	// The first read decides the status: an expired id is still a 410.
+	evs, ok := s.readEvents(c, q.level, q.after, q.limit)
+	if !ok {
+		return
+	}
+	h := c.Writer.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	c.Status(http.StatusOK)
+	rc := http.NewResponseController(c.Writer)
+	after := q.after
+	for {
+		_ = rc.SetWriteDeadline(time.Now().Add(sseHeartbeat + 30*time.Second))
+		for i := range evs {
+			data, err := json.Marshal(eventView(&evs[i]))
+			if err != nil {
+				s.log.Error("encoding event", "id", evs[i].ID, "err", err)
+				return
+			}
+			if _, err := fmt.Fprintf(c.Writer, "id: %d\nevent: %s\ndata: %s\n\n", evs[i].ID, evs[i].Type, data); err != nil {
+				return
+			}
+			after = evs[i].ID
+		}
+		if len(evs) == 0 {
+			// A comment line: keeps the connection alive, ignored by clients.
+			if _, err := fmt.Fprint(c.Writer, ": keep-alive\n\n"); err != nil {
+				return
+			}
+		}
+		if err := rc.Flush(); err != nil {
+			return
+		}
+		if len(evs) < q.limit {
+			wctx, wcancel := context.WithTimeout(ctx, sseHeartbeat)
+			err := s.cluster.WaitEvents(wctx, after)
+			wcancel()
+			if ctx.Err() != nil {
+				return
+			}
+			if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+				s.sseError(c, err)
+				return
+			}
+		}
+		var rerr error
+		var lerr error
+		_, lerr = s.cluster.Read(ctx, Stale, func(m *routing.Machine) { evs, rerr = m.Events(after, q.limit) })
+		if lerr == nil {
+			lerr = rerr
+		}
+		if lerr != nil {
+			if ctx.Err() == nil {
+				s.sseError(c, lerr)
+			}
+			return
+		}
+	}
+}
+
+// sseError ends a stream with an error event carrying the usual error body.
+func (s *Server) sseError(c *gin.Context, err error) {
+	ae := toAPIError(err)
+	data, _ := json.Marshal(errorBody{Error: errorDetail{Code: ae.Code, Message: ae.Message}})
+	fmt.Fprintf(c.Writer, "event: error\ndata: %s\n\n", data)
+	_ = http.NewResponseController(c.Writer).Flush()
+}

@@ -1,0 +1,282 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/omnirouter/omnirouter/routing"
+)
+
+// DefaultMaxMessageBytes is the default limit on one message's text.
+const DefaultMaxMessageBytes = 64 << 10
+
+// proposeTimeout bounds how long a mutation waits for the cluster.
+const proposeTimeout = 10 * time.Second
+
+// Config configures a Server.
+type Config struct {
+	Cluster Cluster
+	// Auth checks bearer tokens; nil means no authentication (every caller is
+	// an operator).
+	Auth *Auth
+	// Internal, when set, is mounted at /internal/ for node-to-node traffic
+	// (the cluster's own handler); it is not behind users' tokens.
+	Internal http.Handler
+	// InternalSecret, when set, must be presented in InternalSecretHeader by
+	// every request under /internal/ (see Auth.ClusterSecret).
+	InternalSecret string
+	// MaxMessageBytes limits one message's text (413 beyond);
+	// 0 means DefaultMaxMessageBytes.
+	MaxMessageBytes int
+	// Registry receives the API's metrics; nil means a new registry.
+	Registry *prometheus.Registry
+	Logger   *slog.Logger
+	// Now is the wall clock used for wait times; nil means time.Now.
+	Now func() time.Time
+}
+
+// Server is the HTTP API.
+type Server struct {
+	cluster        Cluster
+	auth           *Auth
+	log            *slog.Logger
+	maxMessage     int
+	now            func() time.Time
+	engine         *gin.Engine
+	metrics        *metrics
+	registry       *prometheus.Registry
+	internalH      http.Handler
+	internalSecret string
+
+	// closing is canceled by CloseStreams: long-polls and SSE streams end.
+	closing      context.Context
+	closeStreams context.CancelFunc
+}
+
+// New builds the API. Call Run to count events for /metrics.
+func New(cfg Config) *Server {
+	s := &Server{
+		cluster:        cfg.Cluster,
+		auth:           cfg.Auth,
+		log:            cfg.Logger,
+		maxMessage:     cfg.MaxMessageBytes,
+		now:            cfg.Now,
+		registry:       cfg.Registry,
+		internalH:      cfg.Internal,
+		internalSecret: cfg.InternalSecret,
+	}
+	s.closing, s.closeStreams = context.WithCancel(context.Background())
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.maxMessage <= 0 {
+		s.maxMessage = DefaultMaxMessageBytes
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.registry == nil {
+		s.registry = prometheus.NewRegistry()
+	}
+	s.metrics = newMetrics(s)
+	s.engine = s.routes()
+	return s
+}
+
+// Handler returns the HTTP handler of the whole API.
+func (s *Server) Handler() http.Handler { return s.engine }
+
+// CloseStreams ends every long-poll and event stream, so that
+// http.Server.Shutdown does not wait for them. Call it before Shutdown.
+func (s *Server) CloseStreams() { s.closeStreams() }
+
+// Engine returns the gin engine, for tests that list its routes.
+func (s *Server) Engine() *gin.Engine { return s.engine }
+
+func (s *Server) routes() *gin.Engine {
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.ContextWithFallback = true
+	r.Use(s.recoverer, s.observe)
+	r.NoRoute(func(c *gin.Context) {
+		s.fail(c, errorf(http.StatusNotFound, "not_found", "no such endpoint %s", c.Request.URL.Path))
+	})
+	r.NoMethod(func(c *gin.Context) {
+		s.fail(c, errorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed on %s", c.Request.Method, c.Request.URL.Path))
+	})
+
+	r.GET("/healthz", s.healthz)
+	r.GET("/readyz", s.readyz)
+	r.GET("/metrics", gin.WrapH(s.metricsHandler()))
+	r.GET("/v1/openapi.json", s.openAPI)
+	if s.internalH != nil {
+		r.Any("/internal/*path", s.guardInternal, gin.WrapH(s.internalH))
+	}
+
+	v1 := r.Group("/v1", s.authenticate)
+	all := []Role{RoleOperator, RoleRouter, RoleAgent}
+	op := s.requireRoles(RoleOperator)
+
+	v1.PUT("/agents/:id", op, s.putAgent)
+	v1.PUT("/agents/:id/status", s.putAgentStatus)
+	v1.GET("/agents", s.requireRoles(all...), s.listAgents)
+	v1.GET("/agents/:id", s.requireRoles(all...), s.getAgent)
+	v1.POST("/agents/:id/release", s.releaseCapacity)
+
+	v1.POST("/conversations", s.requireRoles(RoleOperator, RoleRouter), s.createConversation)
+	v1.GET("/conversations/:id", s.requireRoles(all...), s.getConversation)
+	v1.POST("/conversations/:id/messages", s.postMessage)
+	v1.POST("/conversations/:id/presence", s.requireRoles(RoleOperator, RoleRouter), s.postPresence)
+	v1.POST("/conversations/:id/accept", s.accept)
+	v1.POST("/conversations/:id/reject", s.reject)
+	v1.POST("/conversations/:id/leave", s.leave)
+	v1.POST("/conversations/:id/end", s.end)
+	v1.PUT("/conversations/:id/ticket", s.requireRoles(RoleOperator, RoleRouter), s.putTicket)
+
+	v1.GET("/queue", s.requireRoles(all...), s.getQueue)
+	v1.POST("/assignments", s.requireRoles(RoleOperator, RoleRouter), s.requestAssignment)
+	v1.GET("/events", s.requireRoles(all...), s.events)
+	v1.GET("/policy", s.requireRoles(all...), s.getPolicy)
+	v1.PUT("/policy", op, s.putPolicy)
+
+	v1.GET("/cluster", s.requireRoles(all...), s.getCluster)
+	v1.POST("/cluster/join", op, s.joinNode)
+	v1.DELETE("/cluster/nodes/:id", op, s.removeNode)
+	v1.GET("/cluster/snapshot", op, s.snapshot)
+	v1.POST("/cluster/restore", op, s.restore)
+	v1.GET("/debug/invariants", op, s.invariants)
+	return r
+}
+
+func (s *Server) recoverer(c *gin.Context) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.Error("handler panic", "method", c.Request.Method, "path", c.Request.URL.Path, "panic", v)
+			s.fail(c, errorf(http.StatusInternalServerError, "internal", "internal error"))
+		}
+	}()
+	c.Next()
+}
+
+// --- proposing and reading ------------------------------------------------
+
+// idempotencyKey returns the request's Idempotency-Key scoped to its caller,
+// so that two callers can never replay each other's results.
+func idempotencyKey(c *gin.Context) (string, error) {
+	k := c.GetHeader("Idempotency-Key")
+	if k == "" {
+		return "", nil
+	}
+	if len(k) > MaxKeyLen {
+		return "", invalid("invalid_idempotency_key", "Idempotency-Key is longer than %d bytes", MaxKeyLen)
+	}
+	return principal(c).Name + "\x00" + k, nil
+}
+
+// propose replicates cmd with the request's idempotency key. It returns the
+// outcome, having already written the error response when it fails or the
+// state machine refused the command.
+func (s *Server) propose(c *gin.Context, cmd routing.Command) (routing.Outcome, bool) {
+	key, err := idempotencyKey(c)
+	if err != nil {
+		s.fail(c, err)
+		return routing.Outcome{}, false
+	}
+	return s.proposeKey(c, key, cmd)
+}
+
+func (s *Server) proposeKey(c *gin.Context, key string, cmd routing.Command) (routing.Outcome, bool) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), proposeTimeout)
+	defer cancel()
+	start := time.Now()
+	res, err := s.cluster.Propose(ctx, key, cmd)
+	s.metrics.observeApply(cmd.Kind().String(), err, time.Since(start))
+	if res.ServedBy != "" {
+		c.Header("X-Omnirouter-Node", res.ServedBy)
+	}
+	if err != nil {
+		s.fail(c, err)
+		return routing.Outcome{}, false
+	}
+	if res.Outcome.Err != nil {
+		s.fail(c, res.Outcome.Err)
+		return routing.Outcome{}, false
+	}
+	return res.Outcome, true
+}
+
+// readLevel parses ?consistency=linearizable|stale.
+func readLevel(c *gin.Context) (ReadLevel, error) {
+	switch c.Query("consistency") {
+	case "", "linearizable", "strong":
+		return Linearizable, nil
+	case "stale":
+		return Stale, nil
+	}
+	return 0, invalid("invalid_consistency", "consistency must be \"linearizable\" or \"stale\", got %q", c.Query("consistency"))
+}
+
+// read runs fn at the request's consistency level and sets X-Omnirouter-Node.
+func (s *Server) read(c *gin.Context, fn func(m *routing.Machine)) bool {
+	level, err := readLevel(c)
+	if err != nil {
+		s.fail(c, err)
+		return false
+	}
+	return s.readAt(c, level, fn)
+}
+
+func (s *Server) readAt(c *gin.Context, level ReadLevel, fn func(m *routing.Machine)) bool {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), proposeTimeout)
+	defer cancel()
+	by, err := s.cluster.Read(ctx, level, fn)
+	if by != "" {
+		c.Header("X-Omnirouter-Node", by)
+	}
+	if err != nil {
+		s.fail(c, err)
+		return false
+	}
+	return true
+}
+
+// newConversationID makes the id of a conversation created without one. With
+// an idempotency key it is derived from the (scoped) key, so that a retried
+// create names the same conversation; otherwise it is random.
+func newConversationID(scopedKey string) string {
+	if scopedKey != "" {
+		h := sha256.Sum256([]byte("conversation\x00" + scopedKey))
+		return "c_" + hex.EncodeToString(h[:16])
+	}
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return "c_" + hex.EncodeToString(b[:])
+}
+
+// --- health ----------------------------------------------------------------
+
+func (s *Server) healthz(c *gin.Context) {
+	c.JSON(http.StatusOK, gin.H{"status": "ok"})
+}
+
+func (s *Server) readyz(c *gin.Context) {
+	if err := s.cluster.Ready(); err != nil {
+		c.Header("Retry-After", "1")
+		c.JSON(http.StatusServiceUnavailable, errorBody{Error: errorDetail{Code: "not_ready", Message: err.Error()}})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}

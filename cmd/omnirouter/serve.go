@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/omnirouter/omnirouter/api"
+	"github.com/omnirouter/omnirouter/cluster"
+)
+
+// serveConfig is `omnirouter serve`'s configuration.
+type serveConfig struct {
+	NodeID            string
+	HTTPAddr          string
+	RaftAddr          string
+	AdvertiseHTTP     string
+	AdvertiseRaft     string
+	DataDir           string
+	BootstrapExpect   int
+	Join              listFlag
+	AuthFile          string
+	Insecure          bool
+	MaxMessageBytes   int
+	SnapshotThreshold uint64
+	SnapshotInterval  time.Duration
+	TrailingLogs      uint64
+	LogLevel          string
+	LogFormat         string
+	ShutdownTimeout   time.Duration
+}
+
+func serveFlags(cfg *serveConfig, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.NodeID, "node-id", "node1", "this node's stable id in the cluster")
+	fs.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "HTTP API listen address")
+	fs.StringVar(&cfg.RaftAddr, "raft-addr", "127.0.0.1:7000", "raft TCP listen address")
+	fs.StringVar(&cfg.AdvertiseHTTP, "advertise-http", "", "HTTP base URL peers use to reach this node (default http://<http-addr>)")
+	fs.StringVar(&cfg.AdvertiseRaft, "advertise-raft", "", "raft address peers use to reach this node (default <raft-addr>)")
+	fs.StringVar(&cfg.DataDir, "data-dir", "./data", "directory of the raft log, stable store and snapshots")
+	fs.IntVar(&cfg.BootstrapExpect, "bootstrap-expect", 1, "number of voters of a new cluster (1: single node)")
+	fs.Var(&cfg.Join, "join", "other nodes' HTTP addresses, comma-separated (or repeated)")
+	fs.StringVar(&cfg.AuthFile, "auth-file", "", "JSON file of bearer tokens and roles; without it there is no authentication")
+	fs.BoolVar(&cfg.Insecure, "insecure", false, "allow listening on non-loopback addresses without an auth file")
+	fs.IntVar(&cfg.MaxMessageBytes, "max-message-bytes", api.DefaultMaxMessageBytes, "largest message text accepted (bytes; 413 beyond)")
+	fs.Uint64Var(&cfg.SnapshotThreshold, "snapshot-threshold", 8192, "log entries between raft snapshots")
+	fs.DurationVar(&cfg.SnapshotInterval, "snapshot-interval", 30*time.Second, "how often raft checks whether to snapshot")
+	fs.Uint64Var(&cfg.TrailingLogs, "trailing-logs", 10240, "log entries kept after a snapshot")
+	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&cfg.LogFormat, "log-format", "text", "text or json")
+	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a clean shutdown waits for requests in flight")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: omnirouter serve [flags]\n\nEvery flag can also be set with its environment variable, e.g. --node-id with OMNIROUTER_NODE_ID.\n\n")
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %v", err)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format must be text or json, got %q", format)
+}
+
+// isLoopback reports whether a listen address only accepts local
+// connections.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// serve runs a node until SIGINT or SIGTERM.
+func serve(args []string, stderr io.Writer) error {
+	var cfg serveConfig
+	fs := serveFlags(&cfg, stderr)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	log, err := newLogger(cfg.LogLevel, cfg.LogFormat, stderr)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return runNode(ctx, cfg, log)
+}
+
+// runNode runs a node until ctx is done, then shuts it down cleanly.
+func runNode(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
+	var auth *api.Auth
+	if cfg.AuthFile != "" {
+		a, err := api.LoadAuthFile(cfg.AuthFile)
+		if err != nil {
+			return err
+		}
+		auth = a
+	} else {
+		if !cfg.Insecure && (!isLoopback(cfg.HTTPAddr) || !isLoopback(cfg.RaftAddr)) {
+			return fmt.Errorf("without --auth-file omnirouter only listens on loopback addresses (http %s, raft %s); pass --auth-file, or --insecure on a private network", cfg.HTTPAddr, cfg.RaftAddr)
+		}
+		log.Warn("authentication is OFF: no --auth-file, every caller is an operator", "http_addr", cfg.HTTPAddr, "insecure", cfg.Insecure)
+	}
+	if cfg.MaxMessageBytes <= 0 {
+		return fmt.Errorf("--max-message-bytes must be positive")
+	}
+	advertise := cfg.AdvertiseHTTP
+	if advertise == "" {
+		host, _, _ := net.SplitHostPort(cfg.HTTPAddr)
+		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+			return fmt.Errorf("--http-addr %s listens on every interface: set --advertise-http to the URL peers use", cfg.HTTPAddr)
+		}
+		advertise = "http://" + cfg.HTTPAddr
+	}
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("http listener: %w", err)
+	}
+	defer ln.Close()
+
+	secret := ""
+	if auth != nil {
+		secret = auth.ClusterSecret()
+	}
+	node, err := cluster.Open(cluster.Config{
+		NodeID:            cfg.NodeID,
+		DataDir:           cfg.DataDir,
+		RaftAddr:          cfg.RaftAddr,
+		RaftAdvertise:     cfg.AdvertiseRaft,
+		HTTPAddr:          advertise,
+		BootstrapExpect:   cfg.BootstrapExpect,
+		Join:              cfg.Join,
+		Logger:            log,
+		HTTPClient:        api.InternalClient(secret),
+		SnapshotThreshold: cfg.SnapshotThreshold,
+		SnapshotInterval:  cfg.SnapshotInterval,
+		TrailingLogs:      cfg.TrailingLogs,
+	})
+	if err != nil {
+		return err
+	}
+
+	gin.SetMode(gin.ReleaseMode)
+	server := api.New(api.Config{
+		Cluster:         node,
+		Auth:            auth,
+		Internal:        node.Handler(),
+		InternalSecret:  secret,
+		MaxMessageBytes: cfg.MaxMessageBytes,
+		Logger:          log,
+	})
+	runCtx, cancelRun := context.WithCancel(context.Background())
+	runDone := make(chan struct{})
+	go func() { server.Run(runCtx); close(runDone) }()
+
+	srv := &http.Server{
+		Handler:           server.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		// Long-polls, event streams and backups extend their own deadline.
+		WriteTimeout:   30 * time.Second,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("omnirouter serving", "node_id", cfg.NodeID, "http_addr", ln.Addr().String(), "advertise_http", advertise,
+		"raft_addr", cfg.RaftAddr, "data_dir", cfg.DataDir, "bootstrap_expect", cfg.BootstrapExpect, "join", strings.Join(cfg.Join, ","),
+		"auth", auth != nil)
+
+	var result error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err := <-serveErr:
+		result = fmt.Errorf("http server: %w", err)
+	}
+	server.CloseStreams()
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("http shutdown", "err", err)
+	}
+	cancel()
+	cancelRun()
+	<-runDone
+	if err := node.Shutdown(); err != nil {
+		log.Warn("node shutdown", "err", err)
+		if result == nil {
+			result = err
+		}
+	}
+	log.Info("stopped")
+	return result
+}
