@@ -1,0 +1,465 @@
+// Package loadgen is omnirouter's load tool (`omnirouter bench`): it drives
+// a running cluster through its public HTTP API the way production does —
+// agents online, visitors and end users writing, agents accepting, leaving
+// and releasing, a routing engine's reads — reports throughput and latency
+// per operation, and then checks its own work: every acknowledged
+// conversation must be in the cluster and the state machine's invariants
+// must hold.
+package loadgen
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Workloads.
+const (
+	// WorkloadLifecycle plays whole conversations: a chat from creation to
+	// offer, accept, messages, leave, reopen, accept and end; a messaging
+	// conversation from creation to accept, messages and release.
+	WorkloadLifecycle = "lifecycle"
+	// WorkloadCreate only creates conversations: comparable to a key-value put.
+	WorkloadCreate = "create"
+	// WorkloadMixed mixes lifecycles, creations and reads.
+	WorkloadMixed = "mixed"
+)
+
+// Config says what to run.
+type Config struct {
+	Targets     []string // HTTP base URLs of the nodes
+	Duration    time.Duration
+	Concurrency int
+	Agents      int
+	Workload    string
+	Token       string    // bearer token (operator), if the cluster has auth
+	Progress    io.Writer // a progress line a second; nil for none
+	RunID       string    // prefix of every id the run creates; default from the clock
+	SkipVerify  bool
+}
+
+// Report is the outcome of a run, as printed and as JSON.
+type Report struct {
+	Workload        string              `json:"workload"`
+	Concurrency     int                 `json:"concurrency"`
+	Agents          int                 `json:"agents"`
+	Targets         []string            `json:"targets"`
+	StartedAt       time.Time           `json:"started_at"`
+	DurationSeconds float64             `json:"duration_seconds"`
+	Ops             map[string]OpReport `json:"ops"`
+	TimeToOfferMS   Latency             `json:"time_to_offer_ms"`
+	Completed       int                 `json:"conversations_completed"`
+	CompletedPerSec float64             `json:"conversations_completed_per_second"`
+	Verify          *Verification       `json:"verify,omitempty"`
+}
+
+// Verification is the tool's check of its own work.
+type Verification struct {
+	Checked    int      `json:"checked"`
+	Missing    []string `json:"missing,omitempty"`
+	Invariants string   `json:"invariants"`
+}
+
+// ErrVerify is returned (with the report) when the cluster lost an
+// acknowledged conversation or broke an invariant.
+var ErrVerify = errors.New("verification failed")
+
+type run struct {
+	cfg      Config
+	c        *client
+	ops      map[string]*recorder
+	opsMu    sync.Mutex
+	offerLat recorder
+	done     atomic.Int64
+	agents   []string
+	created  [][]string // per worker: acknowledged conversation ids
+	ended    [][]string // per worker: conversations the run ended
+}
+
+func (r *run) op(kind string) *recorder {
+	r.opsMu.Lock()
+	defer r.opsMu.Unlock()
+	rec, ok := r.ops[kind]
+	if !ok {
+		rec = &recorder{}
+		r.ops[kind] = rec
+	}
+	return rec
+}
+
+// call runs one API call, timing it under kind.
+func (r *run) call(ctx context.Context, kind, method, path, key string, body, out any) error {
+	rec := r.op(kind)
+	start := time.Now()
+	err := r.c.do(ctx, method, path, key, body, out, func(err error) { rec.retried(errorClass(err)) })
+	if err != nil {
+		if ctx.Err() == nil {
+			rec.fail(errorClass(err))
+		}
+		return err
+	}
+	rec.ok(time.Since(start))
+	return nil
+}
+
+// Run executes the configured workload and verifies the cluster afterwards.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if len(cfg.Targets) == 0 {
+		return nil, errors.New("no targets")
+	}
+	if cfg.Concurrency <= 0 || cfg.Agents <= 0 || cfg.Duration <= 0 {
+		return nil, errors.New("concurrency, agents and duration must be positive")
+	}
+	switch cfg.Workload {
+	case WorkloadLifecycle, WorkloadCreate, WorkloadMixed:
+	default:
+		return nil, fmt.Errorf("unknown workload %q (lifecycle, create or mixed)", cfg.Workload)
+	}
+	for i, t := range cfg.Targets {
+		if !strings.Contains(t, "://") {
+			cfg.Targets[i] = "http://" + t
+		}
+		cfg.Targets[i] = strings.TrimRight(cfg.Targets[i], "/")
+	}
+	if cfg.RunID == "" {
+		cfg.RunID = fmt.Sprintf("b%x", time.Now().UnixNano()&0xffffffffff)
+	}
+	r := &run{cfg: cfg, c: newClient(cfg.Targets, cfg.Token, cfg.Concurrency), ops: map[string]*recorder{},
+		created: make([][]string, cfg.Concurrency), ended: make([][]string, cfg.Concurrency)}
+	if err := r.setup(ctx); err != nil {
+		return nil, fmt.Errorf("setting up agents: %w", err)
+	}
+
+	runCtx, cancel := context.WithTimeout(ctx, cfg.Duration)
+	defer cancel()
+	start := time.Now()
+	stopProgress := r.progress(start)
+	var wg sync.WaitGroup
+	for w := range cfg.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.worker(runCtx, w)
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	stopProgress()
+
+	rep := &Report{Workload: cfg.Workload, Concurrency: cfg.Concurrency, Agents: cfg.Agents, Targets: cfg.Targets,
+		StartedAt: start.UTC(), DurationSeconds: elapsed.Seconds(), Ops: map[string]OpReport{},
+		Completed: int(r.done.Load()), CompletedPerSec: float64(r.done.Load()) / elapsed.Seconds()}
+	for kind, rec := range r.ops {
+		rep.Ops[kind] = rec.report(elapsed)
+	}
+	rep.TimeToOfferMS = r.offerLat.report(elapsed).LatencyMS
+	if cfg.SkipVerify {
+		return rep, nil
+	}
+	rep.Verify = r.verify(ctx)
+	if len(rep.Verify.Missing) > 0 || rep.Verify.Invariants != "ok" {
+		return rep, ErrVerify
+	}
+	return rep, nil
+}
+
+func (r *run) setup(ctx context.Context) error {
+	r.agents = make([]string, r.cfg.Agents)
+	errs := make(chan error, r.cfg.Agents)
+	sem := make(chan struct{}, 32)
+	var wg sync.WaitGroup
+	for i := range r.agents {
+		id := fmt.Sprintf("%s-a%04d", r.cfg.RunID, i)
+		r.agents[i] = id
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			body := map[string]any{"name": id, "capacity": map[string]int{"chat": 4, "messaging": 8}, "skills": []string{r.cfg.RunID}}
+			if err := r.call(ctx, "agent_upsert", "PUT", "/v1/agents/"+id, id+"-u", body, nil); err != nil {
+				errs <- err
+				return
+			}
+			if err := r.call(ctx, "agent_status", "PUT", "/v1/agents/"+id+"/status", id+"-s", map[string]string{"status": "online"}, nil); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+func (r *run) progress(start time.Time) (stop func()) {
+	if r.cfg.Progress == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		last, lastOps := start, 0
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-t.C:
+				ops := 0
+				r.opsMu.Lock()
+				for _, rec := range r.ops {
+					ops += rec.count()
+				}
+				r.opsMu.Unlock()
+				fmt.Fprintf(r.cfg.Progress, "%5.0fs  %8d ops  %8.0f ops/s  %7d conversations completed\n",
+					now.Sub(start).Seconds(), ops, float64(ops-lastOps)/now.Sub(last).Seconds(), r.done.Load())
+				last, lastOps = now, ops
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+// conversation is the part of the API's conversation the tool reads.
+type conversation struct {
+	ID      string `json:"id"`
+	State   string `json:"state"`
+	AgentID string `json:"agent_id"`
+}
+
+func (r *run) worker(ctx context.Context, w int) {
+	rng := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
+	for i := 0; ctx.Err() == nil; i++ {
+		id := fmt.Sprintf("%s-w%03d-%07d", r.cfg.RunID, w, i)
+		switch r.cfg.Workload {
+		case WorkloadCreate:
+			r.create(ctx, w, id, "chat")
+		case WorkloadLifecycle:
+			r.lifecycle(ctx, w, id, i%2 == 0)
+		case WorkloadMixed:
+			switch p := rng.IntN(10); {
+			case p < 5:
+				r.lifecycle(ctx, w, id, i%2 == 0)
+			case p < 8:
+				r.create(ctx, w, id, []string{"chat", "messaging"}[rng.IntN(2)])
+			default:
+				r.read(ctx, w, rng)
+			}
+		}
+	}
+}
+
+func (r *run) create(ctx context.Context, w int, id, channel string) (conversation, bool) {
+	var conv conversation
+	// The run's skill keeps its conversations and agents apart from earlier
+	// runs' (a create run leaves a queue behind that would come first).
+	body := map[string]any{"id": id, "channel": channel, "message": "Hello, I need help with my order", "skills": []string{r.cfg.RunID}}
+	if channel == "chat" {
+		body["client"] = "web"
+	}
+	if err := r.call(ctx, "create", "POST", "/v1/conversations", id, body, &conv); err != nil {
+		return conv, false
+	}
+	r.created[w] = append(r.created[w], id)
+	return conv, true
+}
+
+func (r *run) read(ctx context.Context, w int, rng *rand.Rand) {
+	ids := r.created[w]
+	if len(ids) == 0 {
+		return
+	}
+	var conv conversation
+	_ = r.call(ctx, "get_conversation", "GET", "/v1/conversations/"+ids[rng.IntN(len(ids))], "", nil, &conv)
+}
+
+// awaitOffer returns the conversation once it is offered or assigned,
+// polling while it waits in the queue.
+func (r *run) awaitOffer(ctx context.Context, conv conversation, created time.Time) (conversation, bool) {
+	for ctx.Err() == nil {
+		if conv.State == "offered" || conv.State == "assigned" {
+			r.offerLat.ok(time.Since(created))
+			return conv, true
+		}
+		select {
+		case <-ctx.Done():
+			return conv, false
+		case <-time.After(20 * time.Millisecond):
+		}
+		if err := r.call(ctx, "get_conversation", "GET", "/v1/conversations/"+conv.ID, "", nil, &conv); err != nil {
+			return conv, false
+		}
+	}
+	return conv, false
+}
+
+// accept has the offered agent accept (nothing to do if auto-accepted).
+func (r *run) accept(ctx context.Context, conv conversation, key string) bool {
+	if conv.State == "assigned" {
+		return true
+	}
+	return r.call(ctx, "accept", "POST", "/v1/conversations/"+conv.ID+"/accept", key, map[string]string{"agent_id": conv.AgentID}, nil) == nil
+}
+
+func (r *run) lifecycle(ctx context.Context, w int, id string, chat bool) {
+	channel := "messaging"
+	if chat {
+		channel = "chat"
+	}
+	start := time.Now()
+	conv, ok := r.create(ctx, w, id, channel)
+	if !ok {
+		return
+	}
+	if conv, ok = r.awaitOffer(ctx, conv, start); !ok || !r.accept(ctx, conv, id+"-acc") {
+		return
+	}
+	agent := conv.AgentID
+	path := "/v1/conversations/" + id
+	msg := func(key, author, text string) bool {
+		body := map[string]string{"author": author, "text": text}
+		if author == "agent" {
+			body["agent_id"] = agent
+		}
+		return r.call(ctx, "message", "POST", path+"/messages", id+key, body, &conv) == nil
+	}
+	if !msg("-m1", "agent", "Hi, how can I help?") || !msg("-m2", "visitor", "Where is my parcel?") {
+		return
+	}
+	if !chat {
+		body := map[string]string{"conversation_id": id, "ticket_status": "pending"}
+		if r.call(ctx, "release", "POST", "/v1/agents/"+agent+"/release", id+"-rel", body, nil) == nil {
+			r.finish(w, id)
+		}
+		return
+	}
+	if r.call(ctx, "leave", "POST", path+"/leave", id+"-leave", map[string]string{"agent_id": agent}, nil) != nil {
+		return
+	}
+	// The visitor writes again: the same chat is back in the queue.
+	reopened := time.Now()
+	if !msg("-m3", "visitor", "Sorry, one more thing") {
+		return
+	}
+	if conv, ok = r.awaitOffer(ctx, conv, reopened); !ok || !r.accept(ctx, conv, id+"-acc2") {
+		return
+	}
+	if r.call(ctx, "end", "POST", path+"/end", id+"-end", map[string]string{"by": "visitor"}, nil) == nil {
+		r.finish(w, id)
+	}
+}
+
+func (r *run) finish(w int, id string) {
+	r.ended[w] = append(r.ended[w], id)
+	r.done.Add(1)
+}
+
+// verify reads back every conversation the cluster acknowledged and the
+// state machine's invariant check.
+func (r *run) verify(ctx context.Context) *Verification {
+	v := &Verification{}
+	ended := map[string]bool{}
+	var ids []string
+	for w := range r.created {
+		ids = append(ids, r.created[w]...)
+		for _, id := range r.ended[w] {
+			ended[id] = true
+		}
+	}
+	var mu sync.Mutex
+	next := atomic.Int64{}
+	var wg sync.WaitGroup
+	for range min(32, len(ids)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(ids) {
+					return
+				}
+				var conv conversation
+				err := r.c.do(ctx, "GET", "/v1/conversations/"+ids[i], "", nil, &conv, nil)
+				mu.Lock()
+				v.Checked++
+				switch {
+				case err != nil:
+					v.Missing = append(v.Missing, fmt.Sprintf("%s: %v", ids[i], err))
+				case ended[ids[i]] && conv.State != "ended":
+					v.Missing = append(v.Missing, fmt.Sprintf("%s: acknowledged end, but state is %s", ids[i], conv.State))
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	sort.Strings(v.Missing)
+	var inv struct {
+		OK         bool     `json:"ok"`
+		Violations []string `json:"violations"`
+	}
+	switch err := r.c.do(ctx, "GET", "/v1/debug/invariants", "", nil, &inv, nil); {
+	case err != nil:
+		v.Invariants = "check failed: " + err.Error()
+	case inv.OK:
+		v.Invariants = "ok"
+	default:
+		v.Invariants = "broken: " + strings.Join(inv.Violations, "; ")
+	}
+	return v
+}
+
+// WriteSummary prints the report for a person.
+func (rep *Report) WriteSummary(w io.Writer) {
+	fmt.Fprintf(w, "workload %s, %d clients, %d agents, %.1fs against %s\n",
+		rep.Workload, rep.Concurrency, rep.Agents, rep.DurationSeconds, strings.Join(rep.Targets, ", "))
+	fmt.Fprintf(w, "%-18s %9s %10s %8s %8s %8s %8s %8s  %s\n", "operation", "count", "per sec", "p50 ms", "p90", "p99", "p99.9", "max", "errors")
+	kinds := make([]string, 0, len(rep.Ops))
+	for k := range rep.Ops {
+		kinds = append(kinds, k)
+	}
+	slices.Sort(kinds)
+	for _, k := range kinds {
+		o := rep.Ops[k]
+		var errs []string
+		for class, n := range o.Errors {
+			errs = append(errs, fmt.Sprintf("%s ×%d", class, n))
+		}
+		for class, n := range o.Retries {
+			errs = append(errs, fmt.Sprintf("retried %s ×%d", class, n))
+		}
+		slices.Sort(errs)
+		l := o.LatencyMS
+		fmt.Fprintf(w, "%-18s %9d %10.0f %8.2f %8.2f %8.2f %8.2f %8.2f  %s\n", k, o.Count, o.Throughput, l.P50, l.P90, l.P99, l.P999, l.Max, strings.Join(errs, ", "))
+	}
+	l := rep.TimeToOfferMS
+	fmt.Fprintf(w, "time to offer (ms): p50 %.2f  p90 %.2f  p99 %.2f  max %.2f\n", l.P50, l.P90, l.P99, l.Max)
+	fmt.Fprintf(w, "conversations completed: %d (%.0f/s)\n", rep.Completed, rep.CompletedPerSec)
+	if v := rep.Verify; v != nil {
+		fmt.Fprintf(w, "verify: %d conversations checked, %d missing, invariants %s\n", v.Checked, len(v.Missing), v.Invariants)
+		for i, m := range v.Missing {
+			if i == 20 {
+				fmt.Fprintf(w, "  ... and %d more\n", len(v.Missing)-20)
+				break
+			}
+			fmt.Fprintf(w, "  MISSING %s\n", m)
+		}
+	}
+}
+
+// WriteJSON writes the report as indented JSON.
+func (rep *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(rep)
+}

@@ -1,0 +1,127 @@
+package loadgen
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/omnirouter/omnirouter/api"
+	"github.com/omnirouter/omnirouter/cluster"
+)
+
+// startNode runs a real single-node cluster (raft on bbolt files in a temp
+// dir) behind the real HTTP API, and stops both when the test ends.
+func startNode(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raftLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raftAddr := raftLn.Addr().String()
+	raftLn.Close()
+	base := "http://" + ln.Addr().String()
+	node, err := cluster.Open(cluster.Config{NodeID: "n1", DataDir: t.TempDir(), RaftAddr: raftAddr, HTTPAddr: base, BootstrapExpect: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := api.New(api.Config{Cluster: node, Internal: node.Handler()})
+	hs := httptest.NewUnstartedServer(srv.Handler())
+	hs.Listener.Close()
+	hs.Listener = ln
+	hs.Start()
+	t.Cleanup(func() {
+		srv.CloseStreams()
+		hs.Close()
+		if err := node.Shutdown(); err != nil {
+			t.Error(err)
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for node.Ready() != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("node not ready: %v", node.Ready())
+		}
+		time.Sleep(10 * time.Millisecond) // polling with a deadline
+	}
+	return base
+}
+
+func TestWorkloadsVerifyTheirWork(t *testing.T) {
+	target := startNode(t)
+	for _, workload := range []string{WorkloadCreate, WorkloadLifecycle, WorkloadMixed} {
+		t.Run(workload, func(t *testing.T) {
+			var progress bytes.Buffer
+			rep, err := Run(context.Background(), Config{Targets: []string{strings.TrimPrefix(target, "http://")},
+				Duration: 1500 * time.Millisecond, Concurrency: 4, Agents: 10, Workload: workload, Progress: &progress, RunID: "t" + workload})
+			if err != nil {
+				var buf bytes.Buffer
+				if rep != nil {
+					rep.WriteSummary(&buf)
+				}
+				t.Fatalf("%v\n%s", err, buf.String())
+			}
+			var summary bytes.Buffer
+			rep.WriteSummary(&summary)
+			t.Logf("\n%s", summary.String())
+			if rep.Ops["create"].Count == 0 {
+				t.Fatal("no conversation created")
+			}
+			if workload == WorkloadLifecycle && rep.Completed == 0 {
+				t.Fatal("no lifecycle completed")
+			}
+			for kind, op := range rep.Ops {
+				if len(op.Errors) > 0 {
+					t.Errorf("%s: errors %v", kind, op.Errors)
+				}
+			}
+			if rep.Verify == nil || rep.Verify.Checked != rep.Ops["create"].Count || rep.Verify.Invariants != "ok" {
+				t.Fatalf("verify %+v", rep.Verify)
+			}
+			if !strings.Contains(progress.String(), "ops/s") {
+				t.Errorf("no progress line: %q", progress.String())
+			}
+			var js bytes.Buffer
+			if err := rep.WriteJSON(&js); err != nil {
+				t.Fatal(err)
+			}
+			var back Report
+			if err := json.Unmarshal(js.Bytes(), &back); err != nil || back.Ops["create"].Count != rep.Ops["create"].Count {
+				t.Fatalf("JSON report does not round-trip: %v", err)
+			}
+		})
+	}
+}
+
+// The tool must fail loudly when the cluster lost something it
+// acknowledged: a server that forgets conversations makes Run fail.
+func TestVerifyCatchesLostConversations(t *testing.T) {
+	forgetful := http.NewServeMux()
+	forgetful.HandleFunc("PUT /v1/agents/{id}", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{}`)) })
+	forgetful.HandleFunc("PUT /v1/agents/{id}/status", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{}`)) })
+	forgetful.HandleFunc("POST /v1/conversations", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusCreated)
+		w.Write([]byte(`{"state":"queued"}`))
+	})
+	forgetful.HandleFunc("GET /v1/conversations/{id}", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNotFound)
+		w.Write([]byte(`{"error":{"code":"conversation_not_found","message":"gone"}}`))
+	})
+	forgetful.HandleFunc("GET /v1/debug/invariants", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{"ok":true}`)) })
+	srv := httptest.NewServer(forgetful)
+	defer srv.Close()
+	rep, err := Run(context.Background(), Config{Targets: []string{srv.URL}, Duration: 200 * time.Millisecond,
+		Concurrency: 2, Agents: 2, Workload: WorkloadCreate})
+	if err == nil || rep == nil || len(rep.Verify.Missing) == 0 {
+		t.Fatalf("lost conversations not reported: err %v", err)
+	}
+}
