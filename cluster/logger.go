@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
@@ -51,7 +52,15 @@ func (s *slogLogger) Log(level hclog.Level, msg string, args ...any) {
 		all = append(all, "component", s.name)
 	}
 	all = append(all, s.args...)
-	all = append(all, args...)
+	for _, a := range args {
+		// raft passes hclog.Fmt values to be formatted lazily, as hclog would.
+		if f, ok := a.(hclog.Format); ok && len(f) > 0 {
+			if format, ok := f[0].(string); ok {
+				a = fmt.Sprintf(format, f[1:]...)
+			}
+		}
+		all = append(all, a)
+	}
 	s.l.Log(ctx, lv, msg, all...)
 }
 
