@@ -101,6 +101,7 @@ func (f *fsm) applyOne(e *entry, events *bool) applyResult {
 		if err != nil {
 			return applyResult{err: fmt.Errorf("%w: %w", ErrBadBackup, err)}
 		}
+		m.ContinueEventsAfter(f.m.LastEventID())
 		f.m = m
 		*events = true
 		return applyResult{}

@@ -435,3 +435,13 @@ func contains(ss []string, s string) bool {
 }
 
 func ticketID(n uint64) string { return "t" + strconv.FormatUint(n, 10) }
+
+// ContinueEventsAfter makes a machine restored from a backup carry on the
+// event ids of the machine it replaces, whose readers have seen ids up to
+// last: ids must keep increasing. The backup's retained events belong to
+// another history and are dropped, so a reader resuming from an older id
+// is told to resynchronise (ErrEventsExpired) instead of being fed them.
+func (m *Machine) ContinueEventsAfter(last uint64) {
+	m.nextEventID = max(m.nextEventID, last+1)
+	m.events.Clear(false)
+}

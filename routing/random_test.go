@@ -316,3 +316,33 @@ func TestSnapshotRejectsCorruptInput(t *testing.T) {
 		t.Fatal("unknown version accepted")
 	}
 }
+
+func TestRestoredMachineContinuesEventIDs(t *testing.T) {
+	old := newHarness(t)
+	old.onlineAgent("a", 1, 1)
+	old.webChat("c1")
+	backup := old.snapshot() // a backup with few events
+	for i := range 5 {
+		old.webChat(fmt.Sprintf("more%d", i))
+	}
+	last := old.m.LastEventID()
+
+	restored, err := DecodeSnapshot(backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	restored.ContinueEventsAfter(last)
+	if _, err := restored.Events(last-3, 10); err != ErrEventsExpired {
+		t.Fatalf("a reader behind the restore must resynchronise, got %v", err)
+	}
+	out := restored.Apply(old.now, "", CreateConversation{ID: "after", Channel: capacity.Chat})
+	if len(out.Events) == 0 || out.Events[0].ID != last+1 {
+		t.Fatalf("first event after restore has id %v, want %d", out.Events, last+1)
+	}
+	if evs, err := restored.Events(last, 10); err != nil || len(evs) == 0 || evs[0].ID != last+1 {
+		t.Fatalf("resume from the last id seen: %v %v", evs, err)
+	}
+	if err := restored.CheckInvariants(); err != nil {
+		t.Fatal(err)
+	}
+}
