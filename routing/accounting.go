@@ -13,8 +13,9 @@ import (
 // availSlot records whether and where an agent sits in one channel's
 // availability index.
 type availSlot struct {
-	in  bool
-	key availKey
+	in    bool
+	key   availKey
+	spare int
 }
 
 // --- events ---------------------------------------------------------------
@@ -74,14 +75,21 @@ func (m *Machine) reindexAvail(a *Agent) {
 			key = m.strategyKey(a, ch)
 		}
 		slot := &a.avail[i]
+		before := 0
+		if slot.in {
+			before = slot.spare
+		}
 		if slot.in && (!want || slot.key != key) {
 			m.avail[i].Delete(slot.key)
 			slot.in = false
 		}
 		if want && !slot.in {
+			spare := capacity.Spare(a.Capacity, a.Load, ch)
 			m.avail[i].ReplaceOrInsert(key)
-			*slot = availSlot{in: true, key: key}
-			m.dispatchDirty = true
+			*slot = availSlot{in: true, key: key, spare: spare}
+			if spare > before {
+				m.match.agent(a.ID)
+			}
 		}
 	}
 }
@@ -198,13 +206,13 @@ func (m *Machine) enqueue(c *Conversation) {
 		c.AwaitAgent = false
 		m.arm(c, timerInactivity, ms(m.policy.Messaging.InactivityTimeout))
 	}
-	m.queue[c.Channel].ReplaceOrInsert(qkey(c))
-	m.dispatchDirty = true
+	m.queueInsert(c)
+	m.match.conversation(c.ID)
 }
 
 func (m *Machine) dequeue(c *Conversation) {
 	if c.State == StateQueued {
-		m.queue[c.Channel].Delete(qkey(c))
+		m.queueDelete(c)
 	}
 }
 

@@ -86,7 +86,7 @@ func (m *Machine) upsertAgent(c UpsertAgent) Outcome {
 	a.Groups = sortedSet(c.Groups)
 	m.exemptExcess(a)
 	m.reindexAvail(a)
-	m.dispatchDirty = true // skills or groups may now match queued work
+	m.match.agent(a.ID) // skills or groups may now match queued work
 	return Outcome{Agent: a}
 }
 

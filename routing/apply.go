@@ -26,10 +26,10 @@ func (m *Machine) Apply(at int64, key string, cmd Command) Outcome {
 	out := m.run(cmd)
 	// Dispatch even after a refusal: the refused command changed nothing,
 	// but timers that fired before it may have made a match possible.
-	if m.policy.Routing.Mode == ModeAuto && m.dispatchDirty {
+	if m.policy.Routing.Mode == ModeAuto {
 		m.dispatch()
 	}
-	m.dispatchDirty = false
+	m.match.reset()
 	m.flushLoadEvents()
 	// The entities are read after dispatch, so a created conversation that
 	// was offered at once is returned as offered.

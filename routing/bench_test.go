@@ -40,6 +40,27 @@ func BenchmarkApplyCreate(b *testing.B) {
 	}
 }
 
+// BenchmarkApplyCreateBehindLargeQueue creates conversations that agents
+// can take while 50,000 others wait for a skill nobody online has: the cost
+// of routing must not grow with the queue.
+func BenchmarkApplyCreateBehindLargeQueue(b *testing.B) {
+	m := benchMachine(b, 100)
+	for i := range 50_000 {
+		m.Apply(t0, "", CreateConversation{ID: fmt.Sprintf("q%06d", i), Channel: capacity.Chat, Skills: []string{"klingon"}})
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		id := fmt.Sprintf("c%09d", i)
+		out := m.Apply(t0+int64(i), "", CreateConversation{ID: id, Channel: capacity.Chat})
+		if out.Err != nil {
+			b.Fatal(out.Err)
+		}
+		// Free the slot again so that agents stay available.
+		m.Apply(t0+int64(i), "", End{ConversationID: id, By: EndedByVisitor})
+	}
+}
+
 // BenchmarkApplyLifecycle measures one whole chat: create (offered),
 // accept, a message each way, visitor end (which frees the slot).
 func BenchmarkApplyLifecycle(b *testing.B) {

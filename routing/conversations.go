@@ -127,7 +127,12 @@ func (m *Machine) newTicket(c *Conversation, status TicketStatus, via string) {
 // routable or stop being so.
 func (m *Machine) setTicket(c *Conversation, status TicketStatus) {
 	if c.State == StateQueued {
-		m.dispatchDirty = true
+		// The ticket is part of the requirement class: re-index.
+		m.queueDelete(c)
+		defer func() {
+			m.queueInsert(c)
+			m.match.conversation(c.ID)
+		}()
 	}
 	if c.Ticket == nil {
 		m.newTicket(c, status, ViaAPI)

@@ -1,6 +1,10 @@
 package routing
 
-import "github.com/omnirouter/omnirouter/capacity"
+import (
+	"slices"
+
+	"github.com/omnirouter/omnirouter/capacity"
+)
 
 // eligible reports whether agent a may be given conversation c now: online,
 // spare capacity on the channel, every required skill, and the group. A
@@ -37,11 +41,96 @@ func (m *Machine) chooseAgent(c *Conversation) *Agent {
 	return chosen
 }
 
-// dispatch matches queued conversations with agents, channel by channel
-// in queue order, until no queued conversation has an eligible agent. Each
-// scan resumes after the last match: a conversation skipped once cannot
-// match later in the same dispatch, since matching only takes capacity away.
+// matchWork records, during one apply, what may have made a match
+// possible. Before an apply in auto mode no queued conversation has an
+// eligible agent (CheckInvariants verifies it), so new matches can only
+// involve the agents whose availability grew and the conversations queued
+// (or made routable) in this apply: dispatch looks at those alone, instead
+// of the whole queue against every agent.
+type matchWork struct {
+	agents        []string
+	conversations []string
+	all           bool       // a policy change: look at everything
+	keys          []queueKey // scratch
+}
+
+func (w *matchWork) agent(id string) {
+	if !slices.Contains(w.agents, id) {
+		w.agents = append(w.agents, id)
+	}
+}
+
+func (w *matchWork) conversation(id string) { w.conversations = append(w.conversations, id) }
+
+func (w *matchWork) reset() {
+	w.agents, w.conversations, w.all = w.agents[:0], w.conversations[:0], false
+}
+
+// dispatch makes every match this apply made possible. First each agent
+// whose availability grew (by id) takes, while it can, the first queued
+// conversation it is eligible for, in queue order; that conversation goes
+// to its best eligible agent under the strategy, which may be another of
+// them. Then each conversation queued in this apply, in queue order, goes
+// to its best eligible agent, if any. No other pair can have become
+// possible: the agents that did not gain availability had no eligible
+// queued conversation before.
 func (m *Machine) dispatch() {
+	if m.match.all {
+		m.dispatchAll()
+		return
+	}
+	slices.Sort(m.match.agents)
+	for _, id := range m.match.agents {
+		for ch := range m.queue {
+			for {
+				a := m.getAgent(id)
+				if a == nil || !a.avail[ch].in {
+					break
+				}
+				c := m.firstEligible(a, capacity.Channel(ch))
+				if c == nil {
+					break
+				}
+				m.route(m.writableConv(c), m.writableAgent(m.chooseAgent(c)), false)
+			}
+		}
+	}
+	if len(m.match.conversations) == 0 {
+		return
+	}
+	keys := m.match.keys[:0]
+	for _, id := range m.match.conversations {
+		if c := m.getConv(id); c != nil && c.State == StateQueued {
+			keys = append(keys, qkey(c))
+		}
+	}
+	slices.SortFunc(keys, compareQueueKeys)
+	keys = slices.Compact(keys)
+	m.match.keys = keys
+	for _, k := range keys {
+		if c := m.getConv(k.ID); c.State == StateQueued {
+			if a := m.chooseAgent(c); a != nil {
+				m.route(m.writableConv(c), m.writableAgent(a), false)
+			}
+		}
+	}
+}
+
+func compareQueueKeys(a, b queueKey) int {
+	switch {
+	case queueLess(a, b):
+		return -1
+	case queueLess(b, a):
+		return 1
+	}
+	return 0
+}
+
+// dispatchAll matches the whole queue, channel by channel in queue order,
+// until no queued conversation has an eligible agent. Each scan resumes
+// after the last match: a conversation skipped once cannot match later in
+// the same pass, since matching only takes capacity away.
+func (m *Machine) dispatchAll() {
 	for ch := range m.queue {
 		from, ok := m.queue[ch].Min()
 		for ok && m.avail[ch].Len() > 0 {
@@ -142,7 +231,12 @@ func (m *Machine) requestAssignment(r RequestAssignment) Outcome {
 		if r.Force {
 			return Outcome{Err: invalidf(CodeInvalidCommand, "a forced assignment names the conversation")}
 		}
-		if conv = m.firstQueued(func(c *Conversation) bool { return eligible(agent, c) }); conv == nil {
+		for ch := range m.classes {
+			if c := m.firstEligible(agent, capacity.Channel(ch)); c != nil && (conv == nil || queueLess(qkey(c), qkey(conv))) {
+				conv = c
+			}
+		}
+		if conv == nil {
 			return Outcome{Err: notFoundf(CodeNoEligibleConversation, "no queued conversation agent %q is eligible for", agent.ID)}
 		}
 	default:
@@ -177,7 +271,7 @@ func (m *Machine) setPolicy(p SetPolicy) Outcome {
 	if old.Messaging.CountInactiveMessaging != m.policy.Messaging.CountInactiveMessaging {
 		m.recountAll()
 	}
-	m.dispatchDirty = true
+	m.match.all = true
 	m.emit(EventPolicyChanged, "", "", EventData{})
 	return Outcome{}
 }

@@ -124,6 +124,25 @@ func (m *Machine) CheckInvariants() error {
 		}
 		return true
 	})
+	classed := 0
+	for ch := range m.classes {
+		m.classes[ch].Ascend(func(cl *queueClass) bool {
+			classed += cl.queue.Len()
+			if cl.queue.Len() == 0 {
+				bad("empty queue class %q kept", cl.key)
+			}
+			cl.queue.Ascend(func(k queueKey) bool {
+				if c := m.getConv(k.ID); c == nil || c.State != StateQueued || classKey(c) != cl.key || qkey(c) != k {
+					bad("queue class %q holds %s, which does not belong there", cl.key, k.ID)
+				}
+				return true
+			})
+			return true
+		})
+	}
+	if classed != queued {
+		bad("queue classes hold %d entries for %d queued conversations", classed, queued)
+	}
 	if queued != m.QueueLen() {
 		bad("queue index holds %d entries for %d queued conversations", m.QueueLen(), queued)
 	}

@@ -44,7 +44,8 @@ type Machine struct {
 
 	agents    *btree.BTreeG[agentRef]
 	convs     *btree.BTreeG[convRef]
-	queue     [capacity.NumChannels]*btree.BTreeG[queueKey] // one per channel: capacity is per channel
+	queue     [capacity.NumChannels]*btree.BTreeG[queueKey]    // one per channel: capacity is per channel
+	classes   [capacity.NumChannels]*btree.BTreeG[*queueClass] // the queue by requirement (queue.go)
 	deadlines *btree.BTreeG[deadlineKey]
 	avail     [capacity.NumChannels]*btree.BTreeG[availKey]
 	keys      *btree.BTreeG[*keyRecord]
@@ -58,9 +59,9 @@ type Machine struct {
 	cow *cowToken
 
 	// Per-apply scratch, empty between applies.
-	emitted       []Event
-	loadChanged   []string // agents whose load or capacity changed in this apply
-	dispatchDirty bool
+	emitted     []Event
+	loadChanged []string // agents whose load or capacity changed in this apply
+	match       matchWork
 }
 
 // convRef and agentRef are the items of the id indexes: small values, so
@@ -181,6 +182,7 @@ func New() *Machine {
 	for ch := range m.avail {
 		m.avail[ch] = btree.NewG(btreeDegree, availLess)
 		m.queue[ch] = btree.NewG(btreeDegree, queueLess)
+		m.classes[ch] = newClassIndex()
 	}
 	return m
 }
@@ -196,6 +198,7 @@ func (m *Machine) Clone() *Machine {
 	for ch := range m.avail {
 		c.avail[ch] = m.avail[ch].Clone()
 		c.queue[ch] = m.queue[ch].Clone()
+		c.classes[ch] = cloneClasses(m.classes[ch])
 	}
 	c.keys = m.keys.Clone()
 	c.keyExpiry = m.keyExpiry.Clone()

@@ -168,7 +168,7 @@ func DecodeSnapshot(data []byte) (*Machine, error) {
 func (m *Machine) rebuildIndexes() {
 	m.Conversations(func(c *Conversation) bool {
 		if c.State == StateQueued {
-			m.queue[c.Channel].ReplaceOrInsert(qkey(c))
+			m.queueInsert(c)
 		}
 		for t, at := range c.deadlines {
 			if at != 0 {
@@ -185,7 +185,7 @@ func (m *Machine) rebuildIndexes() {
 		m.reindexAvail(a)
 		return true
 	})
-	m.dispatchDirty = false
+	m.match.reset()
 }
 
 func encodeDuration(e *wire.Encoder, d time.Duration) { e.Varint(int64(d)) }

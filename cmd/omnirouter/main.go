@@ -24,6 +24,9 @@ Usage:
   omnirouter cluster remove <id>
   omnirouter snapshot save <file>               back up the whole state
   omnirouter snapshot restore <file>            replace the whole state with a backup
+  omnirouter bench --targets <addrs> [--duration 30s] [--concurrency 64] [--agents 500]
+                   [--workload lifecycle|create|mixed] [--json out.json]
+                                                load a running cluster, report, verify
 
 Client flags (before the arguments; or OMNIROUTER_ADDR, OMNIROUTER_TOKEN):
   --addr   any node's HTTP address (default http://127.0.0.1:8080)
@@ -45,6 +48,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "serve":
 		err = serve(rest, stderr)
+	case "bench":
+		err = bench(rest, stdout, stderr)
 	case "status", "agents", "queue", "conversation", "policy", "cluster", "snapshot":
 		err = runClient(cmd, rest, stdout, stderr)
 	case "help", "-h", "--help":

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/omnirouter/omnirouter/internal/loadgen"
+)
+
+// bench runs the load tool: `omnirouter bench --targets a,b,c`.
+func bench(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	targets := fs.String("targets", envOr("OMNIROUTER_BENCH_TARGETS", "127.0.0.1:8080"), "comma-separated HTTP addresses of the nodes to spread the load over")
+	duration := fs.Duration("duration", 30*time.Second, "how long to run")
+	concurrency := fs.Int("concurrency", 64, "concurrent clients")
+	agents := fs.Int("agents", 500, "agents to register and set online")
+	workload := fs.String("workload", loadgen.WorkloadLifecycle, "lifecycle, create or mixed")
+	jsonOut := fs.String("json", "", "also write the report as JSON to this file")
+	token := fs.String("token", os.Getenv("OMNIROUTER_TOKEN"), "operator bearer token, if the cluster has an auth file")
+	skipVerify := fs.Bool("skip-verify", false, "do not read back every acknowledged conversation at the end")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep, err := loadgen.Run(ctx, loadgen.Config{
+		Targets: strings.Split(*targets, ","), Duration: *duration, Concurrency: *concurrency,
+		Agents: *agents, Workload: *workload, Token: *token, Progress: stderr, SkipVerify: *skipVerify,
+	})
+	if rep != nil {
+		rep.WriteSummary(stdout)
+		if *jsonOut != "" {
+			f, ferr := os.Create(*jsonOut)
+			if ferr != nil {
+				return ferr
+			}
+			if werr := rep.WriteJSON(f); werr != nil {
+				f.Close()
+				return werr
+			}
+			if cerr := f.Close(); cerr != nil {
+				return cerr
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%w (see the report above)", err)
+	}
+	return nil
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}

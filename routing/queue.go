@@ -1,0 +1,112 @@
+package routing
+
+import (
+	"strings"
+
+	"github.com/google/btree"
+
+	"github.com/omnirouter/omnirouter/capacity"
+)
+
+// The queue is kept twice per channel: one B-tree in routing order (what
+// the queue endpoint lists and a full dispatch walks), and one per
+// requirement class — conversations needing the same skills and group, and
+// equally routable. Whether an agent may take a conversation depends only
+// on its class, so "the first queued conversation this agent may take" is
+// the best of a few class heads, however long the queue of conversations
+// nobody online can take.
+
+// queueClass is the queued conversations of one channel sharing one
+// requirement.
+type queueClass struct {
+	key      string
+	skills   []string
+	group    string
+	routable bool
+	queue    *btree.BTreeG[queueKey]
+}
+
+func newClassIndex() *btree.BTreeG[*queueClass] {
+	return btree.NewG(8, func(a, b *queueClass) bool { return a.key < b.key })
+}
+
+// classKey names c's requirement class.
+func classKey(c *Conversation) string {
+	var b strings.Builder
+	if !ticketOpen(c) {
+		b.WriteString("!")
+	}
+	b.WriteString(c.Group)
+	for _, s := range c.Skills {
+		b.WriteByte(0)
+		b.WriteString(s)
+	}
+	return b.String()
+}
+
+// cloneClasses copies a class index for a Clone: new class values whose
+// queues are copy-on-write clones, so that neither side sees the other's
+// writes.
+func cloneClasses(t *btree.BTreeG[*queueClass]) *btree.BTreeG[*queueClass] {
+	out := newClassIndex()
+	t.Ascend(func(cl *queueClass) bool {
+		cp := *cl
+		cp.queue = cl.queue.Clone()
+		out.ReplaceOrInsert(&cp)
+		return true
+	})
+	return out
+}
+
+// queueInsert indexes a queued conversation.
+func (m *Machine) queueInsert(c *Conversation) {
+	k := qkey(c)
+	m.queue[c.Channel].ReplaceOrInsert(k)
+	key := classKey(c)
+	cl, ok := m.classes[c.Channel].Get(&queueClass{key: key})
+	if !ok {
+		cl = &queueClass{key: key, skills: c.Skills, group: c.Group, routable: ticketOpen(c), queue: btree.NewG(btreeDegree, queueLess)}
+		m.classes[c.Channel].ReplaceOrInsert(cl)
+	}
+	cl.queue.ReplaceOrInsert(k)
+}
+
+// queueDelete removes a conversation from the queue indexes.
+func (m *Machine) queueDelete(c *Conversation) {
+	k := qkey(c)
+	m.queue[c.Channel].Delete(k)
+	if cl, ok := m.classes[c.Channel].Get(&queueClass{key: classKey(c)}); ok {
+		cl.queue.Delete(k)
+		if cl.queue.Len() == 0 {
+			m.classes[c.Channel].Delete(cl)
+		}
+	}
+}
+
+// classEligible reports whether agent a may take the conversations of cl
+// (its status and spare capacity aside).
+func classEligible(a *Agent, cl *queueClass) bool {
+	return cl.routable && containsAll(a.Skills, cl.skills) && (cl.group == "" || contains(a.Groups, cl.group))
+}
+
+// firstEligible returns the first queued conversation on ch, in routing
+// order, that agent a may take now.
+func (m *Machine) firstEligible(a *Agent, ch capacity.Channel) *Conversation {
+	if a.Status != StatusOnline || capacity.Spare(a.Capacity, a.Load, ch) == 0 {
+		return nil
+	}
+	var best queueKey
+	found := false
+	m.classes[ch].Ascend(func(cl *queueClass) bool {
+		if classEligible(a, cl) {
+			if head, ok := cl.queue.Min(); ok && (!found || queueLess(head, best)) {
+				best, found = head, true
+			}
+		}
+		return true
+	})
+	if !found {
+		return nil
+	}
+	return m.getConv(best.ID)
+}

@@ -1,0 +1,33 @@
+#!/bin/sh
+# Starts a three-node omnirouter cluster on 127.0.0.1 (HTTP 8081-8083, raft
+# 7001-7003, data in ./data/n1..n3) and waits until it serves. Stop it with
+# `scripts/local-cluster.sh stop`. Logs go to ./data/nN.log.
+set -eu
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+bin=${OMNIROUTER_BIN:-$root/data/omnirouter}
+if [ "${1:-}" = stop ]; then
+  for i in 1 2 3; do
+    [ -f data/n$i.pid ] && kill "$(cat data/n$i.pid)" 2>/dev/null || true
+    rm -f data/n$i.pid
+  done
+  exit 0
+fi
+mkdir -p data
+go build -o "$bin" ./cmd/omnirouter
+join=http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083
+for i in 1 2 3; do
+  "$bin" serve --node-id n$i --http-addr 127.0.0.1:808$i --raft-addr 127.0.0.1:700$i \
+    --data-dir data/n$i --bootstrap-expect 3 --join $join "$@" >data/n$i.log 2>&1 &
+  echo $! >data/n$i.pid
+done
+for _ in $(seq 1 100); do
+  if curl -sf http://127.0.0.1:8081/readyz >/dev/null && curl -sf http://127.0.0.1:8082/readyz >/dev/null \
+     && curl -sf http://127.0.0.1:8083/readyz >/dev/null; then
+    echo "cluster ready: http://127.0.0.1:8081 http://127.0.0.1:8082 http://127.0.0.1:8083"
+    exit 0
+  fi
+  sleep 0.1
+done
+echo "cluster did not become ready; see data/n*.log" >&2
+exit 1
