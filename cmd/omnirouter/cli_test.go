@@ -75,6 +75,11 @@ func TestServeRefusesPublicAddressWithoutAuth(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "--insecure") {
 		t.Fatalf("serve on 0.0.0.0 without auth: %v", err)
 	}
+	stderr.Reset()
+	err = serve([]string{"--pprof-addr", "0.0.0.0:0", "--data-dir", t.TempDir()}, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "loopback") {
+		t.Fatalf("profiles on 0.0.0.0: %v", err)
+	}
 	if !isLoopback("127.0.0.1:80") || !isLoopback("[::1]:80") || !isLoopback("localhost:1") || isLoopback(":8080") || isLoopback("10.0.0.1:80") {
 		t.Fatal("isLoopback")
 	}

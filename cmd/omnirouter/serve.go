@@ -39,6 +39,7 @@ type serveConfig struct {
 	LogLevel          string
 	LogFormat         string
 	ShutdownTimeout   time.Duration
+	PprofAddr         string
 }
 
 func serveFlags(cfg *serveConfig, stderr io.Writer) *flag.FlagSet {
@@ -61,6 +62,7 @@ func serveFlags(cfg *serveConfig, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", "text", "text or json")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a clean shutdown waits for requests in flight")
+	fs.StringVar(&cfg.PprofAddr, "pprof-addr", "", "serve Go profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060; off when empty")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: omnirouter serve [flags]\n\nEvery flag can also be set with its environment variable, e.g. --node-id with OMNIROUTER_NODE_ID.\n\n")
 		fs.PrintDefaults()
@@ -131,6 +133,9 @@ func runNode(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		}
 		log.Warn("authentication is OFF: no --auth-file, every caller is an operator", "http_addr", cfg.HTTPAddr, "insecure", cfg.Insecure)
 	}
+	if cfg.PprofAddr != "" && !isLoopback(cfg.PprofAddr) {
+		return fmt.Errorf("--pprof-addr %s: profiles are only served on a loopback address", cfg.PprofAddr)
+	}
 	if cfg.MaxMessageBytes <= 0 {
 		return fmt.Errorf("--max-message-bytes must be positive")
 	}
@@ -148,6 +153,11 @@ func runNode(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		return fmt.Errorf("http listener: %w", err)
 	}
 	defer ln.Close()
+	stopPprof, err := servePprof(cfg.PprofAddr, log)
+	if err != nil {
+		return err
+	}
+	defer stopPprof()
 
 	secret := ""
 	if auth != nil {
@@ -196,6 +206,7 @@ func runNode(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
+
 	log.Info("omnirouter serving", "node_id", cfg.NodeID, "http_addr", ln.Addr().String(), "advertise_http", advertise,
 		"raft_addr", cfg.RaftAddr, "data_dir", cfg.DataDir, "bootstrap_expect", cfg.BootstrapExpect, "join", strings.Join(cfg.Join, ","),
 		"auth", auth != nil)
