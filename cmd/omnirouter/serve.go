@@ -194,16 +194,7 @@ func runNode(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	runDone := make(chan struct{})
 	go func() { server.Run(runCtx); close(runDone) }()
 
-	srv := &http.Server{
-		Handler:           server.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       2 * time.Minute,
-		// Long-polls, event streams and backups extend their own deadline.
-		WriteTimeout:   30 * time.Second,
-		IdleTimeout:    2 * time.Minute,
-		MaxHeaderBytes: 64 << 10,
-		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv := newHTTPServer(server.Handler(), log, defaultHTTPTimeouts)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 
@@ -234,4 +225,30 @@ func runNode(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	}
 	log.Info("stopped")
 	return result
+}
+
+// httpTimeouts bound how long a client may take: a slow or stalled client
+// (slowloris) is cut off instead of holding a connection and a goroutine.
+type httpTimeouts struct {
+	ReadHeader, Read, Write, Idle time.Duration
+}
+
+var defaultHTTPTimeouts = httpTimeouts{
+	ReadHeader: 10 * time.Second,
+	Read:       2 * time.Minute,
+	// Long-polls, event streams and backups extend their own deadline.
+	Write: 30 * time.Second,
+	Idle:  2 * time.Minute,
+}
+
+func newHTTPServer(h http.Handler, log *slog.Logger, t httpTimeouts) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: t.ReadHeader,
+		ReadTimeout:       t.Read,
+		WriteTimeout:      t.Write,
+		IdleTimeout:       t.Idle,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 }
