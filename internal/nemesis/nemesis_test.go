@@ -1,0 +1,355 @@
+package nemesis
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+)
+
+var (
+	flagNemesis  = flag.Bool("nemesis", false, "run the fault-injection test against a real three-node cluster")
+	flagDuration = flag.Duration("nemesis.duration", 60*time.Second, "how long the load and the faults run")
+	flagSeed     = flag.Uint64("nemesis.seed", 0, "seed of the fault schedule and the clients (0: random)")
+	flagOut      = flag.String("nemesis.out", "", "directory to keep the history, seed and visualization in")
+)
+
+// The run's policy: timers short enough to fire many times within the run,
+// and an hour of reassign_delay so that only the moves the model allows
+// happen without a client operation (see model.go).
+var runPolicy = map[string]any{
+	"chat": map[string]any{
+		"web":                map[string]string{"idle_after": "5s", "idle_timeout": "5s", "disconnect_timeout": "2s"},
+		"agent_can_end_chat": true,
+	},
+	"messaging": map[string]any{"inactivity_timeout": "3s", "count_inactive_messaging": false},
+	"routing": map[string]any{"mode": "auto", "strategy": "spare_capacity", "auto_accept": false,
+		"offer_timeout": "3s", "reassign_delay": "1h"},
+}
+
+// serveFlags: continuous raft snapshots (there is no "snapshot now"
+// endpoint: GET /v1/cluster/snapshot is a backup download), few trailing
+// logs so that a node coming back catches up by InstallSnapshot.
+var serveFlags = []string{"--snapshot-threshold", "100", "--snapshot-interval", "1s", "--trailing-logs", "20",
+	"--shutdown-timeout", "3s", "--log-level", "info"}
+
+// TestNemesis runs the load and the nemesis against a real cluster, then
+// heals it and checks linearizability and the invariants.
+func TestNemesis(t *testing.T) {
+	if !*flagNemesis {
+		t.Skip("fault injection runs with -nemesis (and -nemesis.duration, -nemesis.seed)")
+	}
+	seed := *flagSeed
+	if seed == 0 {
+		seed = rand.Uint64() % 1_000_000_000
+	}
+	t.Logf("seed %d (replay: go test ./internal/nemesis -run TestNemesis -nemesis -nemesis.seed %d -nemesis.duration %v)", seed, seed, *flagDuration)
+	rng := rand.New(rand.NewPCG(seed, 0))
+
+	dir := t.TempDir()
+	bin, err := Build("../..", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewCluster(ClusterConfig{Bin: bin, Dir: dir, Extra: serveFlags})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Shutdown)
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := c.WaitReady(ctx, 60*time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	hist := NewHistory()
+	var urls []string
+	for _, n := range c.Nodes {
+		urls = append(urls, n.URL())
+	}
+	var agents []AgentSpec
+	var agentIDs []string
+	for i := range 6 {
+		a := AgentSpec{ID: fmt.Sprintf("a%d", i+1), Chat: 1 + rng.IntN(2), Messaging: 1 + rng.IntN(2)}
+		agents, agentIDs = append(agents, a), append(agentIDs, a.ID)
+	}
+	w := &Workload{Hist: hist, URLs: urls, Seed: seed, Agents: agents, Visitors: 5}
+	pc := w.newClient()
+	if err := Poll(ctx, 60*time.Second, func() error {
+		op := pc.Do(ctx, &Op{Kind: "policy"}, "PUT", "/v1/policy", runPolicy)
+		if op.Status != OK {
+			return fmt.Errorf("policy: %s %d %s %s", op.Status, op.HTTP, op.Code, op.Err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Setup(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Load and faults.
+	nem := &Nemesis{C: c, Rng: rand.New(rand.NewPCG(seed, 1)), Hist: hist, Logf: t.Logf}
+	runCtx, stop := context.WithTimeout(ctx, *flagDuration)
+	done := make(chan struct{})
+	go func() { nem.Run(runCtx); close(done) }()
+	w.Run(runCtx)
+	stop()
+	<-done
+	t.Logf("load and faults over after %v; healing", time.Since(hist.start).Round(time.Second))
+
+	// Heal, quiesce, check.
+	var verdict []string
+	fail := func(format string, args ...any) {
+		verdict = append(verdict, "FAIL "+fmt.Sprintf(format, args...))
+	}
+	pass := func(format string, args ...any) {
+		verdict = append(verdict, "ok   "+fmt.Sprintf(format, args...))
+	}
+	nem.HealAll()
+	if err := c.WaitReady(ctx, 90*time.Second); err != nil {
+		t.Fatalf("cluster not ready after healing: %v", err)
+	}
+	if err := w.Drain(ctx); err != nil {
+		t.Fatalf("drain: %v", err)
+	}
+	convs := w.Conversations()
+	ids := make([]string, 0, len(convs))
+	for id := range convs {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	// Every armed timer must fire: each chat ends (its idle timer is always
+	// armed), each queued messaging conversation becomes inactive.
+	pending := ids
+	timersErr := Poll(ctx, 90*time.Second, func() error {
+		var still []string
+		for _, id := range pending {
+			code, b, err := get(ctx, c.Nodes[0].URL()+"/v1/conversations/"+id, 10*time.Second)
+			if err != nil {
+				return err
+			}
+			if code == 404 {
+				continue
+			}
+			var cv Conversation
+			if err := jsonUnmarshal(b, &cv); err != nil {
+				return err
+			}
+			if (cv.Channel == "chat" && cv.State != "ended") || (cv.Channel == "messaging" && cv.State == "queued" && cv.Activity != "inactive") {
+				still = append(still, id)
+			}
+		}
+		pending = still
+		if len(still) > 0 {
+			return fmt.Errorf("%d conversations still waiting for a timer, e.g. %s", len(still), still[0])
+		}
+		return nil
+	})
+	if timersErr != nil {
+		fail("timers: %v", timersErr)
+	} else {
+		pass("timers: every chat ended, every queued messaging conversation went inactive")
+	}
+	applied, err := c.WaitConverged(ctx, 60*time.Second)
+	if err != nil {
+		t.Fatalf("nodes do not converge: %v", err)
+	}
+
+	identical, size, snaps, err := CompareSnapshots(ctx, c)
+	switch {
+	case err != nil:
+		fail("snapshots: %v", err)
+	case !identical:
+		fail("snapshots differ between nodes at applied index %d", applied)
+		for id, b := range snaps {
+			_ = os.WriteFile(filepath.Join(dir, "snapshot-"+id+".bin"), b, 0o644)
+		}
+	default:
+		pass("snapshots byte-identical on all 3 nodes (%d bytes, applied index %d)", size, applied)
+	}
+	if bad := CheckInvariants(ctx, c); len(bad) > 0 {
+		fail("invariants: %s", strings.Join(bad, "; "))
+	} else {
+		pass("GET /v1/debug/invariants ok on every node")
+	}
+	reads, diffs, err := ReadAll(ctx, c, ids)
+	if err != nil {
+		t.Fatalf("reading conversations: %v", err)
+	}
+	if len(diffs) > 0 {
+		fail("stale reads differ between nodes: %s", strings.Join(first(diffs, 5), "; "))
+	} else {
+		pass("stale reads of all %d conversations identical on every node", len(ids))
+	}
+	ops := hist.Ops()
+	if bad := CheckMessages(ops, reads); len(bad) > 0 {
+		fail("acknowledged writes: %d problems: %s", len(bad), strings.Join(first(bad, 5), "; "))
+	} else {
+		pass("every acknowledged conversation and message present, in order; no rejected message applied")
+	}
+	events, err := FetchEvents(ctx, c.Nodes[0])
+	if err != nil {
+		fail("event stream: %v", err)
+	} else {
+		r := NewReplay(convs, agents)
+		for i := range events {
+			r.Apply(&events[i])
+		}
+		r.Finish(reads)
+		ended, chats := 0, 0
+		for id, rc := range r.Convs {
+			if rc.Ended == 1 {
+				ended++
+			}
+			if convs[id] == "chat" && reads[id] != nil {
+				chats++
+				if rc.Ended != 1 {
+					r.violations = append(r.violations, fmt.Sprintf("chat %s ended %d times", id, rc.Ended))
+				}
+			}
+		}
+		if v := r.Violations(); len(v) > 0 {
+			fail("event stream replay: %d violations: %s", len(v), strings.Join(first(v, 8), "; "))
+		} else {
+			pass("event stream (%d events): one holder at a time, offers only within capacity, loads as reported, no agent over capacity but by reactivation, %d conversations ended exactly once (%d chats)",
+				len(events), ended, chats)
+		}
+	}
+	if v := w.Violations(); len(v) > 0 {
+		fail("client-side checks: %s", strings.Join(first(v, 5), "; "))
+	}
+	if len(hist.ServerErrors) > 0 {
+		fail("%d answers with a 5xx other than 502/503/504: %s", len(hist.ServerErrors), strings.Join(first(hist.ServerErrors, 5), "; "))
+	}
+
+	model := Model(agentIDs)
+	pops := Operations(ops)
+	start := time.Now()
+	res, info := porcupine.CheckOperationsVerbose(model, pops, 5*time.Minute)
+	switch res {
+	case porcupine.Ok:
+		pass("linearizable: %d conversation operations checked with porcupine in %v", len(pops), time.Since(start).Round(time.Millisecond))
+	case porcupine.Unknown:
+		fail("linearizability check timed out (%d operations)", len(pops))
+	default:
+		fail("NOT linearizable (%d conversation operations)", len(pops))
+	}
+
+	faults := nem.Faults()
+	// ≥5 in the 60 s run, ≥20 in the 5-minute one.
+	minFaults := max(1, int(*flagDuration/(12*time.Second)))
+	if len(faults) < minFaults {
+		fail("only %d faults injected (want ≥ %d)", len(faults), minFaults)
+	}
+
+	// Report.
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "nemesis report (seed %d, %v of load):\n", seed, *flagDuration)
+	fmt.Fprintf(&sb, "operations: %d\n", len(ops))
+	byKind := map[string]map[Status]int{}
+	statuses := map[Status]int{}
+	for _, op := range ops {
+		if byKind[op.Kind] == nil {
+			byKind[op.Kind] = map[Status]int{}
+		}
+		byKind[op.Kind][op.Status]++
+		statuses[op.Status]++
+	}
+	kinds := make([]string, 0, len(byKind))
+	for k := range byKind {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	for _, k := range kinds {
+		m := byKind[k]
+		fmt.Fprintf(&sb, "  %-13s ok %5d  rejected %5d  ambiguous %4d\n", k, m[OK], m[Rejected], m[Ambiguous])
+	}
+	fmt.Fprintf(&sb, "  total         ok %5d  rejected %5d  ambiguous %4d\n", statuses[OK], statuses[Rejected], statuses[Ambiguous])
+	codes := map[string]int{}
+	for _, op := range ops {
+		if op.Status == Rejected {
+			codes[fmt.Sprintf("%d %s", op.HTTP, op.Code)]++
+		}
+	}
+	fmt.Fprintf(&sb, "rejections by code: %v\n", codes)
+	fk := map[string]int{}
+	for _, f := range faults {
+		fk[f.Kind]++
+	}
+	fmt.Fprintf(&sb, "faults: %d %v\n", len(faults), fk)
+	fmt.Fprintf(&sb, "proxy: %d connections, %d dropped, %d unattributed\n", c.Net.Accepted.Load(), c.Net.Dropped.Load(), c.Net.Unresolved.Load())
+	fmt.Fprintf(&sb, "raft snapshots: %s\n", snapshotCounts(c))
+	for _, v := range verdict {
+		sb.WriteString(v + "\n")
+	}
+	t.Log(sb.String())
+
+	failed := false
+	for _, v := range verdict {
+		failed = failed || strings.HasPrefix(v, "FAIL")
+	}
+	if failed || *flagOut != "" {
+		dump := &Dump{Seed: seed, Faults: faults, Ops: ops, Verdict: verdict}
+		dirs := []string{dir}
+		if *flagOut != "" {
+			dirs = append(dirs, *flagOut)
+		} else if keep, err := os.MkdirTemp("", fmt.Sprintf("omnirouter-nemesis-%d-", seed)); err == nil {
+			dirs = append(dirs, keep) // t.TempDir is removed at the end
+		}
+		for _, d := range dirs {
+			_ = os.MkdirAll(d, 0o755)
+			path := filepath.Join(d, fmt.Sprintf("nemesis-%d-history.json", seed))
+			if err := dump.WriteFile(path); err != nil {
+				t.Errorf("writing history: %v", err)
+				continue
+			}
+			t.Logf("history and seed written to %s", path)
+			if res == porcupine.Illegal {
+				html := filepath.Join(d, fmt.Sprintf("nemesis-%d-linearizability.html", seed))
+				if err := porcupine.VisualizePath(model, info, html); err == nil {
+					t.Logf("porcupine visualization: %s", html)
+				}
+			}
+			if failed && d != dir {
+				for _, n := range c.Nodes {
+					if b, err := os.ReadFile(n.LogPath); err == nil {
+						_ = os.WriteFile(filepath.Join(d, n.ID+".log"), b, 0o644)
+					}
+				}
+			}
+		}
+	}
+	if failed {
+		t.Fatal("nemesis run failed; see the report above")
+	}
+}
+
+func first(ss []string, n int) []string {
+	if len(ss) > n {
+		return append(ss[:n:n], fmt.Sprintf("… %d more", len(ss)-n))
+	}
+	return ss
+}
+
+// snapshotCounts counts the raft snapshots each node's log reports.
+func snapshotCounts(c *Cluster) string {
+	var parts []string
+	for _, n := range c.Nodes {
+		b, _ := os.ReadFile(n.LogPath)
+		s := string(b)
+		parts = append(parts, fmt.Sprintf("%s taken %d installed %d", n.ID,
+			strings.Count(s, "snapshot complete"), strings.Count(s, "snapshot installed")+strings.Count(s, "Installed remote snapshot")))
+	}
+	return strings.Join(parts, ", ")
+}
