@@ -32,7 +32,10 @@
 // node registry) and gets the Outcome back in binary; *routing.Error keeps
 // its class, so errors.Is(err, routing.ErrNotFound) works on the far side.
 // Nothing is redirected. Without a known leader a request waits up to
-// Config.NoLeaderWait and then fails with ErrNoLeader.
+// Config.NoLeaderWait and then fails with ErrNoLeader. Concurrent forwards
+// are batched: while one forward request is in flight the follower queues
+// the next commands and sends them together (one request, N commands, N
+// outcomes in order).
 //
 // # Batching
 //
@@ -47,9 +50,10 @@
 // Errors before a command reaches the leader's log (not leader, leadership
 // transfer, connection refused) are retried internally. After that point a
 // failure (leadership lost, timeout, a forwarded request whose answer never
-// came back) is reported as ErrAmbiguous: the command may or may not have
-// committed, and retrying it with the same idempotency key is safe because
-// the state machine replays the first outcome of a key.
+// came back: every command of that batch) is reported as ErrAmbiguous: the
+// command may or may not have committed, and retrying it with the same
+// idempotency key is safe because the state machine replays the first
+// outcome of a key.
 //
 // # Reads
 //

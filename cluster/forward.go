@@ -16,19 +16,32 @@ import (
 )
 
 // The internal endpoints, served by Node.Handler under /internal/cluster/.
-// Bodies are compact binary: a request starts with forwardVersion; a
-// response (always HTTP 200 when the handler ran) starts with a status byte.
+// Bodies are compact binary: a request starts with the protocol version its
+// body is written in; a response (always HTTP 200 when the handler ran)
+// starts with a status byte.
+//
+// Versions: 1 is the original protocol (one command per propose request).
+// 2 adds proposebatch (N commands in one request, N outcomes in order).
+// Every endpoint accepts versions minForwardVersion..forwardVersion, so
+// followers of the previous release keep working against a new leader. The
+// endpoints whose body did not change (propose, readindex, join, remove)
+// are still sent as version 1, so a new node talks to an old one during a
+// rolling upgrade; a follower whose leader does not know proposebatch (HTTP
+// 404: nothing ran) falls back to one propose request per command.
 const (
-	PathPrefix    = "/internal/cluster/"
-	pathPropose   = PathPrefix + "propose"
-	pathReadIndex = PathPrefix + "readindex"
-	pathJoin      = PathPrefix + "join"
-	pathRemove    = PathPrefix + "remove"
-	pathInfo      = PathPrefix + "info"
+	PathPrefix       = "/internal/cluster/"
+	pathPropose      = PathPrefix + "propose"
+	pathProposeBatch = PathPrefix + "proposebatch"
+	pathReadIndex    = PathPrefix + "readindex"
+	pathJoin         = PathPrefix + "join"
+	pathRemove       = PathPrefix + "remove"
+	pathInfo         = PathPrefix + "info"
 
-	forwardVersion byte = 1
-	maxBody             = 1 << 30 // a restore carries a whole state
-	contentType         = "application/x-omnirouter-cluster"
+	forwardVersion    byte = 2       // current protocol: proposebatch
+	forwardVersion1   byte = 1       // bodies unchanged since version 1
+	minForwardVersion byte = 1       // oldest version still served
+	maxBody                = 1 << 30 // a restore carries a whole state
+	contentType            = "application/x-omnirouter-cluster"
 )
 
 // response statuses
@@ -53,6 +66,7 @@ const (
 func (n *Node) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+pathPropose, n.servePropose)
+	mux.HandleFunc("POST "+pathProposeBatch, n.serveProposeBatch)
 	mux.HandleFunc("POST "+pathReadIndex, n.serveReadIndex)
 	mux.HandleFunc("POST "+pathJoin, n.serveJoin)
 	mux.HandleFunc("POST "+pathRemove, n.serveRemove)
@@ -61,13 +75,19 @@ func (n *Node) Handler() http.Handler {
 }
 
 func readRequest(w http.ResponseWriter, r *http.Request) (*wire.Decoder, bool) {
+	return readRequestMin(w, r, minForwardVersion)
+}
+
+// readRequestMin reads a request body written in protocol version min or
+// newer (up to forwardVersion).
+func readRequestMin(w http.ResponseWriter, r *http.Request, min byte) (*wire.Decoder, bool) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return nil, false
 	}
 	d := wire.NewDecoder(body)
-	if v := d.Byte(); d.Err() != nil || v != forwardVersion {
+	if v := d.Byte(); d.Err() != nil || v < min || v > forwardVersion {
 		http.Error(w, fmt.Sprintf("unsupported forwarding protocol version %d", v), http.StatusBadRequest)
 		return nil, false
 	}
@@ -83,15 +103,7 @@ func writeResponse(w http.ResponseWriter, enc *wire.Encoder) {
 // writeErr answers with the status matching err.
 func writeErr(w http.ResponseWriter, err error) {
 	var enc wire.Encoder
-	switch {
-	case errors.Is(err, errRetry), errors.Is(err, ErrNoLeader):
-		enc.Byte(stRetry)
-	case errors.Is(err, ErrAmbiguous):
-		enc.Byte(stAmbiguous)
-	default:
-		enc.Byte(stError)
-	}
-	enc.String(err.Error())
+	appendStatusErr(&enc, err)
 	writeResponse(w, &enc)
 }
 
@@ -122,9 +134,15 @@ func (n *Node) servePropose(w http.ResponseWriter, r *http.Request) {
 	}
 	var enc wire.Encoder
 	enc.Byte(stOK)
-	enc.String(n.id)
+	appendApplied(&enc, n.id, idx, &res)
+	writeResponse(w, &enc)
+}
+
+// appendApplied writes a committed command's answer (after its OK status).
+func appendApplied(enc *wire.Encoder, served string, idx uint64, res *applyResult) {
+	enc.String(served)
 	enc.Uvarint(idx)
-	appendOutcome(&enc, &res.out)
+	appendOutcome(enc, &res.out)
 	switch {
 	case res.err == nil:
 		enc.Byte(resNoErr)
@@ -135,7 +153,21 @@ func (n *Node) servePropose(w http.ResponseWriter, r *http.Request) {
 		enc.Byte(resOtherErr)
 		enc.String(res.err.Error())
 	}
-	writeResponse(w, &enc)
+}
+
+// readApplied reads what appendApplied wrote; check d.Err() afterwards.
+func readApplied(d *wire.Decoder) (applyResult, string, uint64) {
+	served := d.String()
+	idx := d.Uvarint()
+	res := applyResult{out: readOutcome(d)}
+	switch d.Byte() {
+	case resNoErr:
+	case resBadBackup:
+		res.err = fmt.Errorf("%w: %s", ErrBadBackup, d.String())
+	default:
+		res.err = errors.New(d.String())
+	}
+	return res, served, idx
 }
 
 func (n *Node) serveReadIndex(w http.ResponseWriter, r *http.Request) {
@@ -175,6 +207,10 @@ func (n *Node) call(ctx context.Context, url string, body []byte) (d *wire.Decod
 	if err != nil {
 		return nil, true, err
 	}
+	if resp.StatusCode == http.StatusNotFound {
+		// No handler for the path (a peer of an older release): nothing ran.
+		return nil, false, errNotFound{fmt.Errorf("cluster: %s: HTTP 404: %s", url, bytes.TrimSpace(rb))}
+	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, true, fmt.Errorf("cluster: %s: HTTP %d: %s", url, resp.StatusCode, bytes.TrimSpace(rb))
 	}
@@ -193,9 +229,10 @@ func (n *Node) call(ctx context.Context, url string, body []byte) (d *wire.Decod
 	}
 }
 
+// forwardBody is a version 1 request carrying payload.
 func forwardBody(payload []byte) []byte {
 	enc := wire.Encoder{Buf: make([]byte, 0, len(payload)+8)}
-	enc.Byte(forwardVersion)
+	enc.Byte(forwardVersion1)
 	enc.Bytes(payload)
 	return enc.Buf
 }
@@ -210,16 +247,7 @@ func (n *Node) forwardPropose(ctx context.Context, addr string, e *entry) (apply
 		}
 		return applyResult{}, "", 0, err
 	}
-	served := d.String()
-	idx := d.Uvarint()
-	res := applyResult{out: readOutcome(d)}
-	switch d.Byte() {
-	case resNoErr:
-	case resBadBackup:
-		res.err = fmt.Errorf("%w: %s", ErrBadBackup, d.String())
-	default:
-		res.err = errors.New(d.String())
-	}
+	res, served, idx := readApplied(d)
 	if err := d.Err(); err != nil {
 		return applyResult{}, "", 0, ambiguous(fmt.Errorf("undecodable answer from leader: %w", err))
 	}
@@ -232,6 +260,14 @@ type refusal struct{ error }
 func isRefusal(err error) bool {
 	var r refusal
 	return errors.As(err, &r)
+}
+
+// errNotFound: the peer has no handler for the path (HTTP 404).
+type errNotFound struct{ error }
+
+func isNotFound(err error) bool {
+	var nf errNotFound
+	return errors.As(err, &nf)
 }
 
 // readIndexFromLeader asks the leader for a read index.

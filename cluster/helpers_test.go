@@ -31,6 +31,9 @@ type testNode struct {
 	// dropAnswers makes the HTTP server run forwarded proposals and then
 	// cut the connection instead of answering.
 	dropAnswers atomic.Bool
+	// holdBatch, when set, makes proposebatch requests wait until the
+	// channel is closed before they are served.
+	holdBatch atomic.Pointer[chan struct{}]
 }
 
 type testCluster struct {
@@ -76,7 +79,10 @@ func newCluster(t testing.TB, o clusterOpts) *testCluster {
 				http.Error(w, "node down", http.StatusServiceUnavailable)
 				return
 			}
-			if tn.dropAnswers.Load() && r.URL.Path == pathPropose {
+			if hold := tn.holdBatch.Load(); hold != nil && r.URL.Path == pathProposeBatch {
+				<-*hold
+			}
+			if tn.dropAnswers.Load() && (r.URL.Path == pathPropose || r.URL.Path == pathProposeBatch) {
 				(*h).ServeHTTP(httptest.NewRecorder(), r)
 				conn, _, err := http.NewResponseController(w).Hijack()
 				if err == nil {

@@ -149,7 +149,7 @@ func readInfo(d *wire.Decoder) NodeInfo {
 // this node.
 func (n *Node) requestJoin(ctx context.Context, addr string) error {
 	var enc wire.Encoder
-	enc.Byte(forwardVersion)
+	enc.Byte(forwardVersion1)
 	appendInfo(&enc, n.selfInfo())
 	_, _, err := n.call(ctx, addr+pathJoin, enc.Buf)
 	return err
@@ -209,7 +209,7 @@ func (n *Node) serveJoin(w http.ResponseWriter, r *http.Request) {
 		return n.addNode(ctx, info)
 	}, func(ctx context.Context, addr string) error {
 		var enc wire.Encoder
-		enc.Byte(forwardVersion)
+		enc.Byte(forwardVersion1)
 		appendInfo(&enc, info)
 		_, _, err := n.call(ctx, addr+pathJoin+"?fwd=1", enc.Buf)
 		return err
@@ -297,7 +297,7 @@ func (n *Node) Join(ctx context.Context, id, raftAddr, httpAddr string) error {
 		return errors.New("cluster: join needs a node id and a raft address")
 	}
 	var enc wire.Encoder
-	enc.Byte(forwardVersion)
+	enc.Byte(forwardVersion1)
 	appendInfo(&enc, info)
 	return n.retryOnLeader(ctx, func(ctx context.Context) error { return n.addNode(ctx, info) },
 		pathJoin+"?fwd=1", enc.Buf)
@@ -307,7 +307,7 @@ func (n *Node) Join(ctx context.Context, id, raftAddr, httpAddr string) error {
 // be called on any node. Removing the leader makes it step down.
 func (n *Node) Remove(ctx context.Context, id string) error {
 	var enc wire.Encoder
-	enc.Byte(forwardVersion)
+	enc.Byte(forwardVersion1)
 	enc.String(id)
 	err := n.retryOnLeader(ctx, func(ctx context.Context) error { return n.removeNode(ctx, id) },
 		pathRemove+"?fwd=1", enc.Buf)

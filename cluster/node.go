@@ -150,6 +150,9 @@ type Node struct {
 	proposals chan *proposal
 	inflight  chan struct{} // one token per log entry being committed
 
+	forwards    chan *fwdReq  // follower: commands waiting to be forwarded
+	fwdInflight chan struct{} // one token per forward request in flight
+
 	ctx    context.Context // cancelled by Shutdown
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -162,7 +165,7 @@ type Node struct {
 	leaderChanges atomic.Uint64
 
 	stats struct {
-		entries, commands, forwarded atomic.Uint64
+		entries, commands, forwarded, forwardRequests atomic.Uint64
 	}
 
 	shutdownOnce sync.Once
@@ -193,6 +196,9 @@ func Open(cfg Config) (*Node, error) {
 		http:      cfg.HTTPClient,
 		proposals: make(chan *proposal, 4096),
 		inflight:  make(chan struct{}, cfg.MaxInflight),
+
+		forwards:    make(chan *fwdReq, 4096),
+		fwdInflight: make(chan struct{}, maxForwardInflight),
 	}
 	n.lastLeader.Store("")
 	n.ctx, n.cancel = context.WithCancel(context.Background())
@@ -201,9 +207,10 @@ func Open(cfg Config) (*Node, error) {
 		n.closeStores()
 		return nil, err
 	}
-	n.wg.Add(3)
+	n.wg.Add(4)
 	go n.watchLeadership()
 	go n.runBatcher()
+	go n.runForwarder()
 	go n.runMembership()
 	return n, nil
 }

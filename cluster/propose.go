@@ -74,7 +74,7 @@ func (n *Node) propose(ctx context.Context, e entry) (applyResult, string, uint6
 			err = retryable(ErrNoLeader)
 		} else {
 			n.stats.forwarded.Add(1)
-			res, served, idx, err = n.forwardPropose(ctx, addr, &e)
+			res, served, idx, err = n.forwardBatched(ctx, e)
 		}
 		if err == nil {
 			return res, served, idx, nil
@@ -137,8 +137,18 @@ type proposalResult struct {
 // proposeLocal proposes e on this node, which must be the leader. A
 // routing command gets the leader's clock here.
 func (n *Node) proposeLocal(ctx context.Context, e entry) (applyResult, uint64, error) {
+	p, err := n.enqueueLocal(ctx, e)
+	if err != nil {
+		return applyResult{}, 0, err
+	}
+	return n.waitLocal(ctx, p)
+}
+
+// enqueueLocal hands e to the batcher (stamping the leader's clock into a
+// routing command). An error means e was never queued.
+func (n *Node) enqueueLocal(ctx context.Context, e entry) (*proposal, error) {
 	if n.raft.State() != raft.Leader {
-		return applyResult{}, 0, retryable(raft.ErrNotLeader)
+		return nil, retryable(raft.ErrNotLeader)
 	}
 	if e.typ < typeRegister {
 		e.at = time.Now().UnixMilli()
@@ -146,11 +156,16 @@ func (n *Node) proposeLocal(ctx context.Context, e entry) (applyResult, uint64, 
 	p := &proposal{e: e, done: make(chan proposalResult, 1)}
 	select {
 	case n.proposals <- p:
+		return p, nil
 	case <-ctx.Done():
-		return applyResult{}, 0, ctx.Err() // never queued
+		return nil, ctx.Err() // never queued
 	case <-n.ctx.Done():
-		return applyResult{}, 0, ErrShutdown
+		return nil, ErrShutdown
 	}
+}
+
+// waitLocal waits for a queued proposal's result; giving up is ambiguous.
+func (n *Node) waitLocal(ctx context.Context, p *proposal) (applyResult, uint64, error) {
 	select {
 	case r := <-p.done:
 		return r.res, r.index, r.err

@@ -34,8 +34,11 @@ type Stats struct {
 	// and the commands they carried (Commands/Entries is the batching gain).
 	Entries  uint64
 	Commands uint64
-	// Forwarded counts writes this node forwarded to a leader.
-	Forwarded uint64
+	// Forwarded counts writes this node forwarded to a leader, and
+	// ForwardRequests the HTTP requests that carried them
+	// (Forwarded/ForwardRequests is the forward batching gain).
+	Forwarded       uint64
+	ForwardRequests uint64
 	// SnapshotRestores counts raft snapshots installed into the state.
 	SnapshotRestores uint64
 }
@@ -54,6 +57,7 @@ func (n *Node) Status() Status {
 			Entries:          n.stats.entries.Load(),
 			Commands:         n.stats.commands.Load(),
 			Forwarded:        n.stats.forwarded.Load(),
+			ForwardRequests:  n.stats.forwardRequests.Load(),
 			SnapshotRestores: n.fsm.restores.Load(),
 		},
 	}
