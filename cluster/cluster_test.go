@@ -33,7 +33,7 @@ func writeMany(t *testing.T, c *testCluster, from, count int) []string {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			cmd := agentCmd(i)
-			res, err := live[i%len(live)].node.Propose(ctx, "k-"+cmd.ID, cmd)
+			res, err := proposeAsClient(ctx, live[i%len(live)], "k-"+cmd.ID, cmd)
 			if err != nil || res.Outcome.Err != nil {
 				t.Errorf("write %s: %v / %v", cmd.ID, err, res.Outcome.Err)
 				return
@@ -75,7 +75,7 @@ func workload(t *testing.T, c *testCluster, tag string, count int) []string {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			res, err := live[i%len(live)].node.Propose(ctx, "k-"+cmd.ID, cmd)
+			res, err := proposeAsClient(ctx, live[i%len(live)], "k-"+cmd.ID, cmd)
 			if err != nil || res.Outcome.Err != nil {
 				t.Errorf("create %s: %v / %v", cmd.ID, err, res.Outcome.Err)
 				return
@@ -176,9 +176,12 @@ func TestClusterFailoverAndRestart(t *testing.T) {
 	assertAgents(t, c, acked)
 	assertConversations(t, c, convs)
 	c.checkConverged()
-	if st := leader.node.Status(); st.LeaderChanges == 0 || st.LeaderID == "" {
-		t.Errorf("restarted node status: %+v", st)
-	}
+	waitFor(t, 10*time.Second, "the restarted node to follow a leader", func() error {
+		if st := leader.node.Status(); st.LeaderChanges == 0 || st.LeaderID == "" {
+			return fmt.Errorf("restarted node status: %+v", st)
+		}
+		return nil
+	})
 }
 
 // TestNoLeaderFailsFast: one node of a three-node cluster, with the others

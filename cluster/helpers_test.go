@@ -312,7 +312,7 @@ func propose(t testing.TB, tn *testNode, key string, cmd routing.Command) Result
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	res, err := tn.node.Propose(ctx, key, cmd)
+	res, err := proposeAsClient(ctx, tn, key, cmd)
 	if err != nil {
 		t.Fatalf("propose %s on %s: %v", cmd.Kind(), tn.cfg.NodeID, err)
 	}
@@ -320,6 +320,24 @@ func propose(t testing.TB, tn *testNode, key string, cmd routing.Command) Result
 		t.Fatalf("propose %s on %s: refused: %v", cmd.Kind(), tn.cfg.NodeID, res.Outcome.Err)
 	}
 	return res
+}
+
+// proposeAsClient proposes like a well-behaved client: an ambiguous outcome
+// (leadership lost mid-commit) or no leader is retried, with the same key,
+// until ctx ends. A test that acknowledges only what this returns checks
+// exactly the promise the cluster makes.
+func proposeAsClient(ctx context.Context, tn *testNode, key string, cmd routing.Command) (Result, error) {
+	for {
+		res, err := tn.node.Propose(ctx, key, cmd)
+		if err == nil || !(errors.Is(err, ErrAmbiguous) || errors.Is(err, ErrNoLeader)) || ctx.Err() != nil {
+			return res, err
+		}
+		select {
+		case <-ctx.Done():
+			return res, err
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 func (c *testCluster) follower(leader *testNode) *testNode {
