@@ -152,4 +152,3 @@ func FuzzPolicyBody(f *testing.F) {
 		}
 	})
 }
-
