@@ -93,7 +93,7 @@ func (d *Decoder) Uvarint() uint64 {
 		return 0
 	}
 	v, n := binary.Uvarint(d.buf)
-	if n <= 0 {
+	if n <= 0 || !minimal(d.buf[:n]) {
 		d.Fail("bad uvarint")
 		return 0
 	}
@@ -107,13 +107,18 @@ func (d *Decoder) Varint() int64 {
 		return 0
 	}
 	v, n := binary.Varint(d.buf)
-	if n <= 0 {
+	if n <= 0 || !minimal(d.buf[:n]) {
 		d.Fail("bad varint")
 		return 0
 	}
 	d.buf = d.buf[n:]
 	return v
 }
+
+// minimal reports whether a varint is in its shortest form. encoding/binary
+// also accepts overlong forms (0xd1 0x00 for 0x51); refusing them keeps one
+// encoding per value, so that equal states always have equal bytes.
+func minimal(b []byte) bool { return len(b) == 1 || b[len(b)-1] != 0 }
 
 // Int reads an int written by Encoder.Int, rejecting values that overflow int32
 // (no field of ours is that large).

@@ -82,3 +82,21 @@ func TestCorruptInputIsAnErrorNotAPanic(t *testing.T) {
 		t.Error("out-of-range int accepted")
 	}
 }
+
+func TestOverlongVarintsAreRefused(t *testing.T) {
+	for _, b := range [][]byte{{0xd1, 0x00}, {0x80, 0x00}, {0xff, 0x80, 0x00}} {
+		if d := NewDecoder(b); d.Uvarint() != 0 || !errors.Is(d.Err(), ErrCorrupt) {
+			t.Errorf("uvarint % x accepted", b)
+		}
+		if d := NewDecoder(b); d.Varint() != 0 || !errors.Is(d.Err(), ErrCorrupt) {
+			t.Errorf("varint % x accepted", b)
+		}
+	}
+	for _, v := range []uint64{0, 1, 127, 128, 1 << 40, math.MaxUint64} {
+		var e Encoder
+		e.Uvarint(v)
+		if d := NewDecoder(e.Buf); d.Uvarint() != v || d.Err() != nil {
+			t.Errorf("%d does not round-trip: %v", v, d.Err())
+		}
+	}
+}
