@@ -3,6 +3,7 @@ package api
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/hex"
 	"net"
 	"net/http"
@@ -50,8 +51,15 @@ func deriveSecret(f AuthFile) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// guardInternal refuses node-to-node requests without the cluster secret.
+// guardInternal refuses node-to-node requests without the cluster secret,
+// and, when required, without a verified client certificate.
 func (s *Server) guardInternal(c *gin.Context) {
+	if s.internalCert {
+		if tc := c.Request.TLS; tc == nil || len(tc.VerifiedChains) == 0 {
+			s.fail(c, errorf(http.StatusUnauthorized, "unauthorized", "internal endpoints need a client certificate signed by the cluster CA"))
+			return
+		}
+	}
 	if s.internalSecret == "" {
 		return
 	}
@@ -65,12 +73,23 @@ func (s *Server) guardInternal(c *gin.Context) {
 // InternalClient is the HTTP client a node uses to reach its peers'
 // /internal/ endpoints: it presents the cluster secret (when not empty).
 func InternalClient(secret string) *http.Client {
+	return InternalClientTLS(secret, nil)
+}
+
+// InternalClientTLS is InternalClient for https peers: tc carries the
+// node's client certificate and the cluster CA as RootCAs (nil: plain
+// defaults).
+func InternalClientTLS(secret string, tc *tls.Config) *http.Client {
 	base := &http.Transport{
 		Proxy:               nil,
 		DialContext:         (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout: 5 * time.Second,
 		MaxIdleConns:        256,
 		MaxIdleConnsPerHost: 128,
 		IdleConnTimeout:     90 * time.Second,
+	}
+	if tc != nil {
+		base.TLSClientConfig = tc.Clone()
 	}
 	if secret == "" {
 		return &http.Client{Transport: base}

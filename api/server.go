@@ -33,6 +33,11 @@ type Config struct {
 	// InternalSecret, when set, must be presented in InternalSecretHeader by
 	// every request under /internal/ (see Auth.ClusterSecret).
 	InternalSecret string
+	// InternalClientCert, when set, makes every request under /internal/
+	// present a client certificate the server verified (the HTTP server's
+	// TLS ClientCAs, with tls.VerifyClientCertIfGiven so that users need
+	// none), in addition to InternalSecret.
+	InternalClientCert bool
 	// MaxMessageBytes limits one message's text (413 beyond);
 	// 0 means DefaultMaxMessageBytes.
 	MaxMessageBytes int
@@ -55,6 +60,7 @@ type Server struct {
 	registry       *prometheus.Registry
 	internalH      http.Handler
 	internalSecret string
+	internalCert   bool
 
 	// closing is canceled by CloseStreams: long-polls and SSE streams end.
 	closing      context.Context
@@ -72,6 +78,7 @@ func New(cfg Config) *Server {
 		registry:       cfg.Registry,
 		internalH:      cfg.Internal,
 		internalSecret: cfg.InternalSecret,
+		internalCert:   cfg.InternalClientCert,
 	}
 	s.closing, s.closeStreams = context.WithCancel(context.Background())
 	if s.log == nil {

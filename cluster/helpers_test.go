@@ -3,6 +3,7 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -34,6 +35,9 @@ type testNode struct {
 	// holdBatch, when set, makes proposebatch requests wait until the
 	// channel is closed before they are served.
 	holdBatch atomic.Pointer[chan struct{}]
+	// mtlsRequests counts requests that presented a verified client
+	// certificate (TLS clusters).
+	mtlsRequests atomic.Uint64
 }
 
 type testCluster struct {
@@ -47,6 +51,9 @@ type clusterOpts struct {
 	inmem    bool
 	maxBatch int
 	tweak    func(*Config)
+	// pki, when set, runs raft and the internal HTTP endpoints over mutual
+	// TLS with certificates issued by it (see tls_test.go).
+	pki *testPKI
 }
 
 func testLogger() *slog.Logger {
@@ -73,7 +80,10 @@ func newCluster(t testing.TB, o clusterOpts) *testCluster {
 	var urls []string
 	for i := range o.n {
 		tn := &testNode{}
-		tn.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tn.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
+				tn.mtlsRequests.Add(1)
+			}
 			h := tn.handler.Load()
 			if h == nil {
 				http.Error(w, "node down", http.StatusServiceUnavailable)
@@ -92,6 +102,14 @@ func newCluster(t testing.TB, o clusterOpts) *testCluster {
 			}
 			(*h).ServeHTTP(w, r)
 		}))
+		var nodeTLS *tls.Config
+		if o.pki != nil {
+			nodeTLS = o.pki.nodeTLS(c.t, fmt.Sprintf("n%d", i+1))
+			tn.srv.TLS = o.pki.httpServerTLS(nodeTLS)
+			tn.srv.StartTLS()
+		} else {
+			tn.srv.Start()
+		}
 		tn.cfg = Config{
 			NodeID:          fmt.Sprintf("n%d", i+1),
 			DataDir:         filepath.Join(dir, fmt.Sprintf("n%d", i+1)),
@@ -99,6 +117,7 @@ func newCluster(t testing.TB, o clusterOpts) *testCluster {
 			BootstrapExpect: o.n,
 			Logger:          testLogger(),
 			MaxBatch:        o.maxBatch,
+			TLS:             nodeTLS,
 		}
 		if o.inmem {
 			addr, trans := raft.NewInmemTransport(raft.ServerAddress(tn.cfg.NodeID + "-raft"))

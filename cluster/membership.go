@@ -292,7 +292,7 @@ func membershipErr(err error) error {
 // its HTTP address is replicated. It may be called on any node. Nodes
 // started with Join addresses do this for themselves.
 func (n *Node) Join(ctx context.Context, id, raftAddr, httpAddr string) error {
-	info := NodeInfo{ID: id, RaftAddr: raftAddr, HTTPAddr: normalizeURL(httpAddr)}
+	info := NodeInfo{ID: id, RaftAddr: raftAddr, HTTPAddr: n.cfg.normalizeURL(httpAddr)}
 	if info.ID == "" || info.RaftAddr == "" {
 		return errors.New("cluster: join needs a node id and a raft address")
 	}

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -42,6 +43,15 @@ type Config struct {
 	Join []string
 	// Transport overrides the TCP transport (tests use raft.InmemTransport).
 	Transport raft.Transport
+	// TLS, when set, runs raft over TLS with this configuration, used both
+	// to accept connections (Certificates; set ClientAuth to
+	// tls.RequireAndVerifyClientCert and ClientCAs for mutual TLS) and to
+	// dial peers (the same Certificates; RootCAs verifies the peer against
+	// the host part of its raft address, a DNS name or an IP SAN). TLS 1.2
+	// is the minimum. It also makes addresses given without a scheme
+	// (HTTPAddr, Join, join requests) default to https://, and the default
+	// HTTPClient use it. nil: plain TCP and http://.
+	TLS *tls.Config
 	// Logger receives the node's and raft's logs (raft at INFO and above).
 	Logger *slog.Logger
 	// HTTPClient is used to reach peers' internal endpoints.
@@ -101,26 +111,34 @@ func (c *Config) setDefaults() {
 		c.Logger = slog.Default()
 	}
 	if c.HTTPClient == nil {
-		c.HTTPClient = &http.Client{Transport: &http.Transport{
+		t := &http.Transport{
 			Proxy:               nil,
 			DialContext:         (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 			MaxIdleConns:        256,
 			MaxIdleConnsPerHost: 128,
 			IdleConnTimeout:     90 * time.Second,
-		}}
+		}
+		if c.TLS != nil {
+			t.TLSClientConfig = raftTLSConfig(c.TLS)
+		}
+		c.HTTPClient = &http.Client{Transport: t}
 	}
-	c.HTTPAddr = normalizeURL(c.HTTPAddr)
+	c.HTTPAddr = c.normalizeURL(c.HTTPAddr)
 	for i, j := range c.Join {
-		c.Join[i] = normalizeURL(j)
+		c.Join[i] = c.normalizeURL(j)
 	}
 }
 
-// normalizeURL turns host:port into http://host:port and drops a trailing
-// slash.
-func normalizeURL(s string) string {
+// normalizeURL turns host:port into http://host:port (https:// with TLS)
+// and drops a trailing slash.
+func (c *Config) normalizeURL(s string) string {
 	s = strings.TrimRight(strings.TrimSpace(s), "/")
 	if s != "" && !strings.Contains(s, "://") {
-		s = "http://" + s
+		if c.TLS != nil {
+			s = "https://" + s
+		} else {
+			s = "http://" + s
+		}
 	}
 	return s
 }
@@ -146,6 +164,8 @@ type Node struct {
 	store *raftboltdb.BoltStore
 	trans raft.Transport
 	http  *http.Client
+	// tlsStream is the raft stream layer when Config.TLS is set.
+	tlsStream *tlsStreamLayer
 
 	proposals chan *proposal
 	inflight  chan struct{} // one token per log entry being committed
@@ -241,11 +261,23 @@ func (n *Node) openRaft() error {
 		if err != nil {
 			return fmt.Errorf("cluster: raft address %q: %w", adv, err)
 		}
-		t, err := raft.NewTCPTransportWithLogger(n.cfg.RaftAddr, addr, 4, 10*time.Second, hl)
-		if err != nil {
-			return fmt.Errorf("cluster: raft transport: %w", err)
+		if n.cfg.TLS != nil {
+			stream, err := newTLSStreamLayer(n.cfg.RaftAddr, addr, n.cfg.TLS, n.log)
+			if err != nil {
+				return fmt.Errorf("cluster: raft transport: %w", err)
+			}
+			n.tlsStream = stream
+			// The same pool and timeout as the TCP transport below.
+			n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+				Stream: stream, MaxPool: 4, Timeout: 10 * time.Second, Logger: hl,
+			})
+		} else {
+			t, err := raft.NewTCPTransportWithLogger(n.cfg.RaftAddr, addr, 4, 10*time.Second, hl)
+			if err != nil {
+				return fmt.Errorf("cluster: raft transport: %w", err)
+			}
+			n.trans = t
 		}
-		n.trans = t
 	}
 
 	rc := raft.DefaultConfig()

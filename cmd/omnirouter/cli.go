@@ -21,6 +21,9 @@ func runClient(cmd string, args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	if err := c.setup(); err != nil {
+		return err
+	}
 	args = fs.Args()
 	want := func(n int, form string) error {
 		if len(args) != n {

@@ -28,9 +28,11 @@ Usage:
                    [--workload lifecycle|create|mixed] [--json out.json]
                                                 load a running cluster, report, verify
 
-Client flags (before the arguments; or OMNIROUTER_ADDR, OMNIROUTER_TOKEN):
-  --addr   any node's HTTP address (default http://127.0.0.1:8080)
-  --token  a bearer token of the auth file
+Client flags (before the arguments; or OMNIROUTER_ADDR, OMNIROUTER_TOKEN,
+OMNIROUTER_TLS_CA):
+  --addr    any node's HTTP address (default http://127.0.0.1:8080; https://… with TLS)
+  --token   a bearer token of the auth file
+  --tls-ca  PEM CA certificate(s) that signed the node's certificate (default: system roots)
 `
 
 func main() {

@@ -67,12 +67,18 @@ func freePort(t *testing.T) string {
 
 type proc struct {
 	id, httpAddr string
+	scheme       string // "http" when empty
 	cmd          *exec.Cmd
 	log          *bytes.Buffer
 	exited       chan struct{}
 }
 
-func (p *proc) url() string { return "http://" + p.httpAddr }
+func (p *proc) url() string {
+	if p.scheme != "" {
+		return p.scheme + "://" + p.httpAddr
+	}
+	return "http://" + p.httpAddr
+}
 
 func startProc(t *testing.T, bin string, args ...string) *proc {
 	t.Helper()
@@ -127,6 +133,10 @@ func request(method, url string, body any) (int, map[string]any, error) {
 }
 
 func requestAs(token, method, url string, body any) (int, map[string]any, error) {
+	return requestWith(httpc, token, method, url, body)
+}
+
+func requestWith(hc *http.Client, token, method, url string, body any) (int, map[string]any, error) {
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -139,7 +149,7 @@ func requestAs(token, method, url string, body any) (int, map[string]any, error)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := httpc.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -167,13 +177,19 @@ func poll(t *testing.T, d time.Duration, what string, f func() error) {
 
 // startThree runs a three-node cluster and waits until every node is ready.
 func startThree(t *testing.T, extra ...string) []*proc {
+	return startThreeWith(t, "http", httpc, func(int) []string { return extra })
+}
+
+// startThreeWith runs a three-node cluster whose nodes are reached at
+// scheme://addr with hc; extra gives node i's additional flags.
+func startThreeWith(t *testing.T, scheme string, hc *http.Client, extra func(i int) []string) []*proc {
 	bin := binary(t)
 	dir := t.TempDir()
 	var https, rafts, joins []string
 	for range 3 {
 		h := freePort(t)
 		https, rafts = append(https, h), append(rafts, freePort(t))
-		joins = append(joins, "http://"+h)
+		joins = append(joins, scheme+"://"+h)
 	}
 	procs := make([]*proc, 3)
 	for i := range procs {
@@ -181,8 +197,8 @@ func startThree(t *testing.T, extra ...string) []*proc {
 		args := []string{"serve", "--node-id", id, "--http-addr", https[i], "--raft-addr", rafts[i],
 			"--data-dir", filepath.Join(dir, id), "--bootstrap-expect", "3", "--join", strings.Join(joins, ","),
 			"--log-level", "warn"}
-		procs[i] = startProc(t, bin, append(args, extra...)...)
-		procs[i].id, procs[i].httpAddr = id, https[i]
+		procs[i] = startProc(t, bin, append(args, extra(i)...)...)
+		procs[i].id, procs[i].httpAddr, procs[i].scheme = id, https[i], scheme
 	}
 	for _, p := range procs {
 		poll(t, 60*time.Second, p.id+" ready", func() error {
@@ -191,7 +207,7 @@ func startThree(t *testing.T, extra ...string) []*proc {
 				t.Fatalf("%s exited:\n%s", p.id, p.logText())
 			default:
 			}
-			code, m, err := request("GET", p.url()+"/readyz", nil)
+			code, m, err := requestWith(hc, "", "GET", p.url()+"/readyz", nil)
 			if err != nil || code != 200 {
 				return fmt.Errorf("%d %v %v", code, m, err)
 			}

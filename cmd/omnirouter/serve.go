@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -40,6 +41,9 @@ type serveConfig struct {
 	LogFormat         string
 	ShutdownTimeout   time.Duration
 	PprofAddr         string
+	TLSCert           string
+	TLSKey            string
+	TLSCA             string
 }
 
 func serveFlags(cfg *serveConfig, stderr io.Writer) *flag.FlagSet {
@@ -62,6 +66,9 @@ func serveFlags(cfg *serveConfig, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", "text", "text or json")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a clean shutdown waits for requests in flight")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate (chain) of this node: HTTP and raft over TLS (with --tls-key)")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
+	fs.StringVar(&cfg.TLSCA, "tls-ca", "", "PEM CA certificate(s) of the cluster: mutual TLS between nodes (required for a cluster with TLS)")
 	fs.StringVar(&cfg.PprofAddr, "pprof-addr", "", "serve Go profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060; off when empty")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: omnirouter serve [flags]\n\nEvery flag can also be set with its environment variable, e.g. --node-id with OMNIROUTER_NODE_ID.\n\n")
@@ -139,18 +146,25 @@ func runNode(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	if cfg.MaxMessageBytes <= 0 {
 		return fmt.Errorf("--max-message-bytes must be positive")
 	}
+	tlsc, err := loadServeTLS(cfg)
+	if err != nil {
+		return err
+	}
 	advertise := cfg.AdvertiseHTTP
 	if advertise == "" {
 		host, _, _ := net.SplitHostPort(cfg.HTTPAddr)
 		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 			return fmt.Errorf("--http-addr %s listens on every interface: set --advertise-http to the URL peers use", cfg.HTTPAddr)
 		}
-		advertise = "http://" + cfg.HTTPAddr
+		advertise = tlsc.scheme() + "://" + cfg.HTTPAddr
 	}
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("http listener: %w", err)
+	}
+	if tlsc != nil {
+		ln = tls.NewListener(ln, tlsc.http)
 	}
 	defer ln.Close()
 	stopPprof, err := servePprof(cfg.PprofAddr, log)
@@ -172,7 +186,8 @@ func runNode(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		BootstrapExpect:   cfg.BootstrapExpect,
 		Join:              cfg.Join,
 		Logger:            log,
-		HTTPClient:        api.InternalClient(secret),
+		TLS:               tlsc.raftConfig(),
+		HTTPClient:        api.InternalClientTLS(secret, tlsc.clientConfig()),
 		SnapshotThreshold: cfg.SnapshotThreshold,
 		SnapshotInterval:  cfg.SnapshotInterval,
 		TrailingLogs:      cfg.TrailingLogs,
@@ -183,12 +198,13 @@ func runNode(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 
 	gin.SetMode(gin.ReleaseMode)
 	server := api.New(api.Config{
-		Cluster:         node,
-		Auth:            auth,
-		Internal:        node.Handler(),
-		InternalSecret:  secret,
-		MaxMessageBytes: cfg.MaxMessageBytes,
-		Logger:          log,
+		Cluster:            node,
+		Auth:               auth,
+		Internal:           node.Handler(),
+		InternalSecret:     secret,
+		InternalClientCert: tlsc.mutual(),
+		MaxMessageBytes:    cfg.MaxMessageBytes,
+		Logger:             log,
 	})
 	runCtx, cancelRun := context.WithCancel(context.Background())
 	runDone := make(chan struct{})
@@ -200,7 +216,7 @@ func runNode(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 
 	log.Info("omnirouter serving", "node_id", cfg.NodeID, "http_addr", ln.Addr().String(), "advertise_http", advertise,
 		"raft_addr", cfg.RaftAddr, "data_dir", cfg.DataDir, "bootstrap_expect", cfg.BootstrapExpect, "join", strings.Join(cfg.Join, ","),
-		"auth", auth != nil)
+		"auth", auth != nil, "tls", tlsc != nil, "mutual_tls", tlsc.mutual())
 
 	var result error
 	select {
