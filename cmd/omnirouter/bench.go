@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
@@ -26,14 +27,23 @@ func bench(args []string, stdout, stderr io.Writer) error {
 	jsonOut := fs.String("json", "", "also write the report as JSON to this file")
 	token := fs.String("token", os.Getenv("OMNIROUTER_TOKEN"), "operator bearer token, if the cluster has an auth file")
 	skipVerify := fs.Bool("skip-verify", false, "do not read back every acknowledged conversation at the end")
+	caFile := fs.String("tls-ca", os.Getenv("OMNIROUTER_TLS_CA"), "PEM CA certificate(s) of nodes that serve https")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
+	}
+	var tlsConfig *tls.Config
+	if *caFile != "" {
+		pool, err := caPool(*caFile)
+		if err != nil {
+			return err
+		}
+		tlsConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	rep, err := loadgen.Run(ctx, loadgen.Config{
 		Targets: strings.Split(*targets, ","), Duration: *duration, Concurrency: *concurrency,
-		Agents: *agents, Workload: *workload, Token: *token, Progress: stderr, SkipVerify: *skipVerify,
+		Agents: *agents, Workload: *workload, Token: *token, Progress: stderr, SkipVerify: *skipVerify, TLS: tlsConfig,
 	})
 	if rep != nil {
 		rep.WriteSummary(stdout)

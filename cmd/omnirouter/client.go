@@ -36,18 +36,27 @@ func (c *client) setup() error {
 	if c.caFile == "" {
 		return nil
 	}
-	pem, err := os.ReadFile(c.caFile)
+	pool, err := caPool(c.caFile)
 	if err != nil {
-		return fmt.Errorf("--tls-ca: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return fmt.Errorf("--tls-ca %s: no PEM certificate found", c.caFile)
+		return err
 	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	c.http.Transport = t
 	return nil
+}
+
+// caPool reads the PEM certificates a client trusts (--tls-ca).
+func caPool(file string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("--tls-ca: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("--tls-ca %s: no PEM certificate found", file)
+	}
+	return pool, nil
 }
 
 func (c *client) url(path string) string {

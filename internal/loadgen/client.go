@@ -3,6 +3,7 @@ package loadgen
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,13 +26,14 @@ type client struct {
 	retries int
 }
 
-func newClient(targets []string, token string, conns int) *client {
+func newClient(targets []string, token string, conns int, tlsConfig *tls.Config) *client {
 	tr := &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:        conns * 2,
 		MaxIdleConnsPerHost: conns * 2,
 		MaxConnsPerHost:     0,
 		IdleConnTimeout:     90 * time.Second,
+		TLSClientConfig:     tlsConfig,
 	}
 	return &client{http: &http.Client{Transport: tr, Timeout: 30 * time.Second}, targets: targets, token: token, retries: 20}
 }

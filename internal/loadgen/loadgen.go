@@ -9,6 +9,7 @@ package loadgen
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,9 +42,10 @@ type Config struct {
 	Concurrency int
 	Agents      int
 	Workload    string
-	Token       string    // bearer token (operator), if the cluster has auth
-	Progress    io.Writer // a progress line a second; nil for none
-	RunID       string    // prefix of every id the run creates; default from the clock
+	Token       string      // bearer token (operator), if the cluster has auth
+	TLS         *tls.Config // for https nodes (a private CA); targets without a scheme then default to https
+	Progress    io.Writer   // a progress line a second; nil for none
+	RunID       string      // prefix of every id the run creates; default from the clock
 	SkipVerify  bool
 }
 
@@ -124,16 +126,20 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	default:
 		return nil, fmt.Errorf("unknown workload %q (lifecycle, create or mixed)", cfg.Workload)
 	}
+	scheme := "http://"
+	if cfg.TLS != nil {
+		scheme = "https://"
+	}
 	for i, t := range cfg.Targets {
 		if !strings.Contains(t, "://") {
-			cfg.Targets[i] = "http://" + t
+			cfg.Targets[i] = scheme + t
 		}
 		cfg.Targets[i] = strings.TrimRight(cfg.Targets[i], "/")
 	}
 	if cfg.RunID == "" {
 		cfg.RunID = fmt.Sprintf("b%x", time.Now().UnixNano()&0xffffffffff)
 	}
-	r := &run{cfg: cfg, c: newClient(cfg.Targets, cfg.Token, cfg.Concurrency), ops: map[string]*recorder{},
+	r := &run{cfg: cfg, c: newClient(cfg.Targets, cfg.Token, cfg.Concurrency, cfg.TLS), ops: map[string]*recorder{},
 		created: make([][]string, cfg.Concurrency), ended: make([][]string, cfg.Concurrency)}
 	if err := r.setup(ctx); err != nil {
 		return nil, fmt.Errorf("setting up agents: %w", err)

@@ -124,4 +124,15 @@ func TestVerifyCatchesLostConversations(t *testing.T) {
 	if err == nil || rep == nil || len(rep.Verify.Missing) == 0 {
 		t.Fatalf("lost conversations not reported: err %v", err)
 	}
+
+	// The same over https with a private CA: a target without a scheme
+	// defaults to https when a TLS configuration is given.
+	tlsSrv := httptest.NewTLSServer(forgetful)
+	defer tlsSrv.Close()
+	rep, err = Run(context.Background(), Config{Targets: []string{strings.TrimPrefix(tlsSrv.URL, "https://")},
+		Duration: 200 * time.Millisecond, Concurrency: 2, Agents: 2, Workload: WorkloadCreate,
+		TLS: tlsSrv.Client().Transport.(*http.Transport).TLSClientConfig})
+	if err == nil || rep == nil || rep.Ops["create"].Count == 0 || len(rep.Verify.Missing) == 0 {
+		t.Fatalf("over https: err %v, report %+v", err, rep)
+	}
 }
