@@ -1,7 +1,8 @@
 #!/bin/sh
 # Starts a three-node omnirouter cluster on 127.0.0.1 (HTTP 8081-8083, raft
 # 7001-7003, data in ./data/n1..n3) and waits until it serves. Stop it with
-# `scripts/local-cluster.sh stop`. Logs go to ./data/nN.log.
+# `scripts/local-cluster.sh stop`. Logs go to ./data/nN.log. With PPROF=1,
+# node N also serves Go profiles on 127.0.0.1:606N.
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -17,7 +18,10 @@ mkdir -p data
 go build -o "$bin" ./cmd/omnirouter
 join=http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083
 for i in 1 2 3; do
-  "$bin" serve --node-id n$i --http-addr 127.0.0.1:808$i --raft-addr 127.0.0.1:700$i \
+  pprof=""
+  [ -n "${PPROF:-}" ] && pprof="--pprof-addr 127.0.0.1:606$i"
+  # shellcheck disable=SC2086
+  "$bin" serve $pprof --node-id n$i --http-addr 127.0.0.1:808$i --raft-addr 127.0.0.1:700$i \
     --data-dir data/n$i --bootstrap-expect 3 --join $join "$@" >data/n$i.log 2>&1 &
   echo $! >data/n$i.pid
 done
