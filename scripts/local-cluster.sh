@@ -8,9 +8,22 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 bin=${OMNIROUTER_BIN:-$root/data/omnirouter}
 if [ "${1:-}" = stop ]; then
+  pids=""
   for i in 1 2 3; do
-    [ -f data/n$i.pid ] && kill "$(cat data/n$i.pid)" 2>/dev/null || true
-    rm -f data/n$i.pid
+    if [ -f data/n$i.pid ]; then
+      pid=$(cat data/n$i.pid)
+      kill "$pid" 2>/dev/null && pids="$pids $pid"
+      rm -f data/n$i.pid
+    fi
+  done
+  # A node shuts down gracefully (leadership transfer, then raft, then the
+  # stores): wait for it, so that a new cluster can take the ports.
+  for pid in $pids; do
+    n=0
+    while kill -0 "$pid" 2>/dev/null; do
+      n=$((n + 1)); [ $n -lt 300 ] || { echo "node $pid did not stop" >&2; exit 1; }
+      sleep 0.1
+    done
   done
   exit 0
 fi
