@@ -9,15 +9,12 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-	"go.etcd.io/bbolt"
 )
 
 // Config configures a Node. Zero durations and counts take the defaults
@@ -26,8 +23,12 @@ type Config struct {
 	// NodeID is the node's stable identity in the cluster (never derived from
 	// an address). Required.
 	NodeID string
-	// DataDir holds raft.db (log and stable store) and snapshots/. Required.
+	// DataDir holds the raft log and stable store (wal/ or raft.db) and
+	// snapshots/. Required.
 	DataDir string
+	// LogStore is LogStoreWAL or LogStoreBolt. Empty: what DataDir already
+	// holds, else LogStoreWAL.
+	LogStore string
 	// RaftAddr is the raft TCP address to listen on and advertise
 	// (host:port). Ignored when Transport is set.
 	RaftAddr string
@@ -78,6 +79,10 @@ type Config struct {
 	// ApplyTimeout bounds a write's wait for commit when its context has no
 	// deadline (default 10s); past it the write is ambiguous.
 	ApplyTimeout time.Duration
+
+	// walSegmentSize overrides raft-wal's segment size (64 MiB) in tests:
+	// the WAL frees log entries only a whole segment at a time.
+	walSegmentSize int
 }
 
 func (c *Config) setDefaults() {
@@ -157,14 +162,16 @@ type NodeInfo struct {
 // transport, the leader's ticker and the forwarding of requests to the
 // leader.
 type Node struct {
-	cfg   Config
-	id    string
-	log   *slog.Logger
-	raft  *raft.Raft
-	fsm   *fsm
-	store *raftboltdb.BoltStore
-	trans raft.Transport
-	http  *http.Client
+	cfg    Config
+	id     string
+	log    *slog.Logger
+	raft   *raft.Raft
+	fsm    *fsm
+	stores *raftStores
+	// dirLock holds the data directory's lock until the stores are closed.
+	dirLock *os.File
+	trans   raft.Transport
+	http    *http.Client
 	// tlsStream is the raft stream layer when Config.TLS is set.
 	tlsStream *tlsStreamLayer
 
@@ -209,7 +216,12 @@ func Open(cfg Config) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("cluster: data dir: %w", err)
 	}
+	dirLock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
 	n := &Node{
+		dirLock:   dirLock,
 		cfg:       cfg,
 		id:        cfg.NodeID,
 		log:       cfg.Logger.With("node", cfg.NodeID),
@@ -238,24 +250,13 @@ func Open(cfg Config) (*Node, error) {
 
 func (n *Node) openRaft() error {
 	hl := newHCLogger(n.log, "raft")
-	// Every commit is still fsynced (NoSync is never set: an acknowledged
-	// write survives a crash). The freelist is not written with each commit
-	// (it is rebuilt by scanning when the file is opened), which cuts the
-	// pages every append writes; the map freelist keeps that scan cheap.
-	store, err := raftboltdb.New(raftboltdb.Options{
-		Path:   filepath.Join(n.cfg.DataDir, "raft.db"),
-		NoSync: false,
-		BoltOptions: &bbolt.Options{
-			Timeout:        time.Second,
-			NoFreelistSync: true,
-			FreelistType:   bbolt.FreelistMapType,
-		},
-	})
+	stores, err := openRaftStores(n.cfg.DataDir, n.cfg.LogStore, n.cfg.walSegmentSize, hl)
 	if err != nil {
-		return fmt.Errorf("cluster: open raft store: %w", err)
+		return err
 	}
-	n.store = store
-	logs, err := raft.NewLogCache(512, store)
+	n.stores = stores
+	n.log.Info("raft log store", "kind", stores.kind)
+	logs, err := raft.NewLogCache(512, stores.logs)
 	if err != nil {
 		return fmt.Errorf("cluster: log cache: %w", err)
 	}
@@ -311,11 +312,11 @@ func (n *Node) openRaft() error {
 		return fmt.Errorf("cluster: raft config: %w", err)
 	}
 
-	existing, err := raft.HasExistingState(logs, store, snaps)
+	existing, err := raft.HasExistingState(logs, stores.stable, snaps)
 	if err != nil {
 		return fmt.Errorf("cluster: inspect raft state: %w", err)
 	}
-	r, err := raft.NewRaft(rc, n.fsm, logs, store, snaps, n.trans)
+	r, err := raft.NewRaft(rc, n.fsm, logs, stores.stable, snaps, n.trans)
 	if err != nil {
 		return fmt.Errorf("cluster: start raft: %w", err)
 	}
@@ -384,12 +385,16 @@ func (n *Node) closeStores() error {
 	if c, ok := n.trans.(interface{ Close() error }); ok && n.raft == nil {
 		c.Close()
 	}
-	if n.store != nil {
-		if err := n.store.Close(); err != nil {
-			return fmt.Errorf("cluster: close raft store: %w", err)
+	var err error
+	if n.stores != nil {
+		if cerr := n.stores.closer.Close(); cerr != nil {
+			err = fmt.Errorf("cluster: close raft store: %w", cerr)
 		}
 	}
-	return nil
+	if n.dirLock != nil {
+		n.dirLock.Close() // releases the lock
+	}
+	return err
 }
 
 // --- leadership ----------------------------------------------------------------

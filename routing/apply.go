@@ -12,7 +12,8 @@ import "time"
 // A refused command leaves the state as the due timers left it.
 func (m *Machine) Apply(at int64, key string, cmd Command) Outcome {
 	if key != "" {
-		if rec, ok := m.keys.Get(&keyRecord{Key: key}); ok && rec.ExpireAt > max(m.now, at) {
+		if ref, ok := m.keys.Get(keyKey(key)); ok && ref.rec.ExpireAt > max(m.now, at) {
+			rec := ref.rec
 			if rec.Kind != cmd.Kind() || rec.Target != cmd.target() {
 				return Outcome{Err: conflictf(CodeIdempotencyKeyReused, "idempotency key %q was used for a different request", key)}
 			}
@@ -40,10 +41,12 @@ func (m *Machine) Apply(at int64, key string, cmd Command) Outcome {
 		stored.Events = nil
 		rec := &keyRecord{Key: key, Kind: cmd.Kind(), Target: cmd.target(),
 			ExpireAt: m.now + m.policy.IdempotencyRetention.Milliseconds(), Outcome: stored}
-		if old, ok := m.keys.ReplaceOrInsert(rec); ok {
-			m.keyExpiry.Delete(keyExpiry{At: old.ExpireAt, Key: key})
+		ref := keyKey(key)
+		ref.rec = rec
+		if old, ok := m.keys.ReplaceOrInsert(ref); ok {
+			m.keyExpiry.Delete(keyExpiry{At: old.rec.ExpireAt, H: ref.h, Key: key})
 		}
-		m.keyExpiry.ReplaceOrInsert(keyExpiry{At: rec.ExpireAt, Key: key})
+		m.keyExpiry.ReplaceOrInsert(keyExpiry{At: rec.ExpireAt, H: ref.h, Key: key})
 	}
 	out.Events = m.emitted
 	m.emitted = nil
@@ -136,7 +139,7 @@ func (m *Machine) advance(at int64) {
 			break
 		}
 		m.keyExpiry.DeleteMin()
-		m.keys.Delete(&keyRecord{Key: k.Key})
+		m.keys.Delete(keyRef{h: k.H, key: k.Key})
 	}
 }
 

@@ -16,9 +16,14 @@ import (
 // retained events, each list in index order, so that two machines with the
 // same state write the same bytes. Derived indexes (queue, deadlines,
 // availability, key expiry) are rebuilt on read.
+//
+// Version 2 lists conversations and keys in hash order (convLess, keyLess);
+// version 1, still read, listed them in id order.
 const (
 	snapshotMagic   = "omnirouter-state"
-	snapshotVersion = 1
+	snapshotVersion = 2
+	// snapshotV1 is the oldest version this build reads.
+	snapshotV1 = 1
 )
 
 // ErrBadSnapshot is wrapped by every ReadSnapshot error.
@@ -59,7 +64,8 @@ func (m *Machine) WriteSnapshot(w io.Writer) error {
 		return true
 	})
 	e.Uvarint(uint64(m.keys.Len()))
-	m.keys.Ascend(func(k *keyRecord) bool {
+	m.keys.Ascend(func(ref keyRef) bool {
+		k := ref.rec
 		e.String(k.Key)
 		e.Byte(byte(k.Kind))
 		e.String(k.Target)
@@ -97,8 +103,17 @@ func DecodeSnapshot(data []byte) (*Machine, error) {
 	if len(data) < len(snapshotMagic)+1 || string(data[:len(snapshotMagic)]) != snapshotMagic {
 		return nil, fmt.Errorf("%w: not an omnirouter state snapshot", ErrBadSnapshot)
 	}
-	if v := data[len(snapshotMagic)]; v != snapshotVersion {
-		return nil, fmt.Errorf("%w: format version %d, this build reads %d", ErrBadSnapshot, v, snapshotVersion)
+	version := data[len(snapshotMagic)]
+	if version < snapshotV1 || version > snapshotVersion {
+		return nil, fmt.Errorf("%w: format version %d, this build reads %d to %d", ErrBadSnapshot, version, snapshotV1, snapshotVersion)
+	}
+	// Lists must be strictly ordered as their version wrote them: a
+	// duplicate or a shuffled list is corruption, not another state.
+	convOrdered := func(prev, next convRef) bool { return convLess(prev, next) }
+	keyOrdered := func(prev, next keyRef) bool { return keyLess(prev, next) }
+	if version == snapshotV1 {
+		convOrdered = func(prev, next convRef) bool { return prev.id < next.id }
+		keyOrdered = func(prev, next keyRef) bool { return prev.key < next.key }
 	}
 	d := wire.NewDecoder(data[len(snapshotMagic)+1:])
 	m := New()
@@ -120,25 +135,30 @@ func DecodeSnapshot(data []byte) (*Machine, error) {
 		m.agents.ReplaceOrInsert(agentRef{a.ID, a})
 	}
 	n = d.Len(d.Remaining())
+	var prevConv convRef
+	var prevKey keyRef
 	for i := 0; i < n && d.Err() == nil; i++ {
 		c := decodeConversation(d)
 		c.cow = m.cow
-		if i > 0 && c.ID <= prev {
+		ref := convKey(c.ID).with(c)
+		if i > 0 && !convOrdered(prevConv, ref) {
 			d.Fail("conversations out of order")
 		}
-		prev = c.ID
-		m.convs.ReplaceOrInsert(convRef{c.ID, c})
+		prevConv = ref
+		m.convs.ReplaceOrInsert(ref)
 	}
 	n = d.Len(d.Remaining())
 	for i := 0; i < n && d.Err() == nil; i++ {
 		k := &keyRecord{Key: d.String(), Kind: Kind(d.Byte()), Target: d.String(), ExpireAt: d.Varint()}
 		k.Outcome = DecodeOutcome(d)
-		if i > 0 && k.Key <= prev {
+		ref := keyKey(k.Key)
+		ref.rec = k
+		if i > 0 && !keyOrdered(prevKey, ref) {
 			d.Fail("keys out of order")
 		}
-		prev = k.Key
-		m.keys.ReplaceOrInsert(k)
-		m.keyExpiry.ReplaceOrInsert(keyExpiry{At: k.ExpireAt, Key: k.Key})
+		prevKey = ref
+		m.keys.ReplaceOrInsert(ref)
+		m.keyExpiry.ReplaceOrInsert(keyExpiry{At: k.ExpireAt, H: ref.h, Key: k.Key})
 	}
 	n = d.Len(d.Remaining())
 	var prevID uint64

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -28,8 +29,20 @@ func bench(args []string, stdout, stderr io.Writer) error {
 	token := fs.String("token", os.Getenv("OMNIROUTER_TOKEN"), "operator bearer token, if the cluster has an auth file")
 	skipVerify := fs.Bool("skip-verify", false, "do not read back every acknowledged conversation at the end")
 	caFile := fs.String("tls-ca", os.Getenv("OMNIROUTER_TLS_CA"), "PEM CA certificate(s) of nodes that serve https")
+	cpuProfile := fs.String("cpuprofile", "", "write the load tool's own CPU profile to this file (to see what the tool costs the machine)")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	var tlsConfig *tls.Config
 	if *caFile != "" {

@@ -29,6 +29,7 @@ type serveConfig struct {
 	AdvertiseHTTP     string
 	AdvertiseRaft     string
 	DataDir           string
+	LogStore          string
 	BootstrapExpect   int
 	Join              listFlag
 	AuthFile          string
@@ -41,6 +42,7 @@ type serveConfig struct {
 	LogFormat         string
 	ShutdownTimeout   time.Duration
 	PprofAddr         string
+	GCPercent         int
 	TLSCert           string
 	TLSKey            string
 	TLSCA             string
@@ -55,6 +57,7 @@ func serveFlags(cfg *serveConfig, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&cfg.AdvertiseHTTP, "advertise-http", "", "HTTP base URL peers use to reach this node (default http://<http-addr>)")
 	fs.StringVar(&cfg.AdvertiseRaft, "advertise-raft", "", "raft address peers use to reach this node (default <raft-addr>)")
 	fs.StringVar(&cfg.DataDir, "data-dir", "./data", "directory of the raft log, stable store and snapshots")
+	fs.StringVar(&cfg.LogStore, "log-store", "", "raft log store of a new data directory: wal (one fsync per append) or bolt (raft-boltdb); default: what --data-dir holds, else wal")
 	fs.IntVar(&cfg.BootstrapExpect, "bootstrap-expect", 1, "number of voters of a new cluster (1: single node)")
 	fs.Var(&cfg.Join, "join", "other nodes' HTTP addresses, comma-separated (or repeated)")
 	fs.StringVar(&cfg.AuthFile, "auth-file", "", "JSON file of bearer tokens and roles; without it there is no authentication")
@@ -69,6 +72,7 @@ func serveFlags(cfg *serveConfig, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate (chain) of this node: HTTP and raft over TLS (with --tls-key)")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&cfg.TLSCA, "tls-ca", "", "PEM CA certificate(s) of the cluster: mutual TLS between nodes (required for a cluster with TLS)")
+	fs.IntVar(&cfg.GCPercent, "gc-percent", defaultGCPercent, "Go GC target: heap growth in percent between collections (Go's default is 100; the GOGC variable wins when set)")
 	fs.StringVar(&cfg.PprofAddr, "pprof-addr", "", "serve Go profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060; off when empty")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: omnirouter serve [flags]\n\nEvery flag can also be set with its environment variable, e.g. --node-id with OMNIROUTER_NODE_ID.\n\n")
@@ -180,6 +184,7 @@ func runNode(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	node, err := cluster.Open(cluster.Config{
 		NodeID:            cfg.NodeID,
 		DataDir:           cfg.DataDir,
+		LogStore:          cfg.LogStore,
 		RaftAddr:          cfg.RaftAddr,
 		RaftAdvertise:     cfg.AdvertiseRaft,
 		HTTPAddr:          advertise,
@@ -196,6 +201,7 @@ func runNode(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		return err
 	}
 
+	setGCPercent(cfg.GCPercent, log)
 	gin.SetMode(gin.ReleaseMode)
 	server := api.New(api.Config{
 		Cluster:            node,
