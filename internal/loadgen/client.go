@@ -70,8 +70,21 @@ func retryable(err error) bool {
 	return err != nil
 }
 
-// do sends one request to a node chosen round-robin and decodes a JSON
-// answer into out (if not nil). onRetry is told about each failed attempt.
+// homeKey carries a client's home node index in a context.
+type homeKey struct{}
+
+// withHome makes every request sent with ctx go first to targets[home %
+// len(targets)]: a client keeps to one node, as an application behind a
+// keep-alive connection or a sticky load balancer does, while the clients
+// together spread over all nodes. A failed attempt moves on to the next
+// node.
+func withHome(ctx context.Context, home int) context.Context {
+	return context.WithValue(ctx, homeKey{}, home)
+}
+
+// do sends one request (to the context's home node, else to a node chosen
+// round-robin) and decodes a JSON answer into out (if not nil). onRetry is
+// told about each failed attempt.
 func (c *client) do(ctx context.Context, method, path, key string, body, out any, onRetry func(error)) error {
 	var payload []byte
 	if body != nil {
@@ -81,8 +94,14 @@ func (c *client) do(ctx context.Context, method, path, key string, body, out any
 		}
 	}
 	var err error
+	home, pinned := ctx.Value(homeKey{}).(int)
 	for attempt := 0; attempt <= c.retries; attempt++ {
-		target := c.targets[c.next.Add(1)%uint64(len(c.targets))]
+		var target string
+		if pinned {
+			target = c.targets[(home+attempt)%len(c.targets)]
+		} else {
+			target = c.targets[c.next.Add(1)%uint64(len(c.targets))]
+		}
 		err = c.once(ctx, method, target+path, key, payload, out)
 		if err == nil || !retryable(err) || ctx.Err() != nil {
 			return err

@@ -154,7 +154,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r.worker(runCtx, w)
+			r.worker(withHome(runCtx, w), w)
 		}()
 	}
 	wg.Wait()
