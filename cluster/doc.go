@@ -1,9 +1,10 @@
 // Package cluster replicates the routing state machine across a small
 // hashicorp/raft cluster (three nodes in production, one for development).
-// It owns raft, its stores (raft-boltdb/v2 for the log and stable state,
-// file snapshots), the transport, membership, the leader's clock and
-// ticker, request forwarding and read consistency. It imports no HTTP
-// framework: Node.Handler is a plain http.Handler the API layer mounts.
+// It owns raft, its stores (hashicorp/raft-wal or raft-boltdb/v2 for the
+// log and stable state, file snapshots), the transport, membership, the
+// leader's clock and ticker, request forwarding and read consistency. It
+// imports no HTTP framework: Node.Handler is a plain http.Handler the API
+// layer mounts.
 //
 // # Log entries
 //

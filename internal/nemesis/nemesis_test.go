@@ -118,9 +118,11 @@ func TestNemesis(t *testing.T) {
 	}
 	nem.HealAll()
 	if err := c.WaitReady(ctx, 90*time.Second); err != nil {
+		keepNodeLogs(t, c, seed)
 		t.Fatalf("cluster not ready after healing: %v", err)
 	}
 	if err := w.Drain(ctx); err != nil {
+		keepNodeLogs(t, c, seed)
 		t.Fatalf("drain: %v", err)
 	}
 	convs := w.Conversations()
@@ -352,4 +354,28 @@ func snapshotCounts(c *Cluster) string {
 			strings.Count(s, "snapshot complete"), strings.Count(s, "snapshot installed")+strings.Count(s, "Installed remote snapshot")))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// keepNodeLogs copies every node's log out of the test's temporary
+// directory (to -nemesis.out, else a new temporary directory that is not
+// removed) before a run gives up early, so the failure can be read.
+func keepNodeLogs(t *testing.T, c *Cluster, seed uint64) {
+	d := *flagOut
+	if d == "" {
+		var err error
+		if d, err = os.MkdirTemp("", fmt.Sprintf("omnirouter-nemesis-%d-", seed)); err != nil {
+			t.Logf("keeping node logs: %v", err)
+			return
+		}
+	}
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		t.Logf("keeping node logs: %v", err)
+		return
+	}
+	for _, n := range c.Nodes {
+		if b, err := os.ReadFile(n.LogPath); err == nil {
+			_ = os.WriteFile(filepath.Join(d, n.ID+".log"), b, 0o644)
+		}
+	}
+	t.Logf("node logs kept in %s", d)
 }
