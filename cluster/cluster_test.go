@@ -20,26 +20,36 @@ func agentCmd(i int) routing.UpsertAgent {
 // returns the ids that were acknowledged.
 func writeMany(t *testing.T, c *testCluster, from, count int) []string {
 	t.Helper()
+	return proposeConcurrently(t, c.live(), count, func(i int) (string, routing.Command) {
+		cmd := agentCmd(from + i)
+		return cmd.ID, cmd
+	})
+}
+
+// proposeConcurrently proposes count commands at once, command i through
+// live[i%len(live)] with the key "k-"+id (retried while ambiguous), and
+// returns the ids whose commands were acknowledged.
+func proposeConcurrently(t *testing.T, live []*testNode, count int, command func(i int) (string, routing.Command)) []string {
+	t.Helper()
 	var (
 		mu    sync.Mutex
 		acked []string
 		wg    sync.WaitGroup
 	)
-	live := c.live()
-	for i := from; i < from+count; i++ {
+	for i := range count {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			id, cmd := command(i)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			cmd := agentCmd(i)
-			res, err := proposeAsClient(ctx, live[i%len(live)], "k-"+cmd.ID, cmd)
+			res, err := proposeAsClient(ctx, live[i%len(live)], "k-"+id, cmd)
 			if err != nil || res.Outcome.Err != nil {
-				t.Errorf("write %s: %v / %v", cmd.ID, err, res.Outcome.Err)
+				t.Errorf("%s %s: %v / %v", cmd.Kind(), id, err, res.Outcome.Err)
 				return
 			}
 			mu.Lock()
-			acked = append(acked, cmd.ID)
+			acked = append(acked, id)
 			mu.Unlock()
 		}()
 	}
@@ -59,34 +69,14 @@ func workload(t *testing.T, c *testCluster, tag string, count int) []string {
 		propose(t, live[i%len(live)], "", routing.UpsertAgent{ID: id, Name: id, Capacity: capacity.Limits{2, 2}})
 		propose(t, live[(i+1)%len(live)], "", routing.SetAgentStatus{AgentID: id, Status: routing.StatusOnline})
 	}
-	var (
-		mu    sync.Mutex
-		acked []string
-		wg    sync.WaitGroup
-	)
-	for i := range count {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cmd := routing.CreateConversation{ID: fmt.Sprintf("w%s-c%d", tag, i), Channel: capacity.Channel(i % 2),
-				Priority: i % 3, Message: "hello"}
-			if cmd.Channel == capacity.Chat {
-				cmd.Client = routing.ClientWeb
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			res, err := proposeAsClient(ctx, live[i%len(live)], "k-"+cmd.ID, cmd)
-			if err != nil || res.Outcome.Err != nil {
-				t.Errorf("create %s: %v / %v", cmd.ID, err, res.Outcome.Err)
-				return
-			}
-			mu.Lock()
-			acked = append(acked, cmd.ID)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	return acked
+	return proposeConcurrently(t, live, count, func(i int) (string, routing.Command) {
+		cmd := routing.CreateConversation{ID: fmt.Sprintf("w%s-c%d", tag, i), Channel: capacity.Channel(i % 2),
+			Priority: i % 3, Message: "hello"}
+		if cmd.Channel == capacity.Chat {
+			cmd.Client = routing.ClientWeb
+		}
+		return cmd.ID, cmd
+	})
 }
 
 func assertConversations(t *testing.T, c *testCluster, ids []string) {

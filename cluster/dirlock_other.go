@@ -3,15 +3,10 @@
 package cluster
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 )
-
-// ErrDataDirInUse is returned by Open when another process (or another
-// Node in this one) already runs on the data directory.
-var ErrDataDirInUse = errors.New("cluster: data directory in use")
 
 // lockDataDir only creates dir/LOCK here: there is no flock. The stores'
 // own file locks still keep a second process out.

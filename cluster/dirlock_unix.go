@@ -10,10 +10,6 @@ import (
 	"syscall"
 )
 
-// ErrDataDirInUse is returned by Open when another process (or another
-// Node in this one) already runs on the data directory.
-var ErrDataDirInUse = errors.New("cluster: data directory in use")
-
 // lockDataDir takes an exclusive advisory lock on dir/LOCK for as long as
 // the returned file stays open: two nodes writing one raft log would
 // corrupt it, and the stores' own locks either block forever or time out

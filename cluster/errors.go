@@ -25,6 +25,14 @@ var (
 	// ErrBadBackup: a backup given to RestoreBackup is not a valid state
 	// snapshot; nothing was proposed.
 	ErrBadBackup = errors.New("cluster: invalid backup")
+	// ErrDataDirInUse is returned by Open when another process (or another
+	// Node in this one) already runs on the data directory.
+	ErrDataDirInUse = errors.New("cluster: data directory in use")
+	// ErrLogStoreMismatch is returned by Open when the data directory
+	// already holds raft state in a log store other than the one
+	// configured: a node never silently starts with an empty log beside
+	// its real one.
+	ErrLogStoreMismatch = errors.New("cluster: data directory holds another log store")
 )
 
 // errRetry marks a failure that happened before the command reached any log:

@@ -107,9 +107,28 @@ func writeErr(w http.ResponseWriter, err error) {
 	writeResponse(w, &enc)
 }
 
+// withApplyTimeout bounds ctx by Config.ApplyTimeout unless it already has
+// a deadline.
+func (n *Node) withApplyTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, n.cfg.ApplyTimeout)
+}
+
 // serveCtx bounds a forwarded request on the serving side.
 func (n *Node) serveCtx(r *http.Request) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(r.Context(), n.cfg.ApplyTimeout)
+}
+
+// decodeForwarded decodes one command a follower forwarded: batch entries
+// are only ever made by the leader's batcher.
+func decodeForwarded(b []byte) (entry, error) {
+	e, err := decodeEntry(b)
+	if err == nil && e.typ == typeBatch {
+		err = errors.New("cluster: batches are not forwarded")
+	}
+	return e, err
 }
 
 func (n *Node) servePropose(w http.ResponseWriter, r *http.Request) {
@@ -117,10 +136,7 @@ func (n *Node) servePropose(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	e, err := decodeEntry(d.Bytes())
-	if err == nil && e.typ == typeBatch {
-		err = errors.New("cluster: batches are not forwarded")
-	}
+	e, err := decodeForwarded(d.Bytes())
 	if err != nil {
 		writeErr(w, err)
 		return

@@ -257,10 +257,7 @@ func (n *Node) serveProposeBatch(w http.ResponseWriter, r *http.Request) {
 	cnt := d.Len(maxServeBatch)
 	entries := make([]entry, 0, cnt)
 	for i := 0; i < cnt && d.Err() == nil; i++ {
-		e, err := decodeEntry(d.Bytes())
-		if err == nil && e.typ == typeBatch {
-			err = errors.New("cluster: batches are not forwarded")
-		}
+		e, err := decodeForwarded(d.Bytes())
 		if err != nil {
 			writeErr(w, err)
 			return

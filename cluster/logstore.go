@@ -43,11 +43,6 @@ type raftStores struct {
 	closer io.Closer
 }
 
-// ErrLogStoreMismatch is returned when a data directory already holds raft
-// state in a log store other than the one configured: the node never
-// silently starts with an empty log beside its real one.
-var ErrLogStoreMismatch = errors.New("cluster: data directory holds another log store")
-
 // chooseLogStore decides which store a data directory uses. Existing state
 // wins over the configured kind only when the configuration did not ask
 // for one explicitly; an explicit request that contradicts the directory

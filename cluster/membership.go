@@ -320,11 +320,8 @@ func (n *Node) Remove(ctx context.Context, id string) error {
 // retryOnLeader runs local on the leader or posts body to the leader's path,
 // retrying what is retryable for up to NoLeaderWait.
 func (n *Node) retryOnLeader(ctx context.Context, local func(context.Context) error, path string, body []byte) error {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, n.cfg.ApplyTimeout)
-		defer cancel()
-	}
+	ctx, cancel := n.withApplyTimeout(ctx)
+	defer cancel()
 	giveUp := time.Now().Add(n.cfg.NoLeaderWait)
 	for {
 		err := n.onLeader(ctx, false, local, func(ctx context.Context, addr string) error {

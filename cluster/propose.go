@@ -51,11 +51,8 @@ func (n *Node) Propose(ctx context.Context, key string, cmd routing.Command) (Re
 // propose sends one entry to the leader, wherever it is, retrying what is
 // safe to retry until a leader answers or the no-leader budget is spent.
 func (n *Node) propose(ctx context.Context, e entry) (applyResult, string, uint64, error) {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, n.cfg.ApplyTimeout)
-		defer cancel()
-	}
+	ctx, cancel := n.withApplyTimeout(ctx)
+	defer cancel()
 	giveUp := time.Now().Add(n.cfg.NoLeaderWait)
 	for {
 		if n.stopped.Load() {

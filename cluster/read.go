@@ -49,11 +49,8 @@ func (n *Node) Read(ctx context.Context, level ReadLevel, fn func(m *routing.Mac
 // Barrier returns once this node's state reflects every write committed
 // before the call (the read-index protocol, without running anything).
 func (n *Node) Barrier(ctx context.Context) error {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, n.cfg.ApplyTimeout)
-		defer cancel()
-	}
+	ctx, cancel := n.withApplyTimeout(ctx)
+	defer cancel()
 	idx, err := n.readIndex(ctx)
 	if err != nil {
 		return err

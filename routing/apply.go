@@ -11,9 +11,11 @@ import "time"
 // then runs the command; in auto mode it then matches the queue with agents.
 // A refused command leaves the state as the due timers left it.
 func (m *Machine) Apply(at int64, key string, cmd Command) Outcome {
+	var ref keyRef // the key's index entry, hashed once
 	if key != "" {
-		if ref, ok := m.keys.Get(keyKey(key)); ok && ref.rec.ExpireAt > max(m.now, at) {
-			rec := ref.rec
+		ref = keyKey(key)
+		if found, ok := m.keys.Get(ref); ok && found.rec.ExpireAt > max(m.now, at) {
+			rec := found.rec
 			if rec.Kind != cmd.Kind() || rec.Target != cmd.target() {
 				return Outcome{Err: conflictf(CodeIdempotencyKeyReused, "idempotency key %q was used for a different request", key)}
 			}
@@ -41,7 +43,6 @@ func (m *Machine) Apply(at int64, key string, cmd Command) Outcome {
 		stored.Events = nil
 		rec := &keyRecord{Key: key, Kind: cmd.Kind(), Target: cmd.target(),
 			ExpireAt: m.now + m.policy.IdempotencyRetention.Milliseconds(), Outcome: stored}
-		ref := keyKey(key)
 		ref.rec = rec
 		if old, ok := m.keys.ReplaceOrInsert(ref); ok {
 			m.keyExpiry.Delete(keyExpiry{At: old.rec.ExpireAt, H: ref.h, Key: key})

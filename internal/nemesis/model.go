@@ -212,6 +212,20 @@ func refusalFits(pre ConvState, in Input, code string) bool {
 	return true
 }
 
+// observed is the conversation state an answer shows (holder only while
+// offered or assigned); false when the state is not one the model knows.
+func observed(out Output) (ConvState, bool) {
+	got, ok := parseSt(out.State)
+	if !ok {
+		return ConvState{}, false
+	}
+	seen := ConvState{St: got}
+	if got == StOffered || got == StAssigned {
+		seen.Agent = out.Holder
+	}
+	return seen, true
+}
+
 // Step is the nondeterministic step function: every state the conversation
 // can be in after op from s.
 func Step(s ConvState, in Input, out Output, agents []string) []ConvState {
@@ -229,15 +243,7 @@ func Step(s ConvState, in Input, out Output, agents []string) []ConvState {
 		case OK:
 			if in.Kind == KindRead && out.State != "" {
 				// A read changes nothing: it must see pre itself.
-				got, ok := parseSt(out.State)
-				if !ok {
-					continue
-				}
-				seen := ConvState{St: got}
-				if got == StOffered || got == StAssigned {
-					seen.Agent = out.Holder
-				}
-				if pre == seen {
+				if seen, ok := observed(out); ok && pre == seen {
 					next = append(next, pre)
 				}
 				continue
@@ -249,15 +255,7 @@ func Step(s ConvState, in Input, out Output, agents []string) []ConvState {
 				}
 				// The answer shows the state at the end of the apply,
 				// after auto dispatch: reachable from post.
-				got, ok := parseSt(out.State)
-				if !ok {
-					continue
-				}
-				seen := ConvState{St: got}
-				if got == StOffered || got == StAssigned {
-					seen.Agent = out.Holder
-				}
-				if reachable(post, seen, chat, agents) {
+				if seen, ok := observed(out); ok && reachable(post, seen, chat, agents) {
 					next = append(next, seen)
 				}
 			}

@@ -324,11 +324,7 @@ func TestNemesis(t *testing.T) {
 				}
 			}
 			if failed && d != dir {
-				for _, n := range c.Nodes {
-					if b, err := os.ReadFile(n.LogPath); err == nil {
-						_ = os.WriteFile(filepath.Join(d, n.ID+".log"), b, 0o644)
-					}
-				}
+				copyNodeLogs(c, d)
 			}
 		}
 	}
@@ -372,10 +368,15 @@ func keepNodeLogs(t *testing.T, c *Cluster, seed uint64) {
 		t.Logf("keeping node logs: %v", err)
 		return
 	}
+	copyNodeLogs(c, d)
+	t.Logf("node logs kept in %s", d)
+}
+
+// copyNodeLogs copies every node's log into dir as <id>.log.
+func copyNodeLogs(c *Cluster, dir string) {
 	for _, n := range c.Nodes {
 		if b, err := os.ReadFile(n.LogPath); err == nil {
-			_ = os.WriteFile(filepath.Join(d, n.ID+".log"), b, 0o644)
+			_ = os.WriteFile(filepath.Join(dir, n.ID+".log"), b, 0o644)
 		}
 	}
-	t.Logf("node logs kept in %s", d)
 }
