@@ -1,14 +1,11 @@
 package loadgen
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"sync/atomic"
@@ -19,23 +16,32 @@ import (
 // mutation carries an Idempotency-Key, so that a retry after 503 (no leader)
 // or an ambiguous outcome is applied at most once.
 type client struct {
-	http    *http.Client
 	targets []string
+	origins []*origin // per target
 	token   string
 	next    atomic.Uint64
 	retries int
 }
 
-func newClient(targets []string, token string, conns int, tlsConfig *tls.Config) *client {
-	tr := &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        conns * 2,
-		MaxIdleConnsPerHost: conns * 2,
-		MaxConnsPerHost:     0,
-		IdleConnTimeout:     90 * time.Second,
-		TLSClientConfig:     tlsConfig,
+// newClient makes a client for targets (base URLs with a scheme), keeping
+// up to conns idle connections per node.
+func newClient(targets []string, token string, conns int, tlsConfig *tls.Config) (*client, error) {
+	c := &client{targets: targets, token: token, retries: 20}
+	for _, t := range targets {
+		o, err := newOrigin(t, tlsConfig, conns)
+		if err != nil {
+			return nil, err
+		}
+		c.origins = append(c.origins, o)
 	}
-	return &client{http: &http.Client{Transport: tr, Timeout: 30 * time.Second}, targets: targets, token: token, retries: 20}
+	return c, nil
+}
+
+// close closes the idle connections.
+func (c *client) close() {
+	for _, o := range c.origins {
+		o.closeIdle()
+	}
 }
 
 // apiError is a non-2xx answer.
@@ -96,13 +102,13 @@ func (c *client) do(ctx context.Context, method, path, key string, body, out any
 	var err error
 	home, pinned := ctx.Value(homeKey{}).(int)
 	for attempt := 0; attempt <= c.retries; attempt++ {
-		var target string
+		var target int
 		if pinned {
-			target = c.targets[(home+attempt)%len(c.targets)]
+			target = (home + attempt) % len(c.targets)
 		} else {
-			target = c.targets[c.next.Add(1)%uint64(len(c.targets))]
+			target = int(c.next.Add(1) % uint64(len(c.targets)))
 		}
-		err = c.once(ctx, method, target+path, key, payload, out)
+		err = c.once(ctx, c.origins[target], method, path, key, payload, out)
 		if err == nil || !retryable(err) || ctx.Err() != nil {
 			return err
 		}
@@ -118,39 +124,37 @@ func (c *client) do(ctx context.Context, method, path, key string, body, out any
 	return err
 }
 
-func (c *client) once(ctx context.Context, method, url, key string, payload []byte, out any) error {
-	var body io.Reader
-	if payload != nil {
-		body = bytes.NewReader(payload)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, body)
-	if err != nil {
-		return err
-	}
-	if payload != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
+func (c *client) once(ctx context.Context, o *origin, method, path, key string, payload []byte, out any) error {
+	var hdr [4]string
+	h := hdr[:0]
 	if key != "" {
-		req.Header.Set("Idempotency-Key", key)
+		h = append(h, "Idempotency-Key", key)
 	}
 	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
+		h = append(h, "Authorization", "Bearer "+c.token)
 	}
-	resp, err := c.http.Do(req)
+	conn, err := o.get(ctx)
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
+	status, data, reuse, err := o.roundTrip(ctx, conn, method, path, h, payload)
 	if err != nil {
+		conn.nc.Close()
 		return err
 	}
-	if resp.StatusCode >= 300 {
+	defer func() {
+		if reuse {
+			o.put(conn)
+		} else {
+			conn.nc.Close()
+		}
+	}()
+	if status >= 300 {
 		var e struct {
 			Error struct{ Code, Message string } `json:"error"`
 		}
 		_ = json.Unmarshal(data, &e)
-		return &apiError{Status: resp.StatusCode, Code: e.Error.Code, Msg: e.Error.Message}
+		return &apiError{Status: status, Code: e.Error.Code, Msg: e.Error.Message}
 	}
 	if out != nil {
 		return json.Unmarshal(data, out)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync/atomic"
 	"testing"
 )
@@ -27,13 +26,13 @@ func TestClientNodeChoice(t *testing.T) {
 			w.Write([]byte(`{}`))
 		}))
 		defer srv.Close()
-		targets = append(targets, strings.TrimPrefix(srv.URL, "http://"))
+		targets = append(targets, srv.URL)
 	}
-	c := newClient(targets, "", 4, nil)
-	for i := range targets {
-		targets[i] = "http://" + targets[i]
+	c, err := newClient(targets, "", 4, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	c.targets = targets
+	defer c.close()
 	counts := func() [3]int64 {
 		var out [3]int64
 		for i := range hits {

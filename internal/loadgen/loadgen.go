@@ -139,7 +139,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.RunID == "" {
 		cfg.RunID = fmt.Sprintf("b%x", time.Now().UnixNano()&0xffffffffff)
 	}
-	r := &run{cfg: cfg, c: newClient(cfg.Targets, cfg.Token, cfg.Concurrency, cfg.TLS), ops: map[string]*recorder{},
+	c, err := newClient(cfg.Targets, cfg.Token, cfg.Concurrency, cfg.TLS)
+	if err != nil {
+		return nil, err
+	}
+	defer c.close()
+	r := &run{cfg: cfg, c: c, ops: map[string]*recorder{},
 		created: make([][]string, cfg.Concurrency), ended: make([][]string, cfg.Concurrency)}
 	if err := r.setup(ctx); err != nil {
 		return nil, fmt.Errorf("setting up agents: %w", err)
