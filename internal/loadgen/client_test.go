@@ -2,8 +2,14 @@ package loadgen
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 )
@@ -67,5 +73,80 @@ func TestClientNodeChoice(t *testing.T) {
 	}
 	if got := counts(); got != [3]int64{3, 3, 3} {
 		t.Fatalf("no home: hits %v, want an even rotation", got)
+	}
+}
+
+// TestClientConnections: the tool's own HTTP/1.1 connections are kept alive
+// and reused, a server's "Connection: close" is honoured, and chunked and
+// error answers are read whole.
+func TestClientConnections(t *testing.T) {
+	var dials atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/close":
+			w.Header().Set("Connection", "close")
+			w.Write([]byte(`{"id":"c"}`))
+		case "/chunked":
+			w.Write([]byte(`{"id":"`))
+			w.(http.Flusher).Flush() // no Content-Length: chunked
+			w.Write([]byte(strings.Repeat("x", 100000) + `"}`))
+		case "/refused":
+			if r.Header.Get("Idempotency-Key") != "k1" || r.Header.Get("Content-Type") != "application/json" {
+				t.Errorf("headers: %v", r.Header)
+			}
+			w.WriteHeader(http.StatusConflict)
+			w.Write([]byte(`{"error":{"code":"conflict","message":"no"}}`))
+		default:
+			body, _ := io.ReadAll(r.Body)
+			w.Write([]byte(`{"id":` + strconv.Quote(string(body)) + `}`))
+		}
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			dials.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	c, err := newClient([]string{srv.URL}, "", 4, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	ctx := context.Background()
+	var out struct{ ID string }
+	for i := range 20 {
+		if err := c.do(ctx, "POST", "/echo", "", map[string]int{"n": i}, &out, nil); err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf(`{"n":%d}`, i); out.ID != want {
+			t.Fatalf("answer %q, want %q", out.ID, want)
+		}
+	}
+	if n := dials.Load(); n != 1 {
+		t.Fatalf("20 sequential requests used %d connections, want 1 (keep-alive)", n)
+	}
+	for range 2 {
+		if err := c.do(ctx, "GET", "/close", "", nil, &out, nil); err != nil || out.ID != "c" {
+			t.Fatalf("close: %v %q", err, out.ID)
+		}
+	}
+	// The first close ends the kept-alive connection, the second a new one.
+	if n := dials.Load(); n != 2 {
+		t.Fatalf("after two answers with Connection: close: %d connections, want 2", n)
+	}
+	if err := c.do(ctx, "GET", "/chunked", "", nil, &out, nil); err != nil || len(out.ID) != 100000 {
+		t.Fatalf("chunked: %v, %d bytes", err, len(out.ID))
+	}
+	err = c.do(ctx, "POST", "/refused", "k1", map[string]string{}, nil, nil)
+	var ae *apiError
+	if !errors.As(err, &ae) || ae.Status != http.StatusConflict || ae.Code != "conflict" {
+		t.Fatalf("refused: %v", err)
+	}
+	if err := c.do(ctx, "POST", "/echo", "", "again", &out, nil); err != nil || out.ID != `"again"` {
+		t.Fatalf("after an error answer the connection is reused: %v %q", err, out.ID)
+	}
+	if n := dials.Load(); n != 3 {
+		t.Fatalf("%d connections, want 3", n)
 	}
 }

@@ -130,6 +130,17 @@ func (o *origin) roundTrip(ctx context.Context, c *httpConn, method, path string
 	// connection too, as it would with net/http.
 	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
+	broken := func(err error) (int, []byte, bool, error) {
+		// The connection's deadline is the context's: when it passes, the
+		// read may fail a moment before the context reports it.
+		if ok && !time.Now().Before(dl) {
+			<-ctx.Done()
+		}
+		if ctx.Err() != nil {
+			return 0, nil, false, ctx.Err()
+		}
+		return 0, nil, false, fmt.Errorf("%w: %w", errBrokenConn, err)
+	}
 
 	bw := c.bw
 	bw.WriteString(method)
@@ -154,20 +165,17 @@ func (o *origin) roundTrip(ctx context.Context, c *httpConn, method, path string
 		bw.WriteString("\r\n")
 	}
 	if err := bw.Flush(); err != nil {
-		return 0, nil, false, fmt.Errorf("%w: %w", errBrokenConn, err)
+		return broken(err)
 	}
 	resp, err := http.ReadResponse(c.br, &http.Request{Method: method})
 	if err != nil {
-		return 0, nil, false, fmt.Errorf("%w: %w", errBrokenConn, err)
+		return broken(err)
 	}
 	c.buf.Reset()
 	_, err = c.buf.ReadFrom(resp.Body)
 	resp.Body.Close()
 	if err != nil {
-		return 0, nil, false, fmt.Errorf("%w: %w", errBrokenConn, err)
-	}
-	if ctx.Err() != nil {
-		return 0, nil, false, ctx.Err()
+		return broken(err)
 	}
 	return resp.StatusCode, c.buf.Bytes(), !resp.Close, nil
 }
