@@ -23,10 +23,7 @@ type availSlot struct {
 func (m *Machine) emit(typ string, convID, agentID string, data EventData) {
 	e := Event{ID: m.nextEventID, Type: typ, At: m.now, ConversationID: convID, AgentID: agentID, Data: data}
 	m.nextEventID++
-	m.events.ReplaceOrInsert(e)
-	for m.events.Len() > EventRetention {
-		m.events.DeleteMin()
-	}
+	m.events.push(e, EventRetention)
 	m.emitted = append(m.emitted, e)
 }
 

@@ -180,8 +180,8 @@ func (m *Machine) CheckInvariants() error {
 	if n := m.events.Len(); n > EventRetention {
 		bad("%d events retained, limit %d", n, EventRetention)
 	} else if n > 0 {
-		first, _ := m.events.Min()
-		last, _ := m.events.Max()
+		first, _ := m.events.first()
+		last, _ := m.events.last()
 		if last.ID != m.nextEventID-1 || last.ID-first.ID+1 != uint64(n) {
 			bad("event ids not contiguous: %d..%d for %d events, next %d", first.ID, last.ID, n, m.nextEventID)
 		}

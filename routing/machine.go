@@ -50,7 +50,7 @@ type Machine struct {
 	avail     [capacity.NumChannels]*btree.BTreeG[availKey]
 	keys      *btree.BTreeG[keyRef]
 	keyExpiry *btree.BTreeG[keyExpiry]
-	events    *btree.BTreeG[Event]
+	events    eventLog
 
 	nextEventID uint64 // id of the next event
 	nextSeq     uint64 // arrival sequence of the next conversation
@@ -221,7 +221,6 @@ func New() *Machine {
 		deadlines:   btree.NewG(btreeDegree, deadlineLess),
 		keys:        btree.NewG(btreeDegree, keyLess),
 		keyExpiry:   btree.NewG(btreeDegree, keyExpiryLess),
-		events:      btree.NewG(btreeDegree, func(a, b Event) bool { return a.ID < b.ID }),
 		nextEventID: 1,
 		nextSeq:     1,
 		nextTicket:  1,
@@ -250,7 +249,7 @@ func (m *Machine) Clone() *Machine {
 	}
 	c.keys = m.keys.Clone()
 	c.keyExpiry = m.keyExpiry.Clone()
-	c.events = m.events.Clone()
+	c.events = m.events.clone()
 	c.emitted, c.loadChanged = nil, nil
 	// Both sides get new tokens: every item that exists now is shared and is
 	// copied by whichever side writes it first.
@@ -351,7 +350,7 @@ func (m *Machine) LastEventID() uint64 { return m.nextEventID - 1 }
 // FirstRetainedEventID is the oldest event still kept (LastEventID()+1 when
 // none is kept).
 func (m *Machine) FirstRetainedEventID() uint64 {
-	if e, ok := m.events.Min(); ok {
+	if e, ok := m.events.first(); ok {
 		return e.ID
 	}
 	return m.nextEventID
@@ -368,8 +367,8 @@ func (m *Machine) Events(after uint64, max int) ([]Event, error) {
 		return nil, ErrEventsExpired
 	}
 	var out []Event
-	m.events.AscendGreaterOrEqual(Event{ID: after + 1}, func(e Event) bool {
-		out = append(out, e)
+	m.events.ascendFrom(after+1, func(e *Event) bool {
+		out = append(out, *e)
 		return len(out) < max
 	})
 	return out, nil
@@ -494,5 +493,5 @@ func ticketID(n uint64) string { return "t" + strconv.FormatUint(n, 10) }
 // is told to resynchronise (ErrEventsExpired) instead of being fed them.
 func (m *Machine) ContinueEventsAfter(last uint64) {
 	m.nextEventID = max(m.nextEventID, last+1)
-	m.events.Clear(false)
+	m.events.clear()
 }

@@ -75,8 +75,8 @@ func (m *Machine) WriteSnapshot(w io.Writer) error {
 		return true
 	})
 	e.Uvarint(uint64(m.events.Len()))
-	m.events.Ascend(func(ev Event) bool {
-		encodeEvent(e, &ev)
+	m.events.ascendFrom(0, func(ev *Event) bool {
+		encodeEvent(e, ev)
 		flush(false)
 		return true
 	})
@@ -164,11 +164,14 @@ func DecodeSnapshot(data []byte) (*Machine, error) {
 	var prevID uint64
 	for i := 0; i < n && d.Err() == nil; i++ {
 		ev := decodeEvent(d)
-		if ev.ID <= prevID || ev.ID >= m.nextEventID {
-			d.Fail("event ids out of order")
+		if ev.ID <= prevID || ev.ID >= m.nextEventID || (i > 0 && ev.ID != prevID+1) {
+			d.Fail("event ids out of order or not contiguous")
+		}
+		if i >= EventRetention {
+			d.Fail("more than %d events", EventRetention)
 		}
 		prevID = ev.ID
-		m.events.ReplaceOrInsert(ev)
+		m.events.push(ev, EventRetention)
 	}
 	if d.Err() == nil && d.Remaining() != 0 {
 		d.Fail("%d trailing bytes", d.Remaining())

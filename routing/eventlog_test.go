@@ -1,0 +1,72 @@
+package routing
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// TestEventLogModel drives logs and their clones with random appends and
+// compares each with a plain slice: a clone and its original never see
+// each other's later events, trimming keeps the newest, lookups by id
+// start at the right event.
+func TestEventLogModel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	type pair struct {
+		log   eventLog
+		model []Event
+		next  uint64
+		limit int
+	}
+	logs := []*pair{{next: 1, limit: 3*eventChunkLen + 17}}
+	for step := range 20000 {
+		p := logs[rng.IntN(len(logs))]
+		switch r := rng.IntN(100); {
+		case r < 2 && len(logs) < 8: // clone
+			cl := &pair{log: p.log.clone(), model: append([]Event(nil), p.model...), next: p.next, limit: p.limit}
+			logs = append(logs, cl)
+		case r < 3: // clear, as a restore does
+			p.log.clear()
+			p.model = nil
+		default:
+			for range 1 + rng.IntN(2*eventChunkLen) {
+				e := Event{ID: p.next, Type: "t", ConversationID: "c"}
+				p.next++
+				p.log.push(e, p.limit)
+				p.model = append(p.model, e)
+				if len(p.model) > p.limit {
+					p.model = p.model[len(p.model)-p.limit:]
+				}
+			}
+		}
+		for i, q := range logs {
+			if q.log.Len() != len(q.model) {
+				t.Fatalf("step %d log %d: %d events, model %d", step, i, q.log.Len(), len(q.model))
+			}
+			if len(q.model) == 0 {
+				if _, ok := q.log.first(); ok {
+					t.Fatalf("step %d log %d: empty log has a first event", step, i)
+				}
+				continue
+			}
+			if f, _ := q.log.first(); f.ID != q.model[0].ID {
+				t.Fatalf("step %d log %d: first %d, model %d", step, i, f.ID, q.model[0].ID)
+			}
+			if l, _ := q.log.last(); l.ID != q.model[len(q.model)-1].ID {
+				t.Fatalf("step %d log %d: last %d, model %d", step, i, l.ID, q.model[len(q.model)-1].ID)
+			}
+			from := q.model[0].ID - 2 + uint64(rng.IntN(len(q.model)+4))
+			var got []uint64
+			q.log.ascendFrom(from, func(e *Event) bool { got = append(got, e.ID); return len(got) < 300 })
+			var want []uint64
+			for _, e := range q.model {
+				if e.ID >= from && len(want) < 300 {
+					want = append(want, e.ID)
+				}
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("step %d log %d: from %d got %d events (%v...), want %d", step, i, from, len(got), got[:min(3, len(got))], len(want))
+			}
+		}
+	}
+}
