@@ -132,14 +132,16 @@ func (s *Server) Run(ctx context.Context) {
 			continue
 		}
 		_, err := s.cluster.Read(ctx, Stale, func(m *routing.Machine) {
-			evs, err := m.Events(after, MaxEventsLimit)
+			// In place (no copies), and at most a page under the lock.
+			n := 0
+			err := m.EachEvent(after, func(e *routing.Event) bool {
+				s.metrics.count(m, e, offered)
+				after = e.ID
+				n++
+				return n < MaxEventsLimit
+			})
 			if errors.Is(err, routing.ErrEventsExpired) {
 				after = m.LastEventID() // fell too far behind: skip ahead
-				return
-			}
-			for i := range evs {
-				s.metrics.count(m, &evs[i], offered)
-				after = evs[i].ID
 			}
 		})
 		if err != nil && ctx.Err() != nil {

@@ -374,6 +374,17 @@ func (m *Machine) Events(after uint64, max int) ([]Event, error) {
 	return out, nil
 }
 
+// EachEvent calls fn on the events with id > after, oldest first, until fn
+// returns false; fn must not keep or modify the event. Like Events, it
+// fails with ErrEventsExpired when some of them are no longer retained.
+func (m *Machine) EachEvent(after uint64, fn func(*Event) bool) error {
+	if after+1 < m.FirstRetainedEventID() {
+		return ErrEventsExpired
+	}
+	m.events.ascendFrom(after+1, fn)
+	return nil
+}
+
 // --- copy-on-write access -------------------------------------------------
 
 func (m *Machine) getConv(id string) *Conversation {

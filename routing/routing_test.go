@@ -390,6 +390,11 @@ func TestEventIDsIncreaseByOne(t *testing.T) {
 	if rest, _ := h.m.Events(uint64(len(evs)-2), 10); len(rest) != 2 {
 		t.Fatalf("resume: %d events", len(rest))
 	}
+	var seen []uint64
+	if err := h.m.EachEvent(3, func(e *Event) bool { seen = append(seen, e.ID); return len(seen) < 4 }); err != nil ||
+		!slices.Equal(seen, []uint64{4, 5, 6, 7}) {
+		t.Fatalf("EachEvent after 3, stopping at 4: %v %v", seen, err)
+	}
 }
 
 func TestRefusedInputChangesNothing(t *testing.T) {
