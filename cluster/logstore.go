@@ -14,13 +14,14 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	raftwal "github.com/hashicorp/raft-wal"
 	"github.com/hashicorp/raft-wal/metadb"
+	"github.com/hashicorp/raft-wal/segment"
 	"go.etcd.io/bbolt"
 )
 
 // Log store kinds (Config.LogStore).
 const (
 	// LogStoreWAL keeps the raft log in hashicorp/raft-wal segment files:
-	// an append is one write and one fsync of a preallocated segment, so a
+	// an append is one write and one fsync of a zero-filled segment, so a
 	// commit costs one fsync on each node where bbolt pays two (data pages,
 	// then the meta page). Term and vote live in a small bbolt file beside
 	// it (written only on elections).
@@ -108,7 +109,7 @@ func openRaftStores(dataDir, configured string, segmentSize int, log hclog.Logge
 			segmentSize = raftwal.DefaultSegmentSize
 		}
 		w, err := raftwal.Open(dir, raftwal.WithLogger(log.Named("wal")), raftwal.WithMetaStore(meta),
-			raftwal.WithSegmentSize(segmentSize))
+			raftwal.WithSegmentSize(segmentSize), raftwal.WithSegmentFiler(segment.NewFiler(dir, newZeroedSegmentFS())))
 		if err != nil {
 			meta.Close()
 			return nil, fmt.Errorf("cluster: open wal: %w", err)
