@@ -254,7 +254,7 @@ func (r *run) worker(ctx context.Context, w int) {
 		id := fmt.Sprintf("%s-w%03d-%07d", r.cfg.RunID, w, i)
 		switch r.cfg.Workload {
 		case WorkloadCreate:
-			r.create(ctx, w, id, "chat")
+			r.create(ctx, w, id, "chat", false)
 		case WorkloadLifecycle:
 			r.lifecycle(ctx, w, id, i%2 == 0)
 		case WorkloadMixed:
@@ -262,7 +262,7 @@ func (r *run) worker(ctx context.Context, w int) {
 			case p < 5:
 				r.lifecycle(ctx, w, id, i%2 == 0)
 			case p < 8:
-				r.create(ctx, w, id, []string{"chat", "messaging"}[rng.IntN(2)])
+				r.create(ctx, w, id, []string{"chat", "messaging"}[rng.IntN(2)], false)
 			default:
 				r.read(ctx, w, rng)
 			}
@@ -270,15 +270,30 @@ func (r *run) worker(ctx context.Context, w int) {
 	}
 }
 
-func (r *run) create(ctx context.Context, w int, id, channel string) (conversation, bool) {
+// createBody is a create request.
+type createBody struct {
+	ID      string   `json:"id"`
+	Channel string   `json:"channel"`
+	Client  string   `json:"client,omitempty"`
+	Message string   `json:"message"`
+	Skills  []string `json:"skills"`
+}
+
+// create creates a conversation; with read, it decodes the answer (the
+// create workload does not need it, and the tool shares the machine).
+func (r *run) create(ctx context.Context, w int, id, channel string, read bool) (conversation, bool) {
 	var conv conversation
 	// The run's skill keeps its conversations and agents apart from earlier
 	// runs' (a create run leaves a queue behind that would come first).
-	body := map[string]any{"id": id, "channel": channel, "message": "Hello, I need help with my order", "skills": []string{r.cfg.RunID}}
+	body := createBody{ID: id, Channel: channel, Message: "Hello, I need help with my order", Skills: []string{r.cfg.RunID}}
 	if channel == "chat" {
-		body["client"] = "web"
+		body.Client = "web"
 	}
-	if err := r.call(ctx, "create", "POST", "/v1/conversations", id, body, &conv); err != nil {
+	var out any
+	if read {
+		out = &conv
+	}
+	if err := r.call(ctx, "create", "POST", "/v1/conversations", id, body, out); err != nil {
 		return conv, false
 	}
 	r.created[w] = append(r.created[w], id)
@@ -328,7 +343,7 @@ func (r *run) lifecycle(ctx context.Context, w int, id string, chat bool) {
 		channel = "chat"
 	}
 	start := time.Now()
-	conv, ok := r.create(ctx, w, id, channel)
+	conv, ok := r.create(ctx, w, id, channel, true)
 	if !ok {
 		return
 	}
