@@ -270,6 +270,13 @@ func (r *run) worker(ctx context.Context, w int) {
 	}
 }
 
+// messageBody is a message request.
+type messageBody struct {
+	Author  string `json:"author"`
+	AgentID string `json:"agent_id,omitempty"`
+	Text    string `json:"text"`
+}
+
 // createBody is a create request.
 type createBody struct {
 	ID      string   `json:"id"`
@@ -352,14 +359,20 @@ func (r *run) lifecycle(ctx context.Context, w int, id string, chat bool) {
 	}
 	agent := conv.AgentID
 	path := "/v1/conversations/" + id
-	msg := func(key, author, text string) bool {
-		body := map[string]string{"author": author, "text": text}
+	// msg sends a message; with read, conv takes the answer (the state
+	// after a message that reopens a chat).
+	msg := func(key, author, text string, read bool) bool {
+		body := messageBody{Author: author, Text: text}
 		if author == "agent" {
-			body["agent_id"] = agent
+			body.AgentID = agent
 		}
-		return r.call(ctx, "message", "POST", path+"/messages", id+key, body, &conv) == nil
+		var out any
+		if read {
+			out = &conv
+		}
+		return r.call(ctx, "message", "POST", path+"/messages", id+key, body, out) == nil
 	}
-	if !msg("-m1", "agent", "Hi, how can I help?") || !msg("-m2", "visitor", "Where is my parcel?") {
+	if !msg("-m1", "agent", "Hi, how can I help?", false) || !msg("-m2", "visitor", "Where is my parcel?", false) {
 		return
 	}
 	if !chat {
@@ -374,7 +387,7 @@ func (r *run) lifecycle(ctx context.Context, w int, id string, chat bool) {
 	}
 	// The visitor writes again: the same chat is back in the queue.
 	reopened := time.Now()
-	if !msg("-m3", "visitor", "Sorry, one more thing") {
+	if !msg("-m3", "visitor", "Sorry, one more thing", true) {
 		return
 	}
 	if conv, ok = r.awaitOffer(ctx, conv, reopened); !ok || !r.accept(ctx, conv, id+"-acc2") {
