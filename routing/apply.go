@@ -14,8 +14,7 @@ func (m *Machine) Apply(at int64, key string, cmd Command) Outcome {
 	var ref keyRef // the key's index entry, hashed once
 	if key != "" {
 		ref = keyKey(key)
-		if found, ok := m.keys.Get(ref); ok && found.rec.ExpireAt > max(m.now, at) {
-			rec := found.rec
+		if rec := m.getKey(ref); rec != nil && rec.ExpireAt > max(m.now, at) {
 			if rec.Kind != cmd.Kind() || rec.Target != cmd.target() {
 				return Outcome{Err: conflictf(CodeIdempotencyKeyReused, "idempotency key %q was used for a different request", key)}
 			}
@@ -44,8 +43,8 @@ func (m *Machine) Apply(at int64, key string, cmd Command) Outcome {
 		rec := &keyRecord{Key: key, Kind: cmd.Kind(), Target: cmd.target(),
 			ExpireAt: m.now + m.policy.IdempotencyRetention.Milliseconds(), Outcome: stored}
 		ref.rec = rec
-		if old, ok := m.keys.ReplaceOrInsert(ref); ok {
-			m.keyExpiry.Delete(keyExpiry{At: old.rec.ExpireAt, H: ref.h, Key: key})
+		if old := m.putKey(ref); old != nil {
+			m.keyExpiry.Delete(keyExpiry{At: old.ExpireAt, H: ref.h, Key: key})
 		}
 		m.keyExpiry.ReplaceOrInsert(keyExpiry{At: rec.ExpireAt, H: ref.h, Key: key})
 	}
@@ -140,7 +139,7 @@ func (m *Machine) advance(at int64) {
 			break
 		}
 		m.keyExpiry.DeleteMin()
-		m.keys.Delete(keyRef{h: k.H, key: k.Key})
+		m.deleteKey(keyRef{h: k.H, key: k.Key})
 	}
 }
 

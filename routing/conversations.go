@@ -91,7 +91,7 @@ func (m *Machine) create(c CreateConversation) Outcome {
 		conv.Client = ClientWeb
 	}
 	m.nextSeq++
-	m.convs.ReplaceOrInsert(convKey(conv.ID).with(conv))
+	m.putConv(conv)
 	if conv.Channel == capacity.Messaging {
 		m.newTicket(conv, TicketNew, ViaMessaging)
 	}

@@ -174,6 +174,28 @@ func (m *Machine) CheckInvariants() error {
 			})
 		}
 	}
+	if m.convByID != nil {
+		if len(m.convByID) != m.convs.Len() {
+			bad("conversation lookup map holds %d, index %d", len(m.convByID), m.convs.Len())
+		}
+		m.convs.Ascend(func(r convRef) bool {
+			if m.convByID[r.id] != r.c {
+				bad("conversation lookup map is stale for %s", r.id)
+			}
+			return true
+		})
+	}
+	if m.keyByName != nil {
+		if len(m.keyByName) != m.keys.Len() {
+			bad("key lookup map holds %d, index %d", len(m.keyByName), m.keys.Len())
+		}
+		m.keys.Ascend(func(r keyRef) bool {
+			if m.keyByName[r.key] != r.rec {
+				bad("key lookup map is stale for %q", r.key)
+			}
+			return true
+		})
+	}
 	if m.keys.Len() != m.keyExpiry.Len() {
 		bad("idempotency index holds %d keys and %d expiries", m.keys.Len(), m.keyExpiry.Len())
 	}

@@ -52,6 +52,15 @@ type Machine struct {
 	keyExpiry *btree.BTreeG[keyExpiry]
 	events    eventLog
 
+	// convByID and keyByName mirror convs and keys for lookups: a map probe
+	// is a cache miss or two, where a descent through a 200k-entry B-tree
+	// is a dozen or more (lookups were most of a follower's apply time).
+	// The B-trees stay the source of truth: ordered for snapshots, cloned
+	// in O(1). A clone has no mirrors (nil) and looks up in the B-trees.
+	// Only looked up, never iterated, so they cannot make replicas differ.
+	convByID  map[string]*Conversation
+	keyByName map[string]*keyRecord
+
 	nextEventID uint64 // id of the next event
 	nextSeq     uint64 // arrival sequence of the next conversation
 	nextTicket  uint64 // number of the next ticket
@@ -221,6 +230,8 @@ func New() *Machine {
 		deadlines:   btree.NewG(btreeDegree, deadlineLess),
 		keys:        btree.NewG(btreeDegree, keyLess),
 		keyExpiry:   btree.NewG(btreeDegree, keyExpiryLess),
+		convByID:    map[string]*Conversation{},
+		keyByName:   map[string]*keyRecord{},
 		nextEventID: 1,
 		nextSeq:     1,
 		nextTicket:  1,
@@ -251,6 +262,7 @@ func (m *Machine) Clone() *Machine {
 	c.keyExpiry = m.keyExpiry.Clone()
 	c.events = m.events.clone()
 	c.emitted, c.loadChanged = nil, nil
+	c.convByID, c.keyByName = nil, nil // they belong to m, which goes on changing
 	// Both sides get new tokens: every item that exists now is shared and is
 	// copied by whichever side writes it first.
 	c.cow = &cowToken{}
@@ -388,8 +400,45 @@ func (m *Machine) EachEvent(after uint64, fn func(*Event) bool) error {
 // --- copy-on-write access -------------------------------------------------
 
 func (m *Machine) getConv(id string) *Conversation {
+	if m.convByID != nil {
+		return m.convByID[id]
+	}
 	r, _ := m.convs.Get(convKey(id))
 	return r.c
+}
+
+// putConv adds or replaces a conversation in the index.
+func (m *Machine) putConv(c *Conversation) {
+	m.convs.ReplaceOrInsert(convKey(c.ID).with(c))
+	if m.convByID != nil {
+		m.convByID[c.ID] = c
+	}
+}
+
+// getKey returns an idempotency key's record, if any.
+func (m *Machine) getKey(ref keyRef) *keyRecord {
+	if m.keyByName != nil {
+		return m.keyByName[ref.key]
+	}
+	r, _ := m.keys.Get(ref)
+	return r.rec
+}
+
+// putKey adds or replaces an idempotency key's record (ref.rec) and returns
+// the one it replaced.
+func (m *Machine) putKey(ref keyRef) *keyRecord {
+	old, _ := m.keys.ReplaceOrInsert(ref)
+	if m.keyByName != nil {
+		m.keyByName[ref.key] = ref.rec
+	}
+	return old.rec
+}
+
+func (m *Machine) deleteKey(ref keyRef) {
+	m.keys.Delete(ref)
+	if m.keyByName != nil {
+		delete(m.keyByName, ref.key)
+	}
 }
 
 func (m *Machine) getAgent(id string) *Agent {
@@ -405,7 +454,7 @@ func (m *Machine) writableConv(c *Conversation) *Conversation {
 	}
 	cp := *c
 	cp.cow = m.cow
-	m.convs.ReplaceOrInsert(convKey(cp.ID).with(&cp))
+	m.putConv(&cp)
 	return &cp
 }
 

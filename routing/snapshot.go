@@ -145,7 +145,7 @@ func DecodeSnapshot(data []byte) (*Machine, error) {
 			d.Fail("conversations out of order")
 		}
 		prevConv = ref
-		m.convs.ReplaceOrInsert(ref)
+		m.putConv(c)
 	}
 	n = d.Len(d.Remaining())
 	for i := 0; i < n && d.Err() == nil; i++ {
@@ -157,7 +157,7 @@ func DecodeSnapshot(data []byte) (*Machine, error) {
 			d.Fail("keys out of order")
 		}
 		prevKey = ref
-		m.keys.ReplaceOrInsert(ref)
+		m.putKey(ref)
 		m.keyExpiry.ReplaceOrInsert(keyExpiry{At: k.ExpireAt, H: ref.h, Key: k.Key})
 	}
 	n = d.Len(d.Remaining())

@@ -1,0 +1,61 @@
+package routing
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/omnirouter/omnirouter/capacity"
+)
+
+// TestLookupMirrors: the lookup maps follow every change of the
+// conversation and key indexes (including copy-on-write copies after a
+// clone), a clone without them finds the same things, and a stale mirror
+// is caught by the invariant check.
+func TestLookupMirrors(t *testing.T) {
+	h := newHarness(t)
+	h.onlineAgent("a", 1, 1)
+	h.webChat("c1")
+	if out := h.apply("k1", CreateConversation{ID: "c2", Channel: capacity.Messaging}); out.Err != nil {
+		t.Fatal(out.Err)
+	}
+	frozen := h.m.Clone()
+	h.accept("c1", "a") // c1 is shared with the clone: copied, re-indexed
+	if got := h.m.getConv("c1"); got == frozen.getConv("c1") || got.State != StateAssigned {
+		t.Fatalf("after the clone, c1 was not copied into the live machine's lookup")
+	}
+	if frozen.convByID != nil || frozen.keyByName != nil {
+		t.Fatal("a clone shares the live machine's lookup maps")
+	}
+	if frozen.getConv("c1").State == StateAssigned || frozen.getKey(keyKey("k1")) == nil {
+		t.Fatal("the clone does not find its own state")
+	}
+	if err := frozen.CheckInvariants(); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.m.CheckInvariants(); err != nil {
+		t.Fatal(err)
+	}
+
+	back, err := ReadSnapshot(strings.NewReader(string(h.snapshot())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.getConv("c2") == nil || back.getKey(keyKey("k1")) == nil || back.convByID == nil {
+		t.Fatal("a restored machine has no lookups")
+	}
+
+	h.m.convByID["c1"] = frozen.getConv("c1") // stale
+	if err := h.m.CheckInvariants(); err == nil || !strings.Contains(err.Error(), "stale for c1") {
+		t.Fatalf("stale conversation lookup not caught: %v", err)
+	}
+	h.m.convByID["c1"] = h.m.getConvFromIndex("c1")
+	delete(h.m.keyByName, "k1")
+	if err := h.m.CheckInvariants(); err == nil || !strings.Contains(err.Error(), "key lookup map") {
+		t.Fatalf("missing key lookup not caught: %v", err)
+	}
+}
+
+func (m *Machine) getConvFromIndex(id string) *Conversation {
+	r, _ := m.convs.Get(convKey(id))
+	return r.c
+}
