@@ -17,6 +17,7 @@ import (
 
 	"github.com/omnirouter/omnirouter/api"
 	"github.com/omnirouter/omnirouter/cluster"
+	"github.com/omnirouter/omnirouter/internal/freeport"
 )
 
 // These tests drive real clusters (raft over TCP on 127.0.0.1, real HTTP
@@ -46,12 +47,11 @@ func (n *liveNode) stop() {
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }
 
 // startLive starts n nodes forming one cluster and waits until every node

@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/omnirouter/omnirouter/api"
 	"github.com/omnirouter/omnirouter/cluster"
+	"github.com/omnirouter/omnirouter/internal/freeport"
 	"github.com/omnirouter/omnirouter/routing"
 )
 
@@ -26,12 +26,10 @@ import (
 func fuzzNode(tb testing.TB) (*cluster.Node, http.Handler) {
 	tb.Helper()
 	gin.SetMode(gin.ReleaseMode)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	raftAddr, err := freeport.Addr()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	raftAddr := l.Addr().String()
-	l.Close()
 	node, err := cluster.Open(cluster.Config{NodeID: "f1", DataDir: tb.TempDir(), RaftAddr: raftAddr,
 		HTTPAddr: "http://127.0.0.1:1", BootstrapExpect: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/omnirouter/omnirouter/api"
 	"github.com/omnirouter/omnirouter/cluster"
+	"github.com/omnirouter/omnirouter/internal/freeport"
 )
 
 // startNode runs a real single-node cluster (raft on bbolt files in a temp
@@ -23,12 +24,10 @@ func startNode(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raftLn, err := net.Listen("tcp", "127.0.0.1:0")
+	raftAddr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	raftAddr := raftLn.Addr().String()
-	raftLn.Close()
 	base := "http://" + ln.Addr().String()
 	node, err := cluster.Open(cluster.Config{NodeID: "n1", DataDir: t.TempDir(), RaftAddr: raftAddr, HTTPAddr: base, BootstrapExpect: 1})
 	if err != nil {

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	mathrand "math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/omnirouter/omnirouter/internal/freeport"
 )
 
 // Build compiles the omnirouter binary of the module rooted at moduleDir
@@ -30,30 +30,8 @@ func Build(moduleDir, dir string) (string, error) {
 	return bin, nil
 }
 
-// FreeAddr returns a free 127.0.0.1 port below the kernel's ephemeral
-// range. A node's port is free whenever the node is down; a port from the
-// ephemeral range could meanwhile become the source port of one of the
-// thousands of connections a run opens, and the restarted node would fail
-// to bind it.
-func FreeAddr() (string, error) {
-	lo, hi := 20000, 32768
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		var first, last int
-		if n, _ := fmt.Sscan(string(b), &first, &last); n == 2 && first > 2048 {
-			lo, hi = first/2, first
-		}
-	}
-	for range 200 {
-		port := lo + mathrand.IntN(hi-lo)
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err != nil {
-			continue
-		}
-		defer l.Close()
-		return l.Addr().String(), nil
-	}
-	return "", fmt.Errorf("no free port in %d-%d", lo, hi)
-}
+// FreeAddr returns a free 127.0.0.1 address below the ephemeral range.
+func FreeAddr() (string, error) { return freeport.Addr() }
 
 // Node is one `omnirouter serve` process, restartable with the same command
 // line and data directory.
