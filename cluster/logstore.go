@@ -108,13 +108,20 @@ func openRaftStores(dataDir, configured string, segmentSize int, log hclog.Logge
 		if segmentSize <= 0 {
 			segmentSize = raftwal.DefaultSegmentSize
 		}
-		w, err := raftwal.Open(dir, raftwal.WithLogger(log.Named("wal")), raftwal.WithMetaStore(meta),
-			raftwal.WithSegmentSize(segmentSize), raftwal.WithSegmentFiler(segment.NewFiler(dir, newZeroedSegmentFS())))
+		vfs, err := newSegmentFS(dir)
 		if err != nil {
+			return nil, err
+		}
+		w, err := raftwal.Open(dir, raftwal.WithLogger(log.Named("wal")), raftwal.WithMetaStore(meta),
+			raftwal.WithSegmentSize(segmentSize), raftwal.WithSegmentFiler(segment.NewFiler(dir, vfs)))
+		if err != nil {
+			vfs.Close()
 			meta.Close()
 			return nil, fmt.Errorf("cluster: open wal: %w", err)
 		}
-		return &raftStores{kind: kind, logs: w, stable: w, closer: closers{w, meta}}, nil
+		// The file system closes after the WAL: it waits for a spare
+		// segment being filled.
+		return &raftStores{kind: kind, logs: w, stable: w, closer: closers{w, vfs, meta}}, nil
 	default:
 		// The freelist is not written with each commit (it is rebuilt by
 		// scanning when the file is opened), which cuts the pages every

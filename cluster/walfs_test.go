@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/raft"
 	raftwal "github.com/hashicorp/raft-wal"
@@ -14,38 +15,79 @@ import (
 	"github.com/hashicorp/raft-wal/segment"
 )
 
-// TestZeroedSegmentFS: a new segment is all zeros on disk at its full size,
-// an existing name is refused, and a reopened tail is writable.
-func TestZeroedSegmentFS(t *testing.T) {
+// TestSegmentFS: a new segment is all zeros on disk at its full size,
+// whether filled on the spot (the first) or taken from the spare filled in
+// the background (the next ones); an existing name is refused without
+// using up the spare; a reopened tail is writable; Close waits for a fill;
+// a spare left by an earlier process is removed.
+func TestSegmentFS(t *testing.T) {
 	dir := t.TempDir()
-	vfs := newZeroedSegmentFS()
+	spare := filepath.Join(dir, spareSegmentName)
+	if err := os.WriteFile(spare, []byte("half-filled leftover"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	v, err := newSegmentFS(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(spare); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("leftover spare not removed: %v", err)
+	}
 	const size = 3<<20 + 123 // not a multiple of the fill's chunk
-	f, err := vfs.Create(dir, "a.wal", size)
-	if err != nil {
-		t.Fatal(err)
+	spareReady := func() {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			v.mu.Lock()
+			ready := v.spareSize == size
+			v.mu.Unlock()
+			if ready {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("no spare segment prepared")
+			}
+			time.Sleep(5 * time.Millisecond) // polling a background fill
+		}
 	}
-	if _, err := f.WriteAt([]byte("hello"), 10); err != nil {
-		t.Fatal(err)
+	checkZeros := func(name string, at int64, text string) {
+		t.Helper()
+		got, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := make([]byte, size)
+		copy(want[at:], text)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%s holds %d bytes, not the zeros and the write", name, len(got))
+		}
 	}
-	if err := f.Sync(); err != nil {
-		t.Fatal(err)
+	for i, name := range []string{"a.wal", "b.wal", "c.wal"} {
+		if i > 0 {
+			spareReady()
+		}
+		f, err := v.Create(dir, name, size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.WriteAt([]byte("hello"), 10); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		checkZeros(name, 10, "hello")
 	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	got, err := os.ReadFile(filepath.Join(dir, "a.wal"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := make([]byte, size)
-	copy(want[10:], "hello")
-	if !bytes.Equal(got, want) {
-		t.Fatalf("segment holds %d bytes, not the zeros and the write", len(got))
-	}
-	if _, err := vfs.Create(dir, "a.wal", size); !errors.Is(err, fs.ErrExist) {
+	spareReady()
+	if _, err := v.Create(dir, "a.wal", size); !errors.Is(err, fs.ErrExist) {
 		t.Fatalf("creating an existing segment: %v, want ErrExist", err)
 	}
-	w, err := vfs.OpenWriter(dir, "a.wal")
+	checkZeros("a.wal", 10, "hello")
+	spareReady() // still there
+	w, err := v.OpenWriter(dir, "a.wal")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,6 +100,26 @@ func TestZeroedSegmentFS(t *testing.T) {
 	w.Close()
 	if got, _ := os.ReadFile(filepath.Join(dir, "a.wal")); string(got[20:25]) != "again" {
 		t.Fatal("write through a reopened segment lost")
+	}
+	// A different size: filled on the spot, and a fill of that size starts.
+	if _, err := v.Create(dir, "d.wal", 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	v.Close()
+	v.mu.Lock()
+	filling := v.filling
+	v.mu.Unlock()
+	if filling != nil {
+		t.Fatal("Close returned while a spare was being filled")
+	}
+	if _, err := v.Create(dir, "e.wal", 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	v.mu.Lock()
+	filling = v.filling
+	v.mu.Unlock()
+	if filling != nil {
+		t.Fatal("a closed file system started a fill")
 	}
 }
 
@@ -73,12 +135,16 @@ func BenchmarkWALAppend(b *testing.B) {
 			dir := b.TempDir()
 			meta := &metadb.BoltMetaDB{}
 			defer meta.Close()
-			filer := segment.NewFiler(dir, newZeroedSegmentFS())
+			vfs, err := newSegmentFS(dir)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer vfs.Close()
+			filer := segment.NewFiler(dir, vfs)
 			if !zeroed {
 				filer = nil // raft-wal's default: fallocate
 			}
 			var w *raftwal.WAL
-			var err error
 			if filer != nil {
 				w, err = raftwal.Open(dir, raftwal.WithMetaStore(meta), raftwal.WithSegmentFiler(filer))
 			} else {
