@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"strings"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/omnirouter/omnirouter/internal/httpbody"
 	"github.com/omnirouter/omnirouter/routing"
 )
 
@@ -23,7 +23,7 @@ const MaxKeyLen = 255
 // (malformed_json); unknown fields and values of the wrong type are a 422; a
 // body over MaxBodyBytes is a 413. An empty body decodes as {}.
 func decode(c *gin.Context, v any) error {
-	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes))
+	body, err := httpbody.Read(c.Writer, c.Request, MaxBodyBytes)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {

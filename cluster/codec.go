@@ -43,14 +43,14 @@ func commandEntry(at int64, key string, cmd routing.Command) entry {
 
 // encodeEntry returns the envelope of e.
 func encodeEntry(e *entry) []byte {
-	enc := wire.Encoder{Buf: make([]byte, 0, 64)}
+	enc := wire.Encoder{Buf: make([]byte, 0, 192)} // a create with a message fits
 	appendEntry(&enc, e)
 	return enc.Buf
 }
 
 // encodeBatch returns one batch envelope holding es in order.
 func encodeBatch(es []entry) []byte {
-	enc := wire.Encoder{Buf: make([]byte, 0, 64*len(es))}
+	enc := wire.Encoder{Buf: make([]byte, 0, 192*len(es))}
 	enc.Byte(typeBatch)
 	enc.Byte(envelopeVersion)
 	enc.Uvarint(uint64(len(es)))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/omnirouter/omnirouter/internal/httpbody"
 	"github.com/omnirouter/omnirouter/internal/wire"
 )
 
@@ -81,7 +82,7 @@ func readRequest(w http.ResponseWriter, r *http.Request) (*wire.Decoder, bool) {
 // readRequestMin reads a request body written in protocol version min or
 // newer (up to forwardVersion).
 func readRequestMin(w http.ResponseWriter, r *http.Request, min byte) (*wire.Decoder, bool) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	body, err := httpbody.Read(w, r, maxBody)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return nil, false

@@ -175,7 +175,7 @@ func (n *Node) sendForwards(batch []*fwdReq) {
 	ctx, cancel := context.WithDeadline(n.ctx, dl)
 	defer cancel()
 
-	enc := wire.Encoder{Buf: make([]byte, 0, 64*len(batch))}
+	enc := wire.Encoder{Buf: make([]byte, 0, 192*len(batch))}
 	enc.Byte(forwardVersion)
 	enc.Uvarint(uint64(len(batch)))
 	for _, r := range batch {
@@ -284,7 +284,8 @@ func (n *Node) serveProposeBatch(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, qerr)
 		return
 	}
-	var enc wire.Encoder
+	// ~0.5 KB per answer (a conversation's state): sized once, not grown.
+	enc := wire.Encoder{Buf: make([]byte, 0, 512*len(entries))}
 	enc.Byte(stOK)
 	enc.Uvarint(uint64(len(entries)))
 	for _, p := range ps {
