@@ -18,6 +18,7 @@ import (
 	"github.com/omnirouter/omnirouter/api"
 	"github.com/omnirouter/omnirouter/cluster"
 	"github.com/omnirouter/omnirouter/internal/freeport"
+	"github.com/omnirouter/omnirouter/internal/poll"
 )
 
 // These tests drive real clusters (raft over TCP on 127.0.0.1, real HTTP
@@ -93,7 +94,7 @@ func startLive(t *testing.T, n int) []*liveNode {
 		t.Cleanup(ln.stop)
 	}
 	for _, nd := range nodes {
-		eventually(t, 30*time.Second, func() error {
+		poll.Until(t, 30*time.Second, "every node ready", func() error {
 			r := call(t, nd.url, "GET", "/readyz", nil)
 			if r.status != 200 {
 				return fmt.Errorf("%s not ready: %s", nd.id, r.body)
@@ -102,22 +103,6 @@ func startLive(t *testing.T, n int) []*liveNode {
 		})
 	}
 	return nodes
-}
-
-// eventually polls f until it succeeds or the deadline passes.
-func eventually(t *testing.T, d time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", d, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 type reply struct {
@@ -327,7 +312,7 @@ func TestLiveThreeNodes(t *testing.T) {
 	if a := ok(t, 200, f1, "GET", "/v1/agents/a1", nil); load(a, "messaging") != 1 {
 		t.Fatalf("active messaging does not count: %v", a)
 	}
-	eventually(t, 15*time.Second, func() error {
+	poll.Until(t, 15*time.Second, "m1 inactive", func() error {
 		c := ok(t, 200, f1, "GET", "/v1/conversations/m1", nil)
 		if s(c, "activity") != "inactive" {
 			return fmt.Errorf("m1 is %s", s(c, "activity"))

@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/omnirouter/omnirouter/internal/poll"
 	"github.com/omnirouter/omnirouter/routing"
 )
 
@@ -209,21 +211,13 @@ func TestMetricsCountEvents(t *testing.T) {
 		`omnirouter_assignments_total{channel="chat"} 1`,
 		`omnirouter_sessions_ended_total{channel="chat",reason="visitor_ended"} 1`,
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	poll.Until(t, 10*time.Second, "the metrics", func() error {
 		body := string(h.req("GET", "/metrics", nil).Body)
-		missing := ""
 		for _, w := range want {
 			if !strings.Contains(body, w) {
-				missing = w
+				return fmt.Errorf("no %s", w)
 			}
 		}
-		if missing == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("metrics never showed %s", missing)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }

@@ -3,10 +3,13 @@ package api
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"sync"
+	"testing"
 	"time"
 
+	"github.com/omnirouter/omnirouter/internal/poll"
 	"github.com/omnirouter/omnirouter/routing"
 )
 
@@ -155,22 +158,14 @@ func (f *fakeCluster) setWaiters(d int) {
 }
 
 // waitForWaiters polls until n goroutines are parked in WaitEvents.
-func (f *fakeCluster) waitForWaiters(t interface {
-	Helper()
-	Fatalf(string, ...any)
-}, n int) {
+func (f *fakeCluster) waitForWaiters(t testing.TB, n int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	poll.Until(t, 10*time.Second, "goroutines waiting for events", func() error {
 		f.mu.Lock()
-		w := f.waiters
-		f.mu.Unlock()
-		if w >= n {
-			return
+		defer f.mu.Unlock()
+		if f.waiters < n {
+			return fmt.Errorf("%d waiting, want %d", f.waiters, n)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d goroutines waiting for events, want %d", w, n)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+		return nil
+	})
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/omnirouter/omnirouter/api"
 	"github.com/omnirouter/omnirouter/cluster"
 	"github.com/omnirouter/omnirouter/internal/freeport"
+	"github.com/omnirouter/omnirouter/internal/poll"
 	"github.com/omnirouter/omnirouter/routing"
 )
 
@@ -37,13 +38,7 @@ func fuzzNode(tb testing.TB) (*cluster.Node, http.Handler) {
 	}
 	tb.Cleanup(func() { node.Shutdown() })
 	h := api.New(api.Config{Cluster: node, Internal: node.Handler()}).Handler()
-	deadline := time.Now().Add(20 * time.Second)
-	for node.Ready() != nil {
-		if time.Now().After(deadline) {
-			tb.Fatalf("node not ready: %v", node.Ready())
-		}
-		time.Sleep(10 * time.Millisecond) // polling with a deadline
-	}
+	poll.Until(tb, 20*time.Second, "the node ready", node.Ready)
 	long := `"720h"`
 	for _, r := range []struct{ method, path, body string }{
 		{"PUT", "/v1/policy", `{"chat":{"web":{"idle_after":` + long + `,"idle_timeout":` + long + `,"disconnect_timeout":` + long + `},

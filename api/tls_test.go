@@ -1,58 +1,21 @@
 package api
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
-	"time"
-)
 
-// testCert returns a CA (self-signed when parent is nil) or a leaf signed
-// by parent, valid for 127.0.0.1, for server and client use.
-func testCert(t *testing.T, name string, parent *tls.Certificate) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-	}
-	signer, signerKey := tmpl, any(key)
-	if parent == nil {
-		tmpl.IsCA, tmpl.BasicConstraintsValid = true, true
-		tmpl.KeyUsage |= x509.KeyUsageCertSign
-	} else {
-		signer, signerKey = parent.Leaf, parent.PrivateKey
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, signer, &key.PublicKey, signerKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, _ := x509.ParseCertificate(der)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
-}
+	"github.com/omnirouter/omnirouter/internal/testpki"
+)
 
 // TestInternalNeedsClientCertificate: with InternalClientCert, /internal/
 // requires a verified client certificate on top of the cluster secret;
 // users' endpoints need none.
 func TestInternalNeedsClientCertificate(t *testing.T) {
-	ca := testCert(t, "ca", nil)
-	node := testCert(t, "node", &ca)
-	pool := x509.NewCertPool()
-	pool.AddCert(ca.Leaf)
+	ca := testpki.NewCA(t, "ca")
+	node := ca.Issue(t, "node")
+	pool := ca.Pool
 	a := testAuth(t)
 	internal := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })
 	s := New(Config{Cluster: newFakeCluster(), Auth: a, Internal: internal, InternalSecret: a.ClusterSecret(), InternalClientCert: true})

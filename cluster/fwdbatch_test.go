@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omnirouter/omnirouter/internal/poll"
 	"github.com/omnirouter/omnirouter/internal/wire"
 )
 
@@ -46,7 +47,7 @@ func holdFirstBatch(t *testing.T, leader, f *testNode, key string, count int) ([
 	}
 	// A lone command opens the first request, which the leader holds...
 	start(0)
-	waitFor(t, 10*time.Second, "the first forward request in flight", func() error {
+	poll.Until(t, 10*time.Second, "the first forward request in flight", func() error {
 		if len(f.node.fwdInflight) != 1 || len(f.node.forwards) != 0 {
 			return errors.New("not yet")
 		}
@@ -56,7 +57,7 @@ func holdFirstBatch(t *testing.T, leader, f *testNode, key string, count int) ([
 	for i := 1; i < count; i++ {
 		start(i)
 	}
-	waitFor(t, 10*time.Second, "commands queued behind the held forward request", func() error {
+	poll.Until(t, 10*time.Second, "commands queued behind the held forward request", func() error {
 		// The forwarder itself holds the next command while it waits for
 		// the in-flight slot.
 		if q := len(f.node.forwards); q != count-2 {

@@ -19,6 +19,8 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/omnirouter/omnirouter/internal/freeport"
+	"github.com/omnirouter/omnirouter/internal/poll"
+	"github.com/omnirouter/omnirouter/internal/testpki"
 	"github.com/omnirouter/omnirouter/routing"
 )
 
@@ -53,7 +55,7 @@ type clusterOpts struct {
 	tweak    func(*Config)
 	// pki, when set, runs raft and the internal HTTP endpoints over mutual
 	// TLS with certificates issued by it (see tls_test.go).
-	pki *testPKI
+	pki *testpki.CA
 }
 
 func testLogger() *slog.Logger {
@@ -101,10 +103,10 @@ func newCluster(t testing.TB, o clusterOpts) *testCluster {
 			}
 			(*h).ServeHTTP(w, r)
 		}))
-		var nodeTLS *tls.Config
+		var tlsConfig *tls.Config
 		if o.pki != nil {
-			nodeTLS = o.pki.nodeTLS(c.t, fmt.Sprintf("n%d", i+1))
-			tn.srv.TLS = o.pki.httpServerTLS(nodeTLS)
+			tlsConfig = nodeTLS(c.t, o.pki, fmt.Sprintf("n%d", i+1))
+			tn.srv.TLS = httpServerTLS(o.pki, tlsConfig)
 			tn.srv.StartTLS()
 		} else {
 			tn.srv.Start()
@@ -116,7 +118,7 @@ func newCluster(t testing.TB, o clusterOpts) *testCluster {
 			BootstrapExpect: o.n,
 			Logger:          testLogger(),
 			MaxBatch:        o.maxBatch,
-			TLS:             nodeTLS,
+			TLS:             tlsConfig,
 		}
 		if o.inmem {
 			addr, trans := raft.NewInmemTransport(raft.ServerAddress(tn.cfg.NodeID + "-raft"))
@@ -214,22 +216,6 @@ func (c *testCluster) live() []*testNode {
 	return out
 }
 
-// waitFor polls cond until it returns nil or the deadline passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s: %v", timeout, what, err)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval, not a wait for a condition
-	}
-}
-
 // waitLeader waits until one of among (default: the live nodes) is a ready
 // leader that all of them follow, and returns it.
 func (c *testCluster) waitLeader(among []*testNode) *testNode {
@@ -238,7 +224,7 @@ func (c *testCluster) waitLeader(among []*testNode) *testNode {
 		among = c.live()
 	}
 	var leader *testNode
-	waitFor(c.t, 20*time.Second, "a ready leader", func() error {
+	poll.Until(c.t, 20*time.Second, "a ready leader", func() error {
 		leader = nil
 		for _, tn := range among {
 			if tn.node.raft.State() == raft.Leader && tn.node.Ready() == nil {
@@ -262,7 +248,7 @@ func (c *testCluster) waitLeader(among []*testNode) *testNode {
 // address, as seen by every live node.
 func (c *testCluster) waitRegistered() {
 	c.t.Helper()
-	waitFor(c.t, 20*time.Second, "all nodes registered", func() error {
+	poll.Until(c.t, 20*time.Second, "all nodes registered", func() error {
 		for _, tn := range c.live() {
 			st := tn.node.Status()
 			if len(st.Nodes) != len(c.nodes) {
@@ -295,7 +281,7 @@ func stateOf(t testing.TB, tn *testNode) []byte {
 // checks the state machine's invariants on each.
 func (c *testCluster) checkConverged() {
 	c.t.Helper()
-	waitFor(c.t, 20*time.Second, "identical state on every node", func() error {
+	poll.Until(c.t, 20*time.Second, "identical state on every node", func() error {
 		var first []byte
 		for i, tn := range c.live() {
 			s := stateOf(c.t, tn)

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 
+	"github.com/omnirouter/omnirouter/internal/poll"
 	"github.com/omnirouter/omnirouter/routing"
 )
 
@@ -81,7 +82,7 @@ func TestLogStoresSurviveRestart(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, 10*time.Second, "ready", n.Ready)
+			poll.Until(t, 10*time.Second, "ready", n.Ready)
 			if got := n.stores.kind; got != kind {
 				t.Fatalf("store kind %q, want %q", got, kind)
 			}
@@ -118,7 +119,7 @@ func TestLogStoresSurviveRestart(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer n.Shutdown()
-			waitFor(t, 10*time.Second, "ready", n.Ready)
+			poll.Until(t, 10*time.Second, "ready", n.Ready)
 			if got := n.stores.kind; got != kind {
 				t.Fatalf("reopened store kind %q, want %q", got, kind)
 			}

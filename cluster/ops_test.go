@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/omnirouter/omnirouter/internal/poll"
 	"github.com/omnirouter/omnirouter/routing"
 )
 
@@ -27,7 +28,7 @@ func TestSingleNodeRestartBackupRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitReady := func(n *Node) {
-		waitFor(t, 10*time.Second, "ready", n.Ready)
+		poll.Until(t, 10*time.Second, "ready", n.Ready)
 	}
 	waitReady(n)
 	ctx := context.Background()
@@ -129,7 +130,7 @@ func TestRemoveAndReplaceNode(t *testing.T) {
 	if err := other.node.Remove(ctx, "nobody"); !errors.Is(err, ErrUnknownNode) {
 		t.Errorf("Remove(nobody): %v", err)
 	}
-	waitFor(t, 10*time.Second, "two nodes", func() error {
+	poll.Until(t, 10*time.Second, "two nodes", func() error {
 		if st := other.node.Status(); len(st.Nodes) != 2 {
 			return fmt.Errorf("%d nodes", len(st.Nodes))
 		}
@@ -174,7 +175,7 @@ func TestJoinReplacesClashingAddress(t *testing.T) {
 	moved.node = nil
 	c.start(moved)
 	c.waitLeader(nil)
-	waitFor(t, 20*time.Second, "the moved node's new address", func() error {
+	poll.Until(t, 20*time.Second, "the moved node's new address", func() error {
 		cfg, err := leader.node.configuration()
 		if err != nil {
 			return err

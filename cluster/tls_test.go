@@ -2,95 +2,28 @@ package cluster
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
-	"math/big"
-	"net"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/raft"
 
+	"github.com/omnirouter/omnirouter/internal/poll"
+	"github.com/omnirouter/omnirouter/internal/testpki"
 	"github.com/omnirouter/omnirouter/routing"
 )
 
-// testPKI is a certificate authority made for one test.
-type testPKI struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pool *x509.CertPool
-}
-
-func newTestPKI(t testing.TB, name string) *testPKI {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &testPKI{cert: cert, key: key, pool: pool}
-}
-
-var serial atomic.Int64
-
-// issue makes a certificate for a node, valid for 127.0.0.1 and localhost,
-// usable both as a server and as a client.
-func (p *testPKI) issue(t testing.TB, name string) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(100 + serial.Add(1)),
-		Subject:      pkix.Name{CommonName: name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		DNSNames:     []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.cert, &key.PublicKey, p.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
-
 // nodeTLS is a node's mutual TLS configuration: its own certificate, the
 // CA as roots for servers and as the only issuer of accepted clients.
-func (p *testPKI) nodeTLS(t testing.TB, name string) *tls.Config {
+func nodeTLS(t testing.TB, ca *testpki.CA, name string) *tls.Config {
 	return &tls.Config{
-		Certificates: []tls.Certificate{p.issue(t, name)},
-		RootCAs:      p.pool,
-		ClientCAs:    p.pool,
+		Certificates: []tls.Certificate{ca.Issue(t, name)},
+		RootCAs:      ca.Pool,
+		ClientCAs:    ca.Pool,
 		ClientAuth:   tls.RequireAndVerifyClientCert,
 		MinVersion:   tls.VersionTLS12,
 	}
@@ -98,10 +31,10 @@ func (p *testPKI) nodeTLS(t testing.TB, name string) *tls.Config {
 
 // httpServerTLS is the internal HTTP server's configuration: the node's
 // certificate, client certificates required and verified.
-func (p *testPKI) httpServerTLS(node *tls.Config) *tls.Config {
+func httpServerTLS(ca *testpki.CA, node *tls.Config) *tls.Config {
 	return &tls.Config{
 		Certificates: node.Certificates,
-		ClientCAs:    p.pool,
+		ClientCAs:    ca.Pool,
 		ClientAuth:   tls.RequireAndVerifyClientCert,
 		MinVersion:   tls.VersionTLS12,
 	}
@@ -112,7 +45,7 @@ func (p *testPKI) httpServerTLS(node *tls.Config) *tls.Config {
 // with the node's client certificate and replicated; plain TCP cannot speak
 // to the raft port.
 func TestTLSCluster(t *testing.T) {
-	pki := newTestPKI(t, "cluster CA")
+	pki := testpki.NewCA(t, "cluster CA")
 	c := newCluster(t, clusterOpts{n: 3, pki: pki})
 	leader := c.waitLeader(nil)
 	f := c.follower(leader)
@@ -163,18 +96,18 @@ func TestTLSCluster(t *testing.T) {
 // can neither join through the internal HTTP endpoints nor take part in
 // raft, in either direction, while the cluster keeps working.
 func TestTLSRogueNode(t *testing.T) {
-	pki := newTestPKI(t, "cluster CA")
+	pki := testpki.NewCA(t, "cluster CA")
 	c := newCluster(t, clusterOpts{n: 3, pki: pki})
 	leader := c.waitLeader(nil)
 
 	// The rogue trusts both CAs, so only its own certificate is wrong, and
 	// it presents that certificate even though the cluster asks for one of
 	// its own CA (Go's client would otherwise send none).
-	other := newTestPKI(t, "other CA")
+	other := testpki.NewCA(t, "other CA")
 	both := x509.NewCertPool()
-	both.AddCert(pki.cert)
-	both.AddCert(other.cert)
-	rogueTLS := other.nodeTLS(t, "rogue")
+	both.AddCert(pki.Cert)
+	both.AddCert(other.Cert)
+	rogueTLS := nodeTLS(t, other, "rogue")
 	rogueTLS.RootCAs, rogueTLS.ClientCAs = both, both
 	rogueCert := rogueTLS.Certificates[0]
 	rogueTLS.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &rogueCert, nil }
@@ -215,7 +148,7 @@ func TestTLSRogueNode(t *testing.T) {
 		t.Fatal("the rogue's RequestVote was answered")
 	}
 	t.Logf("rogue RequestVote: %v", err)
-	waitFor(t, 10*time.Second, "the leader refusing the rogue's handshake", func() error {
+	poll.Until(t, 10*time.Second, "the leader refusing the rogue's handshake", func() error {
 		if leader.node.tlsStream.refused.Load() == refusedBefore {
 			return errors.New("no refused handshake yet")
 		}
@@ -231,7 +164,7 @@ func TestTLSRogueNode(t *testing.T) {
 	if err := leader.node.raft.AddNonvoter("rogue", raft.ServerAddress(rogue.raftAddr()), 0, 5*time.Second).Error(); err != nil {
 		t.Fatalf("add the rogue as a non-voter: %v", err)
 	}
-	waitFor(t, 10*time.Second, "the leader refusing to replicate to the rogue", func() error {
+	poll.Until(t, 10*time.Second, "the leader refusing to replicate to the rogue", func() error {
 		if leader.node.tlsStream.refused.Load() == dialRefused {
 			return errors.New("no refused dial yet")
 		}
@@ -256,8 +189,8 @@ func TestTLSRogueNode(t *testing.T) {
 
 // TestTLSConfigErrors covers the stream layer's refusals.
 func TestTLSConfigErrors(t *testing.T) {
-	pki := newTestPKI(t, "ca")
-	cfg := pki.nodeTLS(t, "n1")
+	pki := testpki.NewCA(t, "ca")
+	cfg := nodeTLS(t, pki, "n1")
 	_, err := Open(Config{NodeID: "n1", DataDir: t.TempDir(), RaftAddr: "0.0.0.0:0", TLS: cfg, Logger: testLogger()})
 	if err == nil {
 		t.Fatal("an unspecified advertise address was accepted")

@@ -91,7 +91,7 @@ func (v *segmentFS) Create(dir, name string, size uint64) (types.WritableFile, e
 func (v *segmentFS) takeSpare(dir, path string, size uint64) (*os.File, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if dir != v.dir || v.spareSize != size || v.filling != nil {
+	if dir != v.dir || v.spareSize != size { // none ready (0 while filling)
 		return nil, nil
 	}
 	if _, err := os.Lstat(path); err == nil {

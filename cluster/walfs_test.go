@@ -3,6 +3,7 @@ package cluster
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 	raftwal "github.com/hashicorp/raft-wal"
 	"github.com/hashicorp/raft-wal/metadb"
 	"github.com/hashicorp/raft-wal/segment"
+
+	"github.com/omnirouter/omnirouter/internal/poll"
 )
 
 // TestSegmentFS: a new segment is all zeros on disk at its full size,
@@ -36,19 +39,14 @@ func TestSegmentFS(t *testing.T) {
 	const size = 3<<20 + 123 // not a multiple of the fill's chunk
 	spareReady := func() {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
+		poll.Until(t, 10*time.Second, "a spare segment", func() error {
 			v.mu.Lock()
-			ready := v.spareSize == size
-			v.mu.Unlock()
-			if ready {
-				return
+			defer v.mu.Unlock()
+			if v.spareSize != size {
+				return fmt.Errorf("spare of %d bytes", v.spareSize)
 			}
-			if time.Now().After(deadline) {
-				t.Fatal("no spare segment prepared")
-			}
-			time.Sleep(5 * time.Millisecond) // polling a background fill
-		}
+			return nil
+		})
 	}
 	checkZeros := func(name string, at int64, text string) {
 		t.Helper()

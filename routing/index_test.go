@@ -45,7 +45,7 @@ func TestLookupMirrors(t *testing.T) {
 	}
 
 	h.m.convByID["c1"] = frozen.getConv("c1") // stale
-	if err := h.m.CheckInvariants(); err == nil || !strings.Contains(err.Error(), "stale for c1") {
+	if err := h.m.CheckInvariants(); err == nil || !strings.Contains(err.Error(), `conversation lookup map is stale for "c1"`) {
 		t.Fatalf("stale conversation lookup not caught: %v", err)
 	}
 	h.m.convByID["c1"] = h.m.getConvFromIndex("c1")

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/google/btree"
+
 	"github.com/omnirouter/omnirouter/capacity"
 )
 
@@ -175,26 +177,10 @@ func (m *Machine) CheckInvariants() error {
 		}
 	}
 	if m.convByID != nil {
-		if len(m.convByID) != m.convs.Len() {
-			bad("conversation lookup map holds %d, index %d", len(m.convByID), m.convs.Len())
-		}
-		m.convs.Ascend(func(r convRef) bool {
-			if m.convByID[r.id] != r.c {
-				bad("conversation lookup map is stale for %s", r.id)
-			}
-			return true
-		})
+		checkMirror(bad, "conversation", m.convByID, m.convs, func(r convRef) (string, *Conversation) { return r.id, r.c })
 	}
 	if m.keyByName != nil {
-		if len(m.keyByName) != m.keys.Len() {
-			bad("key lookup map holds %d, index %d", len(m.keyByName), m.keys.Len())
-		}
-		m.keys.Ascend(func(r keyRef) bool {
-			if m.keyByName[r.key] != r.rec {
-				bad("key lookup map is stale for %q", r.key)
-			}
-			return true
-		})
+		checkMirror(bad, "key", m.keyByName, m.keys, func(r keyRef) (string, *keyRecord) { return r.key, r.rec })
 	}
 	if m.keys.Len() != m.keyExpiry.Len() {
 		bad("idempotency index holds %d keys and %d expiries", m.keys.Len(), m.keyExpiry.Len())
@@ -209,4 +195,18 @@ func (m *Machine) CheckInvariants() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// checkMirror reports a lookup map that does not hold exactly the index's
+// entries.
+func checkMirror[T any, V comparable](bad func(string, ...any), what string, mirror map[string]V, index *btree.BTreeG[T], entry func(T) (string, V)) {
+	if len(mirror) != index.Len() {
+		bad("%s lookup map holds %d, index %d", what, len(mirror), index.Len())
+	}
+	index.Ascend(func(item T) bool {
+		if id, v := entry(item); mirror[id] != v {
+			bad("%s lookup map is stale for %q", what, id)
+		}
+		return true
+	})
 }

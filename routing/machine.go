@@ -375,15 +375,12 @@ var ErrEventsExpired = &Error{Class: ErrNotFound, Code: "events_expired", Messag
 // Events returns up to max events with id > after, oldest first. It fails
 // with ErrEventsExpired when some of them are no longer retained.
 func (m *Machine) Events(after uint64, max int) ([]Event, error) {
-	if after+1 < m.FirstRetainedEventID() {
-		return nil, ErrEventsExpired
-	}
 	var out []Event
-	m.events.ascendFrom(after+1, func(e *Event) bool {
+	err := m.EachEvent(after, func(e *Event) bool {
 		out = append(out, *e)
 		return len(out) < max
 	})
-	return out, nil
+	return out, err
 }
 
 // EachEvent calls fn on the events with id > after, oldest first, until fn

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/omnirouter/omnirouter/internal/freeport"
+	"github.com/omnirouter/omnirouter/internal/poll"
 )
 
 // These tests run the real binary: `go build` into a temporary directory,
@@ -160,21 +161,6 @@ func requestWith(hc *http.Client, token, method, url string, body any) (int, map
 	return resp.StatusCode, m, nil
 }
 
-func poll(t *testing.T, d time.Duration, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still failing after %v: %v", what, d, err)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-}
-
 // startThree runs a three-node cluster and waits until every node is ready.
 func startThree(t *testing.T, extra ...string) []*proc {
 	return startThreeWith(t, "http", httpc, func(int) []string { return extra })
@@ -201,7 +187,7 @@ func startThreeWith(t *testing.T, scheme string, hc *http.Client, extra func(i i
 		procs[i].id, procs[i].httpAddr, procs[i].scheme = id, https[i], scheme
 	}
 	for _, p := range procs {
-		poll(t, 60*time.Second, p.id+" ready", func() error {
+		poll.Until(t, 60*time.Second, p.id+" ready", func() error {
 			select {
 			case <-p.exited:
 				t.Fatalf("%s exited:\n%s", p.id, p.logText())
@@ -224,7 +210,7 @@ func leaderOf(t *testing.T, procs []*proc, token ...string) *proc {
 		tok = token[0]
 	}
 	var leader *proc
-	poll(t, 30*time.Second, "a leader", func() error {
+	poll.Until(t, 30*time.Second, "a leader", func() error {
 		for _, p := range procs {
 			code, m, err := requestAs(tok, "GET", p.url()+"/v1/cluster", nil)
 			if err != nil || code != 200 {
@@ -273,7 +259,7 @@ func TestProcessLeaderKilled(t *testing.T) {
 	// A write through each survivor succeeds once the new leader is elected.
 	for i, p := range survivors {
 		id := fmt.Sprintf("after%d", i)
-		poll(t, 30*time.Second, "write after failover", func() error {
+		poll.Until(t, 30*time.Second, "write after failover", func() error {
 			code, m, err := request("POST", p.url()+"/v1/conversations", map[string]any{"id": id, "channel": "messaging", "message": "x"})
 			if err != nil || (code != 201 && code != 409) { // 409: an earlier ambiguous try did commit
 				return fmt.Errorf("%d %v %v", code, m, err)
@@ -303,7 +289,7 @@ func TestProcessCleanShutdown(t *testing.T) {
 	p := startProc(t, bin, "serve", "--node-id", "solo", "--http-addr", addr, "--raft-addr", freePort(t),
 		"--data-dir", filepath.Join(t.TempDir(), "data"))
 	p.id, p.httpAddr = "solo", addr
-	poll(t, 30*time.Second, "ready", func() error {
+	poll.Until(t, 30*time.Second, "ready", func() error {
 		code, _, err := request("GET", p.url()+"/readyz", nil)
 		if err != nil || code != 200 {
 			return fmt.Errorf("%d %v", code, err)

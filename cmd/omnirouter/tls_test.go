@@ -2,63 +2,32 @@ package main
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/omnirouter/omnirouter/internal/poll"
+	"github.com/omnirouter/omnirouter/internal/testpki"
 )
 
-// testCA issues certificates into PEM files for the TLS tests.
+// testCA is a CA whose certificates are PEM files, as serve reads them.
 type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
+	*testpki.CA
 	file string // the CA certificate, PEM
 	dir  string
 }
 
-var certSerial atomic.Int64
-
-func writePEM(t *testing.T, path, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func newTestCA(t *testing.T, name string) *testCA {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(certSerial.Add(1)), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature, BasicConstraintsValid: true, IsCA: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	dir := t.TempDir()
-	ca := &testCA{cert: cert, key: key, file: filepath.Join(dir, name+"-ca.pem"), dir: dir}
-	writePEM(t, ca.file, "CERTIFICATE", der)
-	return ca
+	ca, dir := testpki.NewCA(t, name), t.TempDir()
+	return &testCA{CA: ca, file: ca.WriteCert(t, dir, name+"-ca.pem"), dir: dir}
 }
 
 // issue writes name.pem and name-key.pem: a certificate for 127.0.0.1 and
@@ -66,37 +35,7 @@ func newTestCA(t *testing.T, name string) *testCA {
 // none are given).
 func (ca *testCA) issue(t *testing.T, name string, usages ...x509.ExtKeyUsage) (certFile, keyFile string) {
 	t.Helper()
-	if len(usages) == 0 {
-		usages = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(certSerial.Add(1)), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: usages,
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(ca.dir, name+".pem"), filepath.Join(ca.dir, name+"-key.pem")
-	writePEM(t, certFile, "CERTIFICATE", der)
-	writePEM(t, keyFile, "PRIVATE KEY", kder)
-	return certFile, keyFile
-}
-
-func (ca *testCA) pool() *x509.CertPool {
-	p := x509.NewCertPool()
-	p.AddCert(ca.cert)
-	return p
+	return testpki.WriteFiles(t, ca.dir, name, ca.Issue(t, name, usages...))
 }
 
 // httpsClient trusts roots (nil: the system's) and presents cert if given.
@@ -177,13 +116,13 @@ func TestProcessTLSCluster(t *testing.T) {
 	for i := range files {
 		files[i][0], files[i][1] = ca.issue(t, fmt.Sprintf("n%d", i+1))
 	}
-	hc := httpsClient(ca.pool(), nil)
+	hc := httpsClient(ca.Pool, nil)
 	procs := startThreeWith(t, "https", hc, func(i int) []string {
 		return []string{"--tls-cert", files[i][0], "--tls-key", files[i][1], "--tls-ca", ca.file}
 	})
 
 	var leader *proc
-	poll(t, 30*time.Second, "a leader", func() error {
+	poll.Until(t, 30*time.Second, "a leader", func() error {
 		code, m, err := requestWith(hc, "", "GET", procs[0].url()+"/v1/cluster", nil)
 		if err != nil || code != 200 {
 			return fmt.Errorf("%d %v %v", code, m, err)
@@ -238,7 +177,7 @@ func TestProcessTLSCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code, _, err := requestWith(httpsClient(ca.pool(), &nodeCert), "", "GET", readOn.url()+"/internal/cluster/info", nil); err != nil || code != 200 {
+	if code, _, err := requestWith(httpsClient(ca.Pool, &nodeCert), "", "GET", readOn.url()+"/internal/cluster/info", nil); err != nil || code != 200 {
 		t.Fatalf("internal endpoint with a node certificate: %d %v", code, err)
 	}
 	other := newTestCA(t, "other")
@@ -247,7 +186,7 @@ func TestProcessTLSCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stranger := httpsClient(ca.pool(), nil)
+	stranger := httpsClient(ca.Pool, nil)
 	stranger.Transport.(*http.Transport).TLSClientConfig.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 		return &strangerCert, nil
 	}
@@ -282,8 +221,8 @@ func TestProcessTLSSingleNode(t *testing.T) {
 	p := startProc(t, bin, "serve", "--node-id", "solo", "--http-addr", addr, "--raft-addr", freePort(t),
 		"--data-dir", filepath.Join(t.TempDir(), "data"), "--tls-cert", cert, "--tls-key", key)
 	p.id, p.httpAddr, p.scheme = "solo", addr, "https"
-	hc := httpsClient(ca.pool(), nil)
-	poll(t, 30*time.Second, "ready", func() error {
+	hc := httpsClient(ca.Pool, nil)
+	poll.Until(t, 30*time.Second, "ready", func() error {
 		select {
 		case <-p.exited:
 			t.Fatalf("exited:\n%s", p.logText())

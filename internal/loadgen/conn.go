@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -28,9 +27,9 @@ const requestTimeout = 30 * time.Second
 
 // origin is one node's connections.
 type origin struct {
-	scheme, hostport, host string
-	tls                    *tls.Config
-	idle                   chan *httpConn // keep-alive connections not in use
+	hostport, host string
+	tls            *tls.Config
+	idle           chan *httpConn // keep-alive connections not in use
 }
 
 func newOrigin(base string, tlsConfig *tls.Config, maxIdle int) (*origin, error) {
@@ -38,7 +37,7 @@ func newOrigin(base string, tlsConfig *tls.Config, maxIdle int) (*origin, error)
 	if err != nil {
 		return nil, fmt.Errorf("target %q: %w", base, err)
 	}
-	o := &origin{scheme: u.Scheme, host: u.Host, hostport: u.Host, idle: make(chan *httpConn, maxIdle)}
+	o := &origin{host: u.Host, hostport: u.Host, idle: make(chan *httpConn, maxIdle)}
 	switch u.Scheme {
 	case "http":
 		if u.Port() == "" {
@@ -112,19 +111,16 @@ func (o *origin) closeIdle() {
 	}
 }
 
-// errBrokenConn marks a failure after which the connection cannot be reused.
-var errBrokenConn = errors.New("connection broken")
-
 // roundTrip sends one request on c and returns the status and body (valid
-// until c's next request). The connection is reusable unless the error
-// wraps errBrokenConn or the server asked to close it (reuse false).
+// until c's next request). After an error c must be closed; otherwise
+// reuse says whether the server keeps the connection open.
 func (o *origin) roundTrip(ctx context.Context, c *httpConn, method, path string, hdr []string, payload []byte) (status int, body []byte, reuse bool, err error) {
 	dl, ok := ctx.Deadline()
 	if !ok {
 		dl = time.Now().Add(requestTimeout)
 	}
 	if err := c.nc.SetDeadline(dl); err != nil {
-		return 0, nil, false, fmt.Errorf("%w: %w", errBrokenConn, err)
+		return 0, nil, false, fmt.Errorf("connection broken: %w", err)
 	}
 	// A cancelled context (not just an expired one) interrupts the
 	// connection too, as it would with net/http.
@@ -139,7 +135,7 @@ func (o *origin) roundTrip(ctx context.Context, c *httpConn, method, path string
 		if ctx.Err() != nil {
 			return 0, nil, false, ctx.Err()
 		}
-		return 0, nil, false, fmt.Errorf("%w: %w", errBrokenConn, err)
+		return 0, nil, false, fmt.Errorf("connection broken: %w", err)
 	}
 
 	bw := c.bw

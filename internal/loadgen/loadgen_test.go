@@ -14,6 +14,7 @@ import (
 	"github.com/omnirouter/omnirouter/api"
 	"github.com/omnirouter/omnirouter/cluster"
 	"github.com/omnirouter/omnirouter/internal/freeport"
+	"github.com/omnirouter/omnirouter/internal/poll"
 )
 
 // startNode runs a real single-node cluster (raft on bbolt files in a temp
@@ -45,13 +46,7 @@ func startNode(t *testing.T) string {
 			t.Error(err)
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for node.Ready() != nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("node not ready: %v", node.Ready())
-		}
-		time.Sleep(10 * time.Millisecond) // polling with a deadline
-	}
+	poll.Until(t, 10*time.Second, "the node ready", node.Ready)
 	return base
 }
 

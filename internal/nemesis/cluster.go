@@ -30,9 +30,6 @@ func Build(moduleDir, dir string) (string, error) {
 	return bin, nil
 }
 
-// FreeAddr returns a free 127.0.0.1 address below the ephemeral range.
-func FreeAddr() (string, error) { return freeport.Addr() }
-
 // Node is one `omnirouter serve` process, restartable with the same command
 // line and data directory.
 type Node struct {
@@ -198,10 +195,10 @@ func NewCluster(cfg ClusterConfig) (*Cluster, error) {
 	for i := range cfg.Size {
 		n := &Node{ID: fmt.Sprintf("n%d", i+1)}
 		var err error
-		if n.HTTPAddr, err = FreeAddr(); err != nil {
+		if n.HTTPAddr, err = freeport.Addr(); err != nil {
 			return nil, err
 		}
-		if n.RaftAddr, err = FreeAddr(); err != nil {
+		if n.RaftAddr, err = freeport.Addr(); err != nil {
 			return nil, err
 		}
 		if n.RaftAdv, err = c.Net.Listen(n.ID, n.RaftAddr); err != nil {
