@@ -121,7 +121,7 @@ func (s *Server) releaseCapacity(c *gin.Context) {
 // outcome does not carry it.
 func (s *Server) respondAgent(c *gin.Context, id string, out routing.Outcome) {
 	if out.Agent != nil {
-		c.JSON(http.StatusOK, agentView(out.Agent))
+		writeAgentJSON(c, http.StatusOK, out.Agent)
 		return
 	}
 	// The write is applied on the leader: only a linearizable read is sure to
@@ -139,7 +139,7 @@ func (s *Server) writeAgent(c *gin.Context, id string, level ReadLevel) {
 		s.fail(c, errorf(http.StatusNotFound, routing.CodeAgentNotFound, "agent %q not found", id))
 		return
 	}
-	c.JSON(http.StatusOK, agentView(&a))
+	writeAgentJSON(c, http.StatusOK, &a)
 }
 
 // GET /v1/agents/{id}.

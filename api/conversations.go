@@ -114,12 +114,12 @@ func (s *Server) writeConversation(c *gin.Context, status int, id string, level 
 		s.fail(c, errorf(http.StatusNotFound, routing.CodeConversationNotFound, "conversation %q not found", id))
 		return
 	}
-	c.JSON(status, conversationView(&conv))
+	writeConversationJSON(c, status, &conv)
 }
 
 func (s *Server) respondConversation(c *gin.Context, status int, id string, out routing.Outcome) {
 	if out.Conversation != nil {
-		c.JSON(status, conversationView(out.Conversation))
+		writeConversationJSON(c, status, out.Conversation)
 		return
 	}
 	s.writeConversation(c, status, id, Linearizable)

@@ -334,6 +334,7 @@ func TestMetrics(t *testing.T) {
 	h.must(200, "PUT", "/v1/agents/a1", map[string]any{"capacity": map[string]int{"chat": 1}, "groups": []string{"g1"}})
 	h.must(201, "POST", "/v1/conversations", map[string]any{"id": "c1", "channel": "chat", "group": "g1"})
 	h.must(201, "POST", "/v1/conversations", map[string]any{"id": "c2", "channel": "chat", "group": "g1"})
+	h.req("BREW", "/v1/conversations", nil) // any token is a method to net/http
 	r := h.req("GET", "/metrics", nil)
 	if r.Status != http.StatusOK {
 		t.Fatalf("metrics: %d", r.Status)
@@ -351,11 +352,15 @@ func TestMetrics(t *testing.T) {
 		`omnirouter_offers_total{channel="chat",outcome="made"}`,
 		`omnirouter_agents{status="online"} 1`,
 		`omnirouter_raft_leader_changes_total`,
+		`method="other"`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)
 			defer t.Log(body)
 		}
+	}
+	if strings.Contains(body, "BREW") {
+		t.Error("an unknown method became a label value of its own")
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -28,6 +29,9 @@ type metrics struct {
 	ended         *prometheus.CounterVec
 	tickets       *prometheus.CounterVec
 	events        prometheus.Counter
+
+	httpObservers  observers[httpLabels]
+	applyObservers observers[applyLabels]
 }
 
 const ns = "omnirouter"
@@ -90,8 +94,41 @@ func (s *Server) observe(c *gin.Context) {
 	if route == "" {
 		route = "unmatched"
 	}
-	s.metrics.httpDuration.WithLabelValues(route, c.Request.Method, strconv.Itoa(c.Writer.Status())).
-		Observe(time.Since(start).Seconds())
+	k := httpLabels{route: route, method: methodLabel(c.Request.Method), code: c.Writer.Status()}
+	s.metrics.httpObservers.get(k, func() prometheus.Observer {
+		return s.metrics.httpDuration.WithLabelValues(k.route, k.method, strconv.Itoa(k.code))
+	}).Observe(time.Since(start).Seconds())
+}
+
+// methodLabel keeps the method label to the methods HTTP defines: net/http
+// accepts any token as a method, and each new one would be a new series.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "other"
+}
+
+type httpLabels struct {
+	route, method string
+	code          int
+}
+
+type applyLabels struct{ command, result string }
+
+// observers remembers the histogram of each label combination seen (there
+// are as many as the vector has series), so that a request costs one map
+// lookup instead of hashing and comparing its label values in the vector.
+type observers[K comparable] struct{ m sync.Map }
+
+func (o *observers[K]) get(k K, lookup func() prometheus.Observer) prometheus.Observer {
+	if h, ok := o.m.Load(k); ok {
+		return h.(prometheus.Observer)
+	}
+	h, _ := o.m.LoadOrStore(k, lookup())
+	return h.(prometheus.Observer)
 }
 
 func (m *metrics) observeApply(command string, err error, d time.Duration) {
@@ -104,7 +141,9 @@ func (m *metrics) observeApply(command string, err error, d time.Duration) {
 	case err != nil:
 		result = "error"
 	}
-	m.applyDuration.WithLabelValues(command, result).Observe(d.Seconds())
+	m.applyObservers.get(applyLabels{command, result}, func() prometheus.Observer {
+		return m.applyDuration.WithLabelValues(command, result)
+	}).Observe(d.Seconds())
 }
 
 // Run counts the events this node applies, until

@@ -17,7 +17,7 @@ func formatTime(ms int64) *string {
 	if ms == 0 {
 		return nil
 	}
-	s := time.UnixMilli(ms).UTC().Format(timeLayout)
+	s := string(appendTime(nil, ms))
 	return &s
 }
 
@@ -96,59 +96,6 @@ func transcriptView(ms []routing.Message) []MessageView {
 		out[i] = messageView(&ms[i])
 	}
 	return out
-}
-
-// ConversationView is a conversation as the API returns it.
-type ConversationView struct {
-	ID          string        `json:"id"`
-	Channel     string        `json:"channel"`
-	Client      *string       `json:"client"`
-	PushEnabled bool          `json:"push_enabled"`
-	Priority    int           `json:"priority"`
-	Skills      []string      `json:"skills"`
-	Group       string        `json:"group"`
-	VisitorID   string        `json:"visitor_id"`
-	State       string        `json:"state"`
-	Activity    string        `json:"activity"`
-	AgentID     string        `json:"agent_id"`
-	Missed      bool          `json:"missed"`
-	EndedReason string        `json:"ended_reason"`
-	CreatedAt   *string       `json:"created_at"`
-	QueuedAt    *string       `json:"queued_at"`
-	EndedAt     *string       `json:"ended_at"`
-	Ticket      *TicketView   `json:"ticket"`
-	Transcript  []MessageView `json:"transcript"`
-}
-
-func conversationView(c *routing.Conversation) ConversationView {
-	var client *string
-	if c.Channel == capacity.Chat {
-		s := c.Client.String()
-		if c.Client == routing.ClientNone {
-			s = routing.ClientWeb.String()
-		}
-		client = &s
-	}
-	return ConversationView{
-		ID:          c.ID,
-		Channel:     c.Channel.String(),
-		Client:      client,
-		PushEnabled: c.PushEnabled,
-		Priority:    c.Priority,
-		Skills:      nonNil(c.Skills),
-		Group:       c.Group,
-		VisitorID:   c.VisitorID,
-		State:       c.State.String(),
-		Activity:    c.Activity.String(),
-		AgentID:     c.AgentID,
-		Missed:      c.Missed,
-		EndedReason: c.EndedReason,
-		CreatedAt:   formatTime(c.CreatedAt),
-		QueuedAt:    formatTime(c.QueuedAt),
-		EndedAt:     formatTime(c.EndedAt),
-		Ticket:      ticketView(c.Ticket),
-		Transcript:  transcriptView(c.Transcript),
-	}
 }
 
 // QueueItem is one queued conversation in routing order.

@@ -50,12 +50,17 @@ func encodeEntry(e *entry) []byte {
 
 // encodeBatch returns one batch envelope holding es in order.
 func encodeBatch(es []entry) []byte {
-	enc := wire.Encoder{Buf: make([]byte, 0, 192*len(es))}
+	return encodeBatchOf(len(es), func(i int) *entry { return &es[i] })
+}
+
+// encodeBatchOf returns one batch envelope holding at(0..n-1) in order.
+func encodeBatchOf(n int, at func(i int) *entry) []byte {
+	enc := wire.Encoder{Buf: make([]byte, 0, 192*n)}
 	enc.Byte(typeBatch)
 	enc.Byte(envelopeVersion)
-	enc.Uvarint(uint64(len(es)))
-	for i := range es {
-		appendEntry(&enc, &es[i])
+	enc.Uvarint(uint64(n))
+	for i := range n {
+		appendEntry(&enc, at(i))
 	}
 	return enc.Buf
 }
@@ -88,6 +93,12 @@ func appendEntry(enc *wire.Encoder, e *entry) {
 // error wrapping wire.ErrCorrupt.
 func decodeEntry(b []byte) (entry, error) {
 	d := wire.NewDecoder(b)
+	if len(b) > 0 && (b[0] < typeRegister || b[0] == typeBatch) {
+		// Commands: their strings (ids, keys, texts) go into the state
+		// together, so one copy of the entry serves them all. Not for a
+		// restore, whose bytes would be copied twice.
+		d = wire.NewSharedDecoder(b)
+	}
 	e := readEntry(d, true)
 	if d.Err() == nil && d.Remaining() != 0 {
 		d.Fail("%d trailing bytes", d.Remaining())

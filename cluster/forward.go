@@ -220,7 +220,8 @@ func (n *Node) call(ctx context.Context, url string, body []byte) (d *wire.Decod
 		return nil, true, err
 	}
 	defer resp.Body.Close()
-	rb, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	// A batch answer is ~0.5 KB per command: sized from Content-Length.
+	rb, err := httpbody.ReadSized(io.LimitReader(resp.Body, maxBody), resp.ContentLength, maxBody)
 	if err != nil {
 		return nil, true, err
 	}
@@ -231,7 +232,9 @@ func (n *Node) call(ctx context.Context, url string, body []byte) (d *wire.Decod
 	if resp.StatusCode != http.StatusOK {
 		return nil, true, fmt.Errorf("cluster: %s: HTTP %d: %s", url, resp.StatusCode, bytes.TrimSpace(rb))
 	}
-	d = wire.NewDecoder(rb)
+	// The answer's strings (outcomes) live as long as the request they
+	// answer: one copy serves them all.
+	d = wire.NewSharedDecoder(rb)
 	switch st := d.Byte(); st {
 	case stOK:
 		return d, true, nil

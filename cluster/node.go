@@ -282,15 +282,15 @@ func (n *Node) openRaft() error {
 			}
 			n.tlsStream = stream
 			// The same pool and timeout as the TCP transport below.
-			n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+			n.trans = &gatedTransport{NetworkTransport: raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 				Stream: stream, MaxPool: 4, Timeout: 10 * time.Second, Logger: hl,
-			})
+			})}
 		} else {
 			t, err := raft.NewTCPTransportWithLogger(n.cfg.RaftAddr, addr, 4, 10*time.Second, hl)
 			if err != nil {
 				return fmt.Errorf("cluster: raft transport: %w", err)
 			}
-			n.trans = t
+			n.trans = &gatedTransport{NetworkTransport: t}
 		}
 	}
 
@@ -345,7 +345,8 @@ func (n *Node) selfInfo() NodeInfo {
 func (n *Node) ID() string { return n.id }
 
 // Shutdown stops the node gracefully: leadership is handed over if this node
-// leads, then raft stops, then the stores are closed, in that order.
+// leads, then raft stops (and the heartbeats it answers on the transport's
+// goroutines), then the stores are closed, in that order.
 func (n *Node) Shutdown() error {
 	n.shutdownOnce.Do(func() {
 		n.stopped.Store(true)
@@ -358,6 +359,9 @@ func (n *Node) Shutdown() error {
 		n.stopLeaderLoop()
 		if err := n.raft.Shutdown().Error(); err != nil {
 			n.shutdownErr = fmt.Errorf("cluster: raft shutdown: %w", err)
+		}
+		if gt, ok := n.trans.(*gatedTransport); ok && !gt.gate.drain(5*time.Second) {
+			n.log.Warn("a raft heartbeat was still being handled 5s after raft stopped")
 		}
 		n.wg.Wait()
 		n.http.CloseIdleConnections()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -125,6 +126,18 @@ type proposal struct {
 	done chan proposalResult
 }
 
+// proposals recycles proposals and their result channels (two allocations
+// per command on the leader). A proposal goes back only once its result
+// has been received, the last thing the batcher does with it; one given up
+// on (the caller's deadline passed) is left to the garbage collector, since
+// its result may still be sent.
+var proposals = sync.Pool{New: func() any { return &proposal{done: make(chan proposalResult, 1)} }}
+
+func (p *proposal) release() {
+	p.e = entry{}
+	proposals.Put(p)
+}
+
 type proposalResult struct {
 	res   applyResult
 	index uint64
@@ -150,13 +163,16 @@ func (n *Node) enqueueLocal(ctx context.Context, e entry) (*proposal, error) {
 	if e.typ < typeRegister {
 		e.at = time.Now().UnixMilli()
 	}
-	p := &proposal{e: e, done: make(chan proposalResult, 1)}
+	p := proposals.Get().(*proposal)
+	p.e = e
 	select {
 	case n.proposals <- p:
 		return p, nil
 	case <-ctx.Done():
+		p.release()
 		return nil, ctx.Err() // never queued
 	case <-n.ctx.Done():
+		p.release()
 		return nil, ErrShutdown
 	}
 }
@@ -165,6 +181,7 @@ func (n *Node) enqueueLocal(ctx context.Context, e entry) (*proposal, error) {
 func (n *Node) waitLocal(ctx context.Context, p *proposal) (applyResult, uint64, error) {
 	select {
 	case r := <-p.done:
+		p.release()
 		return r.res, r.index, r.err
 	case <-ctx.Done():
 		return applyResult{}, 0, ambiguous(ctx.Err())
@@ -212,11 +229,7 @@ func (n *Node) runBatcher() {
 		if len(batch) == 1 {
 			data = encodeEntry(&batch[0].e)
 		} else {
-			es := make([]entry, len(batch))
-			for i, p := range batch {
-				es[i] = p.e
-			}
-			data = encodeBatch(es)
+			data = encodeBatchOf(len(batch), func(i int) *entry { return &batch[i].e })
 		}
 		n.stats.entries.Add(1)
 		n.stats.commands.Add(uint64(len(batch)))

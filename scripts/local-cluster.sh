@@ -28,7 +28,8 @@ if [ "${1:-}" = stop ]; then
   exit 0
 fi
 mkdir -p data
-go build -o "$bin" ./cmd/omnirouter
+# OMNIROUTER_BIN names a binary built elsewhere (to compare two builds).
+[ -n "${OMNIROUTER_BIN:-}" ] || go build -o "$bin" ./cmd/omnirouter
 join=http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083
 for i in 1 2 3; do
   pprof=""

@@ -1,7 +1,7 @@
-// Package httpbody reads a request body whole, at most a limit, into a
-// buffer sized from Content-Length when the client sent one: io.ReadAll
-// starts at 512 bytes and doubles, copying as it grows (it was the largest
-// single allocation site of a leader serving forwarded batches).
+// Package httpbody reads an HTTP body whole, at most a limit, into a buffer
+// sized from Content-Length when the peer sent one: io.ReadAll starts at
+// 512 bytes and doubles, copying as it grows (it was the largest single
+// allocation site of a leader serving forwarded batches).
 package httpbody
 
 import (
@@ -16,13 +16,19 @@ const maxPresize = 256 << 10
 // wrapping *http.MaxBytesError when it is longer than limit (the connection
 // is then closed after the answer, as http.MaxBytesReader does).
 func Read(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	body := http.MaxBytesReader(w, r.Body, limit)
-	if n := r.ContentLength; n >= 0 && n <= min(limit, maxPresize) {
+	return ReadSized(http.MaxBytesReader(w, r.Body, limit), r.ContentLength, limit)
+}
+
+// ReadSized reads body whole. declared is its Content-Length (-1 when
+// unknown) and limit the most it may hold; body must itself stop at limit
+// (http.MaxBytesReader, io.LimitReader): ReadSized only sizes the buffer.
+// net/http frames a body with a Content-Length at that length, so one
+// shorter than declared is io.ErrUnexpectedEOF.
+func ReadSized(body io.Reader, declared, limit int64) ([]byte, error) {
+	if declared >= 0 && declared <= min(limit, maxPresize) {
 		// A declared length is only a claim: what is reserved before any
-		// byte arrives is capped (longer bodies grow as they come). A
-		// server request's body ends at its Content-Length (net/http frames
-		// it so); one shorter than declared is io.ErrUnexpectedEOF.
-		buf := make([]byte, n)
+		// byte arrives is capped (longer bodies grow as they come).
+		buf := make([]byte, declared)
 		if _, err := io.ReadFull(body, buf); err != nil {
 			return nil, err
 		}

@@ -44,3 +44,19 @@ func TestRead(t *testing.T) {
 		})
 	}
 }
+
+// TestReadSized: a peer's answer (no server-side limit reader) is read
+// whole whether or not its length was declared, and one shorter than
+// declared is an error, not a short body.
+func TestReadSized(t *testing.T) {
+	// 11: sized; -1: unknown; over the presize cap: read as it comes.
+	for _, declared := range []int64{11, -1, maxPresize + 1} {
+		got, err := ReadSized(strings.NewReader("hello world"), declared, 1<<30)
+		if err != nil || string(got) != "hello world" {
+			t.Fatalf("declared %d: got %q, %v", declared, got, err)
+		}
+	}
+	if _, err := ReadSized(strings.NewReader("abc"), 10, 100); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("short body: %v, want io.ErrUnexpectedEOF", err)
+	}
+}

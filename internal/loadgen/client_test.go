@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestClientNodeChoice: a client with a home node sends every request
@@ -148,5 +149,45 @@ func TestClientConnections(t *testing.T) {
 	}
 	if n := dials.Load(); n != 3 {
 		t.Fatalf("%d connections, want 3", n)
+	}
+}
+
+// TestErrorsByClass: the report counts a refused operation under its HTTP
+// status and API code, and a retried one (no leader, then success) as a
+// retry of that class and a success, not as an error.
+func TestErrorsByClass(t *testing.T) {
+	var flaky atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/refused":
+			w.WriteHeader(http.StatusConflict)
+			w.Write([]byte(`{"error":{"code":"conversation_ended","message":"ended"}}`))
+		case flaky.Add(1) == 1:
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte(`{"error":{"code":"no_leader","message":"electing"}}`))
+		default:
+			w.Write([]byte(`{}`))
+		}
+	}))
+	defer srv.Close()
+	c, err := newClient([]string{srv.URL}, "", 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	r := &run{c: c, ops: map[string]*recorder{}}
+	ctx := context.Background()
+	if err := r.call(ctx, "end", "POST", "/refused", "k1", map[string]string{}, nil); err == nil {
+		t.Fatal("a 409 was reported as a success")
+	}
+	if err := r.call(ctx, "message", "POST", "/flaky", "k2", map[string]string{}, nil); err != nil {
+		t.Fatalf("a request retried after a 503: %v", err)
+	}
+	end, msg := r.op("end").report(time.Second), r.op("message").report(time.Second)
+	if end.Count != 0 || len(end.Errors) != 1 || end.Errors["409 conversation_ended"] != 1 {
+		t.Errorf("end: count %d, errors %v; want 0 and one 409 conversation_ended", end.Count, end.Errors)
+	}
+	if msg.Count != 1 || len(msg.Errors) != 0 || msg.Retries["503 no_leader"] != 1 {
+		t.Errorf("message: count %d, errors %v, retries %v; want 1, none, one 503 no_leader", msg.Count, msg.Errors, msg.Retries)
 	}
 }

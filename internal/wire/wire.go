@@ -68,10 +68,21 @@ func (e *Encoder) Strings(ss []string) {
 type Decoder struct {
 	buf []byte
 	err error
+	// shared, when set, holds the whole input as one string: String then
+	// returns substrings of it instead of allocating each string.
+	shared string
 }
 
 // NewDecoder reads from b.
 func NewDecoder(b []byte) *Decoder { return &Decoder{buf: b} }
+
+// NewSharedDecoder reads from b like NewDecoder, but copies b into one
+// string up front and returns every decoded string as a piece of it: one
+// allocation for the input instead of one per string. The price is that the
+// whole input stays in memory while any string read from it does, so use
+// it for inputs whose strings live and die together (a log entry's
+// commands), not for a snapshot.
+func NewSharedDecoder(b []byte) *Decoder { return &Decoder{buf: b, shared: string(b)} }
 
 // Err reports the first decoding error, if any.
 func (d *Decoder) Err() error { return d.err }
@@ -177,7 +188,13 @@ func (d *Decoder) String() string {
 	if d.err != nil || n == 0 {
 		return ""
 	}
-	s := string(d.buf[:n])
+	var s string
+	if d.shared != "" {
+		at := len(d.shared) - len(d.buf)
+		s = d.shared[at : at+n]
+	} else {
+		s = string(d.buf[:n])
+	}
 	d.buf = d.buf[n:]
 	return s
 }

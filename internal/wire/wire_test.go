@@ -100,3 +100,45 @@ func TestOverlongVarintsAreRefused(t *testing.T) {
 		}
 	}
 }
+
+// A shared decoder reads the same values with one allocation for all its
+// strings, and they survive the input being overwritten (they are a copy).
+func TestSharedDecoder(t *testing.T) {
+	var e Encoder
+	words := []string{"conversation-1", "", "idempotency-key", "héllo", "agent-7"}
+	for _, w := range words {
+		e.String(w)
+		e.Varint(-3)
+	}
+	e.Strings(words)
+	in := slices.Clone(e.Buf)
+	d := NewSharedDecoder(in)
+	var got []string
+	for range words {
+		got = append(got, d.String())
+		if v := d.Varint(); v != -3 {
+			t.Fatalf("varint %d", v)
+		}
+	}
+	got = append(got, d.Strings()...)
+	if d.Err() != nil || d.Remaining() != 0 {
+		t.Fatalf("err %v, %d left", d.Err(), d.Remaining())
+	}
+	clear(in)
+	if want := append(slices.Clone(words), words...); !slices.Equal(got, want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		d := NewSharedDecoder(e.Buf)
+		for range words {
+			_ = d.String()
+			_ = d.Varint()
+		}
+	})
+	if allocs > 2 { // the string copy, and the decoder if it escapes
+		t.Errorf("%v allocations for %d strings, want at most 2", allocs, len(words))
+	}
+	if d := NewSharedDecoder([]byte{5, 'a'}); d.String() != "" || d.Err() == nil {
+		t.Error("a truncated string must fail")
+	}
+}
