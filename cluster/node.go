@@ -421,13 +421,12 @@ func (n *Node) watchLeadership() {
 		case <-n.ctx.Done():
 			return
 		case o := <-ch:
-			lo := o.Data.(raft.LeaderObservation)
-			if id := string(lo.LeaderID); id != "" && id != n.lastLeader.Load().(string) {
-				n.lastLeader.Store(id)
-				n.leaderChanges.Add(1)
-				n.log.Info("leader changed", "leader", id)
-			}
+			n.noteLeader(string(o.Data.(raft.LeaderObservation).LeaderID))
 		case <-poll.C:
+			// raft may have observed a leader before the observer was
+			// registered (a restarted node hears the leader at once).
+			_, id := n.raft.LeaderWithID()
+			n.noteLeader(string(id))
 		}
 		if n.raft.State() == raft.Leader {
 			n.startLeaderLoop()
@@ -435,6 +434,17 @@ func (n *Node) watchLeadership() {
 			n.stopLeaderLoop()
 		}
 	}
+}
+
+// noteLeader counts a change of the known leader; an empty id (no leader
+// right now) is not a change.
+func (n *Node) noteLeader(id string) {
+	if id == "" || id == n.lastLeader.Load().(string) {
+		return
+	}
+	n.lastLeader.Store(id)
+	n.leaderChanges.Add(1)
+	n.log.Info("leader changed", "leader", id)
 }
 
 func (n *Node) startLeaderLoop() {
