@@ -100,8 +100,13 @@ func (m *Machine) run(cmd Command) Outcome {
 	}
 }
 
-// refreshOutcome replaces the entities in out by copies of their state after
-// the whole apply.
+// refreshOutcome points out's entities at their state after the command,
+// frozen rather than copied: an item handed out (to the caller, and kept
+// in an idempotency record) is never written again, because the next
+// command that changes it copies it first (writableConv, writableAgent),
+// as it does for an item shared with a snapshot. A create then stores its
+// conversation once instead of twice; a command that changes an item
+// copies it once either way.
 func (m *Machine) refreshOutcome(out *Outcome) {
 	if out.Err != nil {
 		out.Conversation, out.Agent = nil, nil
@@ -109,14 +114,14 @@ func (m *Machine) refreshOutcome(out *Outcome) {
 	}
 	if out.Conversation != nil {
 		if c := m.getConv(out.Conversation.ID); c != nil {
-			cp := *c
-			out.Conversation = &cp
+			m.freezeConv(c)
+			out.Conversation = c
 		}
 	}
 	if out.Agent != nil {
 		if a := m.getAgent(out.Agent.ID); a != nil {
-			cp := *a
-			out.Agent = &cp
+			m.freezeAgent(a)
+			out.Agent = a
 		}
 	}
 	if out.Assignment != nil {

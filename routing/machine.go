@@ -32,7 +32,9 @@ import (
 const EventRetention = 100_000
 
 // cowToken marks which Machine owns an agent or conversation: an item owned
-// by another token is shared with a clone and must be copied before writing.
+// by another token is shared with a clone and must be copied before writing;
+// an item with no token (nil) has been handed out in an outcome and is
+// never written again by anyone.
 type cowToken struct{ _ byte }
 
 const btreeDegree = 32
@@ -453,6 +455,22 @@ func (m *Machine) writableConv(c *Conversation) *Conversation {
 	cp.cow = m.cow
 	m.putConv(&cp)
 	return &cp
+}
+
+// freezeConv makes c read-only for this machine: its next write copies it.
+// An item this machine does not own is left alone (it is shared with a
+// clone, so it is copied on write already, and writing its token here
+// would race with the clone's reader).
+func (m *Machine) freezeConv(c *Conversation) {
+	if c.cow == m.cow {
+		c.cow = nil
+	}
+}
+
+func (m *Machine) freezeAgent(a *Agent) {
+	if a.cow == m.cow {
+		a.cow = nil
+	}
 }
 
 func (m *Machine) writableAgent(a *Agent) *Agent {

@@ -414,3 +414,52 @@ func TestRefusedInputChangesNothing(t *testing.T) {
 	h.refuse(Leave{ConversationID: "c1", AgentID: "a"}, ErrConflict, CodeNotAssigned)
 	h.refuse(Presence{ConversationID: "c1", Event: 77}, ErrInvalid, "invalid_presence_event")
 }
+
+// TestOutcomesAreNotChangedLater: the conversation and agent an outcome
+// carries are handed to the caller and kept in idempotency records without
+// a copy; every later command, and a clone, must leave them as they were.
+func TestOutcomesAreNotChangedLater(t *testing.T) {
+	h := newHarness(t)
+	type kept struct {
+		what string
+		now  func() string
+		was  string
+	}
+	var outs []kept
+	keep := func(what string, out Outcome) {
+		t.Helper()
+		if out.Err != nil {
+			t.Fatalf("%s refused: %v", what, out.Err)
+		}
+		if c := out.Conversation; c != nil {
+			outs = append(outs, kept{what + " conversation", func() string { return fmt.Sprintf("%+v", *c) }, fmt.Sprintf("%+v", *c)})
+		}
+		if a := out.Agent; a != nil {
+			outs = append(outs, kept{what + " agent", func() string { return fmt.Sprintf("%+v", *a) }, fmt.Sprintf("%+v", *a)})
+		}
+	}
+	keep("upsert", h.apply("k1", UpsertAgent{ID: "a", Name: "a", Capacity: capacity.Limits{2, 1}, Skills: []string{"en"}}))
+	keep("online", h.apply("k2", SetAgentStatus{AgentID: "a", Status: StatusOnline}))
+	created := h.apply("k3", CreateConversation{ID: "c1", Channel: capacity.Chat, Client: ClientWeb, Message: "hello"})
+	keep("create", created)
+	createdAs := fmt.Sprintf("%+v", *created.Conversation)
+	keep("create 2", h.apply("k4", CreateConversation{ID: "c2", Channel: capacity.Chat, Client: ClientWeb, Message: "hi"}))
+	clone := h.m.Clone()
+	keep("accept", h.apply("k5", Accept{ConversationID: "c1", AgentID: "a"}))
+	keep("message", h.apply("k6", PostMessage{ConversationID: "c1", Author: AuthorVisitor, Text: "more"}))
+	keep("message 2", h.apply("k7", PostMessage{ConversationID: "c1", Author: AuthorAgent, AgentID: "a", Text: "answer"}))
+	keep("accept 2", h.apply("k8", Accept{ConversationID: "c2", AgentID: "a"}))
+	keep("end", h.apply("k9", End{ConversationID: "c1"}))
+	keep("rename", h.apply("k10", UpsertAgent{ID: "a", Name: "b", Capacity: capacity.Limits{3, 1}, Skills: []string{"de", "en"}}))
+	keep("offline", h.apply("k11", SetAgentStatus{AgentID: "a", Status: StatusOffline}))
+	if again := h.apply("k3", CreateConversation{ID: "c1", Channel: capacity.Chat, Client: ClientWeb, Message: "hello"}); !again.Replayed || fmt.Sprintf("%+v", *again.Conversation) != createdAs {
+		t.Errorf("replayed create: %+v, want the first answer %s", again.Conversation, createdAs)
+	}
+	h.advance(time.Hour)
+	clone.Apply(h.now, "", PostMessage{ConversationID: "c2", Author: AuthorVisitor, Text: "on the clone"})
+	for _, k := range outs {
+		if now := k.now(); now != k.was {
+			t.Errorf("%s changed after it was answered:\nwas %s\nnow %s", k.what, k.was, now)
+		}
+	}
+}
