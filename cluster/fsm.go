@@ -35,6 +35,8 @@ type fsm struct {
 	eventsCh  chan struct{}
 
 	restores atomic.Uint64 // snapshot restores, for tests and status
+
+	snaps snapshotWatch // when to snapshot (snappolicy.go)
 }
 
 func newFSM() *fsm {
@@ -63,6 +65,7 @@ var (
 // process: applying the rest of the log without it would let this replica
 // diverge from the others.
 func (f *fsm) Apply(l *raft.Log) any {
+	f.snaps.applied(len(l.Data))
 	e, err := decodeEntry(l.Data)
 	if err != nil {
 		panic(fmt.Sprintf("cluster: FATAL: raft log entry %d (term %d) cannot be applied by this version: %v; "+
@@ -144,6 +147,8 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 		m:       f.m.Clone(),
 		nodes:   sortedNodes(f.nodes),
 		applied: f.applied.Load(),
+		watch:   &f.snaps,
+		mark:    f.snaps.position(),
 	}, nil
 }
 
@@ -151,7 +156,8 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 // registry and swaps them in.
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	br := bufio.NewReaderSize(rc, 64<<10)
+	counted := &countingReader{r: rc}
+	br := bufio.NewReaderSize(counted, 64<<10)
 	nodes, applied, err := readSnapshotHeader(br)
 	if err != nil {
 		return err
@@ -169,6 +175,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	f.advance(applied, true)
 	f.mu.Unlock()
 	f.restores.Add(1)
+	f.snaps.taken(applied, f.snaps.position(), counted.n)
 	return nil
 }
 
@@ -205,14 +212,24 @@ type fsmSnapshot struct {
 	m       *routing.Machine
 	nodes   []NodeInfo
 	applied uint64
+
+	watch *snapshotWatch // told the snapshot's size once it is stored
+	mark  uint64         // the watch's log-byte count when it was cut
 }
 
 func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
-	if err := s.write(sink); err != nil {
+	counted := &countingWriter{w: sink}
+	if err := s.write(counted); err != nil {
 		sink.Cancel()
 		return err
 	}
-	return sink.Close()
+	if err := sink.Close(); err != nil {
+		return err
+	}
+	if s.watch != nil {
+		s.watch.taken(s.applied, s.mark, counted.n)
+	}
+	return nil
 }
 
 func (s *fsmSnapshot) write(w io.Writer) error {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -63,9 +64,14 @@ type Config struct {
 	ElectionTimeout    time.Duration // default 500ms
 	LeaderLeaseTimeout time.Duration // default 250ms
 	CommitTimeout      time.Duration // default 20ms
-	SnapshotThreshold  uint64        // default 8192 entries
-	SnapshotInterval   time.Duration // default 30s
-	TrailingLogs       uint64        // default 10240 entries
+	// A node snapshots when at least SnapshotThreshold entries and
+	// SnapshotLogRatio × (its last snapshot's size) bytes of log were
+	// applied since its last snapshot (snappolicy.go), checked every
+	// SnapshotInterval.
+	SnapshotThreshold uint64        // default 8192 entries
+	SnapshotLogRatio  float64       // default 1; negative: entries only
+	SnapshotInterval  time.Duration // default 30s
+	TrailingLogs      uint64        // default 10240 entries
 	// MaxBatch is the most commands one log entry carries (default 256; 1
 	// turns batching off).
 	MaxBatch int
@@ -100,6 +106,9 @@ func (c *Config) setDefaults() {
 	def(&c.ApplyTimeout, 10*time.Second)
 	if c.SnapshotThreshold == 0 {
 		c.SnapshotThreshold = 8192
+	}
+	if c.SnapshotLogRatio == 0 {
+		c.SnapshotLogRatio = 1
 	}
 	if c.TrailingLogs == 0 {
 		c.TrailingLogs = 10240
@@ -240,7 +249,8 @@ func Open(cfg Config) (*Node, error) {
 		n.closeStores()
 		return nil, err
 	}
-	n.wg.Add(4)
+	n.wg.Add(5)
+	go n.snapshotLoop()
 	go n.watchLeadership()
 	go n.runBatcher()
 	go n.runForwarder()
@@ -301,7 +311,8 @@ func (n *Node) openRaft() error {
 	rc.ElectionTimeout = n.cfg.ElectionTimeout
 	rc.LeaderLeaseTimeout = n.cfg.LeaderLeaseTimeout
 	rc.CommitTimeout = n.cfg.CommitTimeout
-	rc.SnapshotThreshold = n.cfg.SnapshotThreshold
+	// snapshotLoop decides when to snapshot; raft's own trigger never fires.
+	rc.SnapshotThreshold = math.MaxUint64
 	rc.SnapshotInterval = n.cfg.SnapshotInterval
 	rc.TrailingLogs = n.cfg.TrailingLogs
 	rc.ShutdownOnRemove = false

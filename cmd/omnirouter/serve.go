@@ -36,6 +36,7 @@ type serveConfig struct {
 	Insecure          bool
 	MaxMessageBytes   int
 	SnapshotThreshold uint64
+	SnapshotLogRatio  float64
 	SnapshotInterval  time.Duration
 	TrailingLogs      uint64
 	LogLevel          string
@@ -63,8 +64,9 @@ func serveFlags(cfg *serveConfig, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&cfg.AuthFile, "auth-file", "", "JSON file of bearer tokens and roles; without it there is no authentication")
 	fs.BoolVar(&cfg.Insecure, "insecure", false, "allow listening on non-loopback addresses without an auth file")
 	fs.IntVar(&cfg.MaxMessageBytes, "max-message-bytes", api.DefaultMaxMessageBytes, "largest message text accepted (bytes; 413 beyond)")
-	fs.Uint64Var(&cfg.SnapshotThreshold, "snapshot-threshold", 8192, "log entries between raft snapshots")
-	fs.DurationVar(&cfg.SnapshotInterval, "snapshot-interval", 30*time.Second, "how often raft checks whether to snapshot")
+	fs.Uint64Var(&cfg.SnapshotThreshold, "snapshot-threshold", 8192, "least log entries between snapshots")
+	fs.Float64Var(&cfg.SnapshotLogRatio, "snapshot-log-ratio", 1, "least log written between snapshots, as a multiple of the last snapshot's size (0: entries only)")
+	fs.DurationVar(&cfg.SnapshotInterval, "snapshot-interval", 30*time.Second, "how often the node checks whether to snapshot")
 	fs.Uint64Var(&cfg.TrailingLogs, "trailing-logs", 10240, "log entries kept after a snapshot")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", "text", "text or json")
@@ -194,6 +196,7 @@ func runNode(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		TLS:               tlsc.raftConfig(),
 		HTTPClient:        api.InternalClientTLS(secret, tlsc.clientConfig()),
 		SnapshotThreshold: cfg.SnapshotThreshold,
+		SnapshotLogRatio:  snapshotLogRatio(cfg.SnapshotLogRatio),
 		SnapshotInterval:  cfg.SnapshotInterval,
 		TrailingLogs:      cfg.TrailingLogs,
 	})
@@ -273,4 +276,13 @@ func newHTTPServer(h http.Handler, log *slog.Logger, t httpTimeouts) *http.Serve
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+}
+
+// snapshotLogRatio maps the flag (0: the size condition off) to
+// cluster.Config's convention (0: the default, negative: off).
+func snapshotLogRatio(flag float64) float64 {
+	if flag <= 0 {
+		return -1
+	}
+	return flag
 }
