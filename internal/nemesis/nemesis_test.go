@@ -36,9 +36,10 @@ var runPolicy = map[string]any{
 }
 
 // serveFlags: continuous raft snapshots (there is no "snapshot now"
-// endpoint: GET /v1/cluster/snapshot is a backup download), few trailing
-// logs so that a node coming back catches up by InstallSnapshot.
-var serveFlags = []string{"--snapshot-threshold", "100", "--snapshot-interval", "1s", "--trailing-logs", "20",
+// endpoint: GET /v1/cluster/snapshot is a backup download; the size
+// condition is off, or snapshots would space out as the state grows), few
+// trailing logs so that a node coming back catches up by InstallSnapshot.
+var serveFlags = []string{"--snapshot-threshold", "100", "--snapshot-log-ratio", "0", "--snapshot-interval", "1s", "--trailing-logs", "20",
 	"--shutdown-timeout", "3s", "--log-level", "info"}
 
 // TestNemesis runs the load and the nemesis against a real cluster, then
