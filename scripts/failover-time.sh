@@ -10,7 +10,7 @@ rounds=${1:-3}
 ms() { date +%s%3N; }
 for r in $(seq 1 "$rounds"); do
   leader=$(curl -sf http://127.0.0.1:8081/v1/cluster | sed -n 's/.*"leader":"n\([0-9]\)".*/\1/p')
-  [ -n "$leader" ] || { echo "no leader" >&2; exit 1; }
+  [ -n "$leader" ] || { echo "no leader at http://127.0.0.1:8081 (start one with scripts/local-cluster.sh)" >&2; exit 1; }
   survivor=$(( leader % 3 + 1 ))
   kill -9 "$(cat data/n$leader.pid)"
   t0=$(ms)
