@@ -3,6 +3,7 @@ package cluster
 import (
 	"errors"
 	"io"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -75,17 +76,21 @@ func (w *snapshotWatch) due(appliedIndex, minEntries uint64, ratio float64) bool
 	return ratio <= 0 || float64(w.logBytes-w.mark) >= ratio*float64(w.size)
 }
 
-// snapshotLoop checks the rule every SnapshotInterval and asks raft for a
-// snapshot when it holds.
+// snapshotLoop checks the rule every SnapshotInterval to twice that (the
+// jitter raft's own trigger has: nodes started together would otherwise
+// snapshot together, and a snapshot is a burst of CPU on each) and asks raft
+// for a snapshot when it holds.
 func (n *Node) snapshotLoop() {
 	defer n.wg.Done()
-	t := time.NewTicker(n.cfg.SnapshotInterval)
+	every := n.cfg.SnapshotInterval
+	t := time.NewTimer(every + rand.N(every))
 	defer t.Stop()
 	for {
 		select {
 		case <-n.ctx.Done():
 			return
 		case <-t.C:
+			t.Reset(every + rand.N(every))
 		}
 		if !n.fsm.snaps.due(n.fsm.applied.Load(), n.cfg.SnapshotThreshold, n.cfg.SnapshotLogRatio) {
 			continue
