@@ -67,7 +67,7 @@ type Config struct {
 	// A node snapshots when at least SnapshotThreshold entries and
 	// SnapshotLogRatio × (its last snapshot's size) bytes of log were
 	// applied since its last snapshot (snappolicy.go), checked every
-	// SnapshotInterval.
+	// SnapshotInterval to twice that.
 	SnapshotThreshold uint64        // default 8192 entries
 	SnapshotLogRatio  float64       // default 1; negative: entries only
 	SnapshotInterval  time.Duration // default 30s
