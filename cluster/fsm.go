@@ -226,9 +226,7 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 	if err := sink.Close(); err != nil {
 		return err
 	}
-	if s.watch != nil {
-		s.watch.taken(s.applied, s.mark, counted.n)
-	}
+	s.watch.taken(s.applied, s.mark, counted.n)
 	return nil
 }
 

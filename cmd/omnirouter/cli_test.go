@@ -140,3 +140,20 @@ func TestClientCommands(t *testing.T) {
 		t.Fatalf("unknown command exit %d", code)
 	}
 }
+
+// TestSnapshotLogRatioFlag: the flag's 0 turns the size condition off, which
+// cluster.Config spells as a negative ratio (its 0 means the default, 1).
+func TestSnapshotLogRatioFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want float64
+	}{{nil, 1}, {[]string{"--snapshot-log-ratio", "0"}, -1}, {[]string{"--snapshot-log-ratio", "2.5"}, 2.5}} {
+		var cfg serveConfig
+		if err := parseFlags(serveFlags(&cfg, io.Discard), tc.args); err != nil {
+			t.Fatal(err)
+		}
+		if got := snapshotLogRatio(cfg.SnapshotLogRatio); got != tc.want {
+			t.Errorf("%v: cluster ratio %v, want %v", tc.args, got, tc.want)
+		}
+	}
+}
