@@ -14,10 +14,8 @@ import (
 // then runs the command; in auto mode it then matches the queue with agents.
 // A refused command leaves the state as the due timers left it.
 func (m *Machine) Apply(at int64, key string, cmd Command) Outcome {
-	var ref keyRef // the key's index entry, hashed once
 	if key != "" {
-		ref = keyKey(key)
-		if rec := m.getKey(ref); rec != nil && rec.ExpireAt > max(m.now, at) {
+		if rec := m.getKey(key); rec != nil && rec.ExpireAt > max(m.now, at) {
 			if rec.Kind != cmd.Kind() || rec.Target != cmd.target() {
 				return Outcome{Err: conflictf(CodeIdempotencyKeyReused, "idempotency key %q was used for a different request", key)}
 			}
@@ -43,13 +41,8 @@ func (m *Machine) Apply(at int64, key string, cmd Command) Outcome {
 	if key != "" {
 		stored := out
 		stored.Events = nil
-		rec := &keyRecord{Key: key, Kind: cmd.Kind(), Target: cmd.target(),
-			ExpireAt: m.now + m.policy.IdempotencyRetention.Milliseconds(), Outcome: stored}
-		ref.rec = rec
-		if old := m.putKey(ref); old != nil {
-			m.keyExpiry.Delete(keyExpiry{At: old.ExpireAt, H: ref.h, Key: key})
-		}
-		m.keyExpiry.ReplaceOrInsert(keyExpiry{At: rec.ExpireAt, H: ref.h, Key: key})
+		m.putKey(&keyRecord{Key: key, Kind: cmd.Kind(), Target: cmd.target(),
+			ExpireAt: m.now + m.policy.IdempotencyRetention.Milliseconds(), Outcome: stored})
 	}
 	// m.emitted is a scratch buffer kept across applies (growing a fresh
 	// slice of ~200-byte events took three allocations for a create); the
@@ -147,14 +140,7 @@ func (m *Machine) advance(at int64) {
 		m.fire(d)
 	}
 	m.now = max(m.now, at)
-	for {
-		k, ok := m.keyExpiry.Min()
-		if !ok || k.At > m.now {
-			break
-		}
-		m.keyExpiry.DeleteMin()
-		m.deleteKey(keyRef{h: k.H, key: k.Key})
-	}
+	m.expireKeys()
 }
 
 func ms(d time.Duration) int64 { return d.Milliseconds() }

@@ -18,7 +18,7 @@ func TestEventLogModel(t *testing.T) {
 		next  uint64
 		limit int
 	}
-	logs := []*pair{{next: 1, limit: 3*eventChunkLen + 17}}
+	logs := []*pair{{next: 1, limit: 3*fifoChunkLen + 17}}
 	for step := range 20000 {
 		p := logs[rng.IntN(len(logs))]
 		switch r := rng.IntN(100); {
@@ -29,7 +29,7 @@ func TestEventLogModel(t *testing.T) {
 			p.log.clear()
 			p.model = nil
 		default:
-			for range 1 + rng.IntN(2*eventChunkLen) {
+			for range 1 + rng.IntN(2*fifoChunkLen) {
 				e := Event{ID: p.next, Type: "t", ConversationID: "c"}
 				p.next++
 				p.log.push(e, p.limit)

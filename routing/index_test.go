@@ -26,7 +26,7 @@ func TestLookupMirrors(t *testing.T) {
 	if frozen.convByID != nil || frozen.keyByName != nil {
 		t.Fatal("a clone shares the live machine's lookup maps")
 	}
-	if frozen.getConv("c1").State == StateAssigned || frozen.getKey(keyKey("k1")) == nil {
+	if frozen.getConv("c1").State == StateAssigned || frozen.getKey("k1") == nil {
 		t.Fatal("the clone does not find its own state")
 	}
 	if err := frozen.CheckInvariants(); err != nil {
@@ -40,7 +40,7 @@ func TestLookupMirrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if back.getConv("c2") == nil || back.getKey(keyKey("k1")) == nil || back.convByID == nil {
+	if back.getConv("c2") == nil || back.getKey("k1") == nil || back.convByID == nil {
 		t.Fatal("a restored machine has no lookups")
 	}
 

@@ -179,12 +179,7 @@ func (m *Machine) CheckInvariants() error {
 	if m.convByID != nil {
 		checkMirror(bad, "conversation", m.convByID, m.convs, func(r convRef) (string, *Conversation) { return r.id, r.c })
 	}
-	if m.keyByName != nil {
-		checkMirror(bad, "key", m.keyByName, m.keys, func(r keyRef) (string, *keyRecord) { return r.key, r.rec })
-	}
-	if m.keys.Len() != m.keyExpiry.Len() {
-		bad("idempotency index holds %d keys and %d expiries", m.keys.Len(), m.keyExpiry.Len())
-	}
+	m.checkKeys(bad)
 	if n := m.events.Len(); n > EventRetention {
 		bad("%d events retained, limit %d", n, EventRetention)
 	} else if n > 0 {
@@ -195,6 +190,30 @@ func (m *Machine) CheckInvariants() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// checkKeys: a key is stored again only once its record has expired, and
+// the lookup map holds each key's latest record.
+func (m *Machine) checkKeys(bad func(string, ...any)) {
+	latest := make(map[string]*keyRecord, m.keys.Len())
+	m.keys.each(0, func(rec **keyRecord) bool {
+		if prev := latest[(*rec).Key]; prev != nil && prev.ExpireAt > m.now {
+			bad("idempotency key %q stored again before its record expired", prev.Key)
+		}
+		latest[(*rec).Key] = *rec
+		return true
+	})
+	if m.keyByName == nil {
+		return
+	}
+	if len(m.keyByName) != len(latest) {
+		bad("key lookup map holds %d, records %d keys", len(m.keyByName), len(latest))
+	}
+	for key, rec := range latest {
+		if m.keyByName[key] != rec {
+			bad("key lookup map is stale for %q", key)
+		}
+	}
 }
 
 // checkMirror reports a lookup map that does not hold exactly the index's

@@ -50,18 +50,27 @@ type Machine struct {
 	classes   [capacity.NumChannels]*btree.BTreeG[*queueClass] // the queue by requirement (queue.go)
 	deadlines *btree.BTreeG[deadlineKey]
 	avail     [capacity.NumChannels]*btree.BTreeG[availKey]
-	keys      *btree.BTreeG[keyRef]
-	keyExpiry *btree.BTreeG[keyExpiry]
 	events    eventLog
 
-	// convByID and keyByName mirror convs and keys for lookups: a map probe
-	// is a cache miss or two, where a descent through a 200k-entry B-tree
-	// is a dozen or more (lookups were most of a follower's apply time).
-	// The B-trees stay the source of truth: ordered for snapshots, cloned
-	// in O(1). A clone has no mirrors (nil) and looks up in the B-trees.
-	// Only looked up, never iterated, so they cannot make replicas differ.
-	convByID  map[string]*Conversation
+	// keys holds the idempotency records in the order they were stored,
+	// which is the order they expire in (each expires a retention period
+	// after the clock, which only moves forward), so expiry drops them
+	// from the front. A key stored again after its record expired is in
+	// it twice; the later record is the key's. keyByName finds a key's
+	// record. (Before, a B-tree by key and a B-tree by expiry: two
+	// random-position inserts in 200k-entry trees per keyed command.)
+	keys      fifo[*keyRecord]
 	keyByName map[string]*keyRecord
+
+	// convByID mirrors convs for lookups: a map probe is a cache miss or
+	// two, where a descent through a 200k-entry B-tree is a dozen or more
+	// (lookups were most of a follower's apply time). The B-tree stays the
+	// source of truth: ordered for snapshots, cloned in O(1). Only looked
+	// up, never iterated, so it cannot make replicas differ.
+	//
+	// A clone has neither map (nil): it is only read, to write a snapshot
+	// or answer reads, and looks up in the B-tree and the queue.
+	convByID map[string]*Conversation
 
 	nextEventID uint64 // id of the next event
 	nextSeq     uint64 // arrival sequence of the next conversation
@@ -97,22 +106,6 @@ func convLess(a, b convRef) bool {
 		return a.h < b.h
 	}
 	return a.id < b.id
-}
-
-// keyRef indexes an idempotency record the same way as convRef.
-type keyRef struct {
-	h   uint64
-	key string
-	rec *keyRecord
-}
-
-func keyKey(key string) keyRef { return keyRef{h: hashString(key), key: key} }
-
-func keyLess(a, b keyRef) bool {
-	if a.h != b.h {
-		return a.h < b.h
-	}
-	return a.key < b.key
 }
 
 // hashString is 64-bit FNV-1a: deterministic across processes and
@@ -207,22 +200,6 @@ type keyRecord struct {
 	Outcome  Outcome // Events and Replayed are not kept
 }
 
-type keyExpiry struct {
-	At  int64
-	H   uint64 // hashString(Key)
-	Key string
-}
-
-func keyExpiryLess(a, b keyExpiry) bool {
-	if a.At != b.At {
-		return a.At < b.At
-	}
-	if a.H != b.H {
-		return a.H < b.H
-	}
-	return a.Key < b.Key
-}
-
 // New returns an empty machine with the default policy.
 func New() *Machine {
 	m := &Machine{
@@ -230,8 +207,6 @@ func New() *Machine {
 		agents:      btree.NewG(btreeDegree, func(a, b agentRef) bool { return a.id < b.id }),
 		convs:       btree.NewG(btreeDegree, convLess),
 		deadlines:   btree.NewG(btreeDegree, deadlineLess),
-		keys:        btree.NewG(btreeDegree, keyLess),
-		keyExpiry:   btree.NewG(btreeDegree, keyExpiryLess),
 		convByID:    map[string]*Conversation{},
 		keyByName:   map[string]*keyRecord{},
 		nextEventID: 1,
@@ -260,8 +235,7 @@ func (m *Machine) Clone() *Machine {
 		c.queue[ch] = m.queue[ch].Clone()
 		c.classes[ch] = cloneClasses(m.classes[ch])
 	}
-	c.keys = m.keys.Clone()
-	c.keyExpiry = m.keyExpiry.Clone()
+	c.keys = m.keys.clone()
 	c.events = m.events.clone()
 	c.emitted, c.loadChanged = nil, nil
 	c.convByID, c.keyByName = nil, nil // they belong to m, which goes on changing
@@ -415,28 +389,40 @@ func (m *Machine) putConv(c *Conversation) {
 }
 
 // getKey returns an idempotency key's record, if any.
-func (m *Machine) getKey(ref keyRef) *keyRecord {
+func (m *Machine) getKey(key string) *keyRecord {
 	if m.keyByName != nil {
-		return m.keyByName[ref.key]
+		return m.keyByName[key]
 	}
-	r, _ := m.keys.Get(ref)
-	return r.rec
+	// A clone: the key's latest record, by a scan from the newest.
+	for i := m.keys.Len() - 1; i >= 0; i-- {
+		if rec := *m.keys.at(i); rec.Key == key {
+			return rec
+		}
+	}
+	return nil
 }
 
-// putKey adds or replaces an idempotency key's record (ref.rec) and returns
-// the one it replaced.
-func (m *Machine) putKey(ref keyRef) *keyRecord {
-	old, _ := m.keys.ReplaceOrInsert(ref)
-	if m.keyByName != nil {
-		m.keyByName[ref.key] = ref.rec
-	}
-	return old.rec
+// putKey stores rec as its key's record.
+func (m *Machine) putKey(rec *keyRecord) {
+	m.keys.push(rec)
+	m.keyByName[rec.Key] = rec
 }
 
-func (m *Machine) deleteKey(ref keyRef) {
-	m.keys.Delete(ref)
-	if m.keyByName != nil {
-		delete(m.keyByName, ref.key)
+// expireKeys drops the records that expired by m.now, oldest first.
+func (m *Machine) expireKeys() {
+	for m.keys.Len() > 0 {
+		rec := *m.keys.at(0)
+		if rec.ExpireAt > m.now {
+			// Normally every record behind it expires later. If the
+			// retention was shortened, a later record may already have
+			// expired: it stays until those before it go, and Apply
+			// ignores it meanwhile (it checks ExpireAt).
+			return
+		}
+		m.keys.dropOldest()
+		if m.keyByName[rec.Key] == rec { // not since stored again
+			delete(m.keyByName, rec.Key)
+		}
 	}
 }
 

@@ -196,6 +196,11 @@ func TestRandomCommands(t *testing.T) {
 	g := &commandGen{r: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), m: m, convs: 500, agents: 8}
 	var lastKey string
 	var lastCmd Command
+	type keyedCmd struct {
+		key string
+		cmd Command
+	}
+	var keyed []keyedCmd
 	var shadow *Machine
 	var frozen *Machine
 	var frozenBytes []byte
@@ -208,8 +213,18 @@ func TestRandomCommands(t *testing.T) {
 		switch k := g.r.IntN(20); {
 		case k == 0 && lastKey != "":
 			cmd, key = lastCmd, lastKey // a client retrying
+		case k == 1 && len(keyed) > 0:
+			// a client retrying late: the key may have expired (and be
+			// stored again) or be replayed
+			kc := keyed[g.r.IntN(len(keyed))]
+			cmd, key = kc.cmd, kc.key
 		case k < 4:
 			key = fmt.Sprintf("k%d", i)
+			if len(keyed) < 64 {
+				keyed = append(keyed, keyedCmd{key, cmd})
+			} else {
+				keyed[g.r.IntN(len(keyed))] = keyedCmd{key, cmd}
+			}
 		}
 		lastKey, lastCmd = key, cmd
 		out := m.Apply(now, key, cmd)

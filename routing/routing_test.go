@@ -1,6 +1,7 @@
 package routing
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"testing"
@@ -359,7 +360,63 @@ func TestIdempotencyKeys(t *testing.T) {
 				h.t.Fatal("expired key replayed")
 			}
 		}},
+		{"an expired key may be used for another request, which it then replays", func(h *harness) {
+			h.do(SetPolicy{Patch: PolicyPatch{IdempotencyRetention: dur(time.Minute)}})
+			h.apply("k1", CreateConversation{ID: "c1", Channel: capacity.Chat})
+			h.advance(2 * time.Minute)
+			if out := h.apply("k1", CreateConversation{ID: "c2", Channel: capacity.Chat}); out.Err != nil || out.Replayed {
+				h.t.Fatalf("expired key for another request: %+v", out)
+			}
+			if again := h.apply("k1", CreateConversation{ID: "c2", Channel: capacity.Chat}); !again.Replayed || again.Conversation.ID != "c2" {
+				h.t.Fatalf("replay of the new request: %+v", again)
+			}
+			assertRestoresIdentically(h)
+		}},
+		{"a shortened retention applies to keys stored after it", func(h *harness) {
+			h.apply("old", CreateConversation{ID: "c1", Channel: capacity.Chat}) // kept an hour
+			h.do(SetPolicy{Patch: PolicyPatch{IdempotencyRetention: dur(time.Minute)}})
+			h.apply("new", CreateConversation{ID: "c2", Channel: capacity.Chat}) // kept a minute
+			h.advance(2 * time.Minute)
+			h.do(SetPolicy{Patch: PolicyPatch{IdempotencyRetention: dur(time.Hour)}})
+			if out := h.apply("new", CreateConversation{ID: "c2", Channel: capacity.Chat}); out.Replayed {
+				h.t.Fatal("a key replayed after its (shortened) retention")
+			}
+			if out := h.apply("old", CreateConversation{ID: "c1", Channel: capacity.Chat}); !out.Replayed {
+				h.t.Fatal("a key stored before the retention was shortened expired early")
+			}
+			assertRestoresIdentically(h) // 30 minutes later
+			h.advance(29 * time.Minute)  // "old" and the first "new" expired, the second "new" not
+			if out := h.apply("new", CreateConversation{ID: "c2", Channel: capacity.Chat}); !out.Replayed {
+				h.t.Fatal("a key stored again lost its record when its first record expired")
+			}
+			h.advance(time.Hour)
+			if n := h.m.keys.Len(); n != 0 {
+				h.t.Fatalf("%d idempotency records kept after every one expired", n)
+			}
+		}},
 	})
+}
+
+// assertRestoresIdentically: the machine's snapshot restores to a machine
+// that writes the same bytes and then follows the original byte for byte.
+func assertRestoresIdentically(h *harness) {
+	h.t.Helper()
+	snap := h.snapshot()
+	back, err := DecodeSnapshot(snap)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if err := back.CheckInvariants(); err != nil {
+		h.t.Fatal(err)
+	}
+	if !bytes.Equal(snapshotBytes(h.t, back), snap) {
+		h.t.Fatal("snapshot → restore → snapshot differs")
+	}
+	h.advance(30 * time.Minute)
+	back.Apply(h.now, "", Tick{})
+	if !bytes.Equal(snapshotBytes(h.t, back), h.snapshot()) {
+		h.t.Fatal("the restored machine diverged after time passed")
+	}
 }
 
 func TestEventIDsIncreaseByOne(t *testing.T) {

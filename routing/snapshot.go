@@ -2,9 +2,12 @@ package routing
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/omnirouter/omnirouter/capacity"
@@ -17,14 +20,27 @@ import (
 // same state write the same bytes. Derived indexes (queue, deadlines,
 // availability, key expiry) are rebuilt on read.
 //
-// Version 2 lists conversations and keys in hash order (convLess, keyLess);
-// version 1, still read, listed them in id order.
+// Version 3 lists the idempotency records in the order they were stored
+// (Machine.keys, a key stored again after expiring appears twice, the later
+// record is the key's). Version 2, still read, listed conversations and keys
+// in hash order (convLess; keys by hashString, then key); version 1, still
+// read, listed both in id order. Conversations are in hash order since 2.
 const (
 	snapshotMagic   = "omnirouter-state"
-	snapshotVersion = 2
+	snapshotVersion = 3
 	// snapshotV1 is the oldest version this build reads.
 	snapshotV1 = 1
 )
+
+// oldKeyOrdered reports whether key next may follow key prev in a version
+// 1 (id order) or 2 (hash order) snapshot.
+func oldKeyOrdered(version byte, prev, next string) bool {
+	if version == snapshotV1 {
+		return prev < next
+	}
+	hp, hn := hashString(prev), hashString(next)
+	return hp < hn || hp == hn && prev < next
+}
 
 // ErrBadSnapshot is wrapped by every ReadSnapshot error.
 var ErrBadSnapshot = errors.New("bad snapshot")
@@ -64,8 +80,8 @@ func (m *Machine) WriteSnapshot(w io.Writer) error {
 		return true
 	})
 	e.Uvarint(uint64(m.keys.Len()))
-	m.keys.Ascend(func(ref keyRef) bool {
-		k := ref.rec
+	m.keys.each(0, func(rec **keyRecord) bool {
+		k := *rec
 		e.String(k.Key)
 		e.Byte(byte(k.Kind))
 		e.String(k.Target)
@@ -110,10 +126,8 @@ func DecodeSnapshot(data []byte) (*Machine, error) {
 	// Lists must be strictly ordered as their version wrote them: a
 	// duplicate or a shuffled list is corruption, not another state.
 	convOrdered := func(prev, next convRef) bool { return convLess(prev, next) }
-	keyOrdered := func(prev, next keyRef) bool { return keyLess(prev, next) }
 	if version == snapshotV1 {
 		convOrdered = func(prev, next convRef) bool { return prev.id < next.id }
-		keyOrdered = func(prev, next keyRef) bool { return prev.key < next.key }
 	}
 	d := wire.NewDecoder(data[len(snapshotMagic)+1:])
 	m := New()
@@ -136,7 +150,6 @@ func DecodeSnapshot(data []byte) (*Machine, error) {
 	}
 	n = d.Len(d.Remaining())
 	var prevConv convRef
-	var prevKey keyRef
 	for i := 0; i < n && d.Err() == nil; i++ {
 		c := decodeConversation(d)
 		c.cow = m.cow
@@ -148,17 +161,28 @@ func DecodeSnapshot(data []byte) (*Machine, error) {
 		m.putConv(c)
 	}
 	n = d.Len(d.Remaining())
+	var byKey []*keyRecord // versions 1 and 2: in key order
 	for i := 0; i < n && d.Err() == nil; i++ {
 		k := &keyRecord{Key: d.String(), Kind: Kind(d.Byte()), Target: d.String(), ExpireAt: d.Varint()}
 		k.Outcome = DecodeOutcome(d)
-		ref := keyKey(k.Key)
-		ref.rec = k
-		if i > 0 && !keyOrdered(prevKey, ref) {
+		if version >= 3 {
+			m.putKey(k)
+			continue
+		}
+		if i > 0 && !oldKeyOrdered(version, byKey[i-1].Key, k.Key) {
 			d.Fail("keys out of order")
 		}
-		prevKey = ref
-		m.putKey(ref)
-		m.keyExpiry.ReplaceOrInsert(keyExpiry{At: k.ExpireAt, H: ref.h, Key: k.Key})
+		byKey = append(byKey, k)
+	}
+	// A version 1 or 2 snapshot kept the keys in a B-tree by expiry as
+	// well: that order, (expiry, key hash, key), is the order of storing
+	// for every replica that restores the snapshot.
+	slices.SortFunc(byKey, func(a, b *keyRecord) int {
+		return cmp.Or(cmp.Compare(a.ExpireAt, b.ExpireAt),
+			cmp.Compare(hashString(a.Key), hashString(b.Key)), strings.Compare(a.Key, b.Key))
+	})
+	for _, k := range byKey {
+		m.putKey(k)
 	}
 	n = d.Len(d.Remaining())
 	var prevID uint64

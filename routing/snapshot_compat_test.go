@@ -2,8 +2,13 @@ package routing
 
 import (
 	"bytes"
+	"cmp"
+	"fmt"
 	"os"
+	"slices"
 	"testing"
+
+	"github.com/omnirouter/omnirouter/capacity"
 )
 
 // TestReadsVersion1Snapshot: a snapshot written before conversations and
@@ -50,5 +55,63 @@ func TestReadsVersion1Snapshot(t *testing.T) {
 	mislabelled[len(snapshotMagic)] = snapshotV1
 	if _, err := DecodeSnapshot(mislabelled); err == nil {
 		t.Fatal("v2 lists accepted under the v1 order rule")
+	}
+}
+
+// TestReadsVersion2Snapshot: a snapshot written while the idempotency
+// records were kept in B-trees by key hash and by expiry
+// (testdata/snapshot-v2.bin: keys key-0..key-5 stored two per millisecond,
+// listed in hash order) restores with the records in the order the
+// expiry B-tree had them, replays them, expires them, and re-encodes as
+// the current version.
+func TestReadsVersion2Snapshot(t *testing.T) {
+	data, err := os.ReadFile("testdata/snapshot-v2.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := data[len(snapshotMagic)]; v != 2 {
+		t.Fatalf("fixture is version %d", v)
+	}
+	m, err := DecodeSnapshot(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.CheckInvariants(); err != nil {
+		t.Fatalf("invariants: %v", err)
+	}
+	var got []string
+	m.keys.each(0, func(rec **keyRecord) bool { got = append(got, (*rec).Key); return true })
+	want := []string{"key-0", "key-1", "key-2", "key-3", "key-4", "key-5"}
+	slices.SortFunc(want, func(a, b string) int {
+		// stored in pairs per millisecond: (0,1) (2,3) (4,5); within one,
+		// by hash as the expiry B-tree ordered them
+		if a[4]/2 != b[4]/2 {
+			return int(a[4]) - int(b[4])
+		}
+		return cmp.Compare(hashString(a), hashString(b))
+	})
+	if !slices.Equal(got, want) {
+		t.Fatalf("records restored in order %v, want %v", got, want)
+	}
+	for i := range 6 {
+		out := m.Apply(m.now, fmt.Sprintf("key-%d", i), CreateConversation{ID: fmt.Sprintf("c%d", i), Channel: capacity.Messaging})
+		if !out.Replayed || out.Err != nil || out.Conversation.ID != fmt.Sprintf("c%d", i) {
+			t.Fatalf("key-%d: %+v, want the replayed create", i, out)
+		}
+	}
+	again := snapshotBytes(t, m)
+	if again[len(snapshotMagic)] != snapshotVersion {
+		t.Fatalf("re-encoded as version %d", again[len(snapshotMagic)])
+	}
+	m2, err := DecodeSnapshot(again)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(snapshotBytes(t, m2), again) {
+		t.Fatal("current-version snapshot is not canonical")
+	}
+	m.Apply(m.now+m.policy.IdempotencyRetention.Milliseconds(), "", Tick{})
+	if n := m.keys.Len(); n != 0 || len(m.keyByName) != 0 {
+		t.Fatalf("%d records (%d keys) kept after the retention", n, len(m.keyByName))
 	}
 }
