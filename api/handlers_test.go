@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -375,4 +376,29 @@ func TestInvariantsEndpoint(t *testing.T) {
 	}
 	h.token = tokRouter
 	h.fails(403, "forbidden", "GET", "/v1/debug/invariants", nil)
+}
+
+// TestLongAnswersAreSized: an answer over net/http's 2 KB chunking
+// threshold (a conversation with its transcript) carries its length and is
+// not chunked (gin's c.Data, under writeJSON, sets Content-Length): it
+// goes out in fewer writes, and the client knows its size up front.
+func TestLongAnswersAreSized(t *testing.T) {
+	h := newHarness(t)
+	h.must(201, "POST", "/v1/conversations", map[string]any{"id": "c1", "channel": "messaging", "message": strings.Repeat("x", 1500)})
+	h.must(200, "POST", "/v1/conversations/c1/messages", map[string]string{"author": "visitor", "text": strings.Repeat("y", 1500)})
+	resp, err := http.Get(h.srv.URL + "/v1/conversations/c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || len(body) < 3000 {
+		t.Fatalf("GET: %d, %d bytes", resp.StatusCode, len(body))
+	}
+	if len(resp.TransferEncoding) != 0 || resp.ContentLength != int64(len(body)) {
+		t.Fatalf("answer of %d bytes sent with transfer encoding %v, length %d", len(body), resp.TransferEncoding, resp.ContentLength)
+	}
 }

@@ -1,9 +1,13 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -190,4 +194,31 @@ func TestForwardProtocolVersions(t *testing.T) {
 		t.Fatal("a future protocol version was accepted")
 	}
 	c.checkConverged()
+}
+
+// TestForwardAnswersAreSized: an internal answer (a batch's results run to
+// several KB) carries its length instead of going out chunked, which
+// net/http does to an unsized body over 2 KB: more writes per answer.
+func TestForwardAnswersAreSized(t *testing.T) {
+	payload := bytes.Repeat([]byte{7}, 10_000)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		enc := wire.Encoder{Buf: payload}
+		writeResponse(w, &enc)
+	}))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(body, payload) {
+		t.Fatalf("body of %d bytes, want the %d written", len(body), len(payload))
+	}
+	if len(resp.TransferEncoding) != 0 || resp.ContentLength != int64(len(payload)) {
+		t.Fatalf("sent with transfer encoding %v, length %d", resp.TransferEncoding, resp.ContentLength)
+	}
 }
