@@ -209,11 +209,12 @@ func (m *Machine) checkKeys(bad func(string, ...any)) {
 	if len(m.keyByName) != len(latest) {
 		bad("key lookup map holds %d, records %d keys", len(m.keyByName), len(latest))
 	}
-	for key, rec := range latest {
-		if m.keyByName[key] != rec {
-			bad("key lookup map is stale for %q", key)
+	m.keys.each(0, func(rec **keyRecord) bool { // not the map: its order is random
+		if k := (*rec).Key; latest[k] == *rec && m.keyByName[k] != *rec {
+			bad("key lookup map is stale for %q", k)
 		}
-	}
+		return true
+	})
 }
 
 // checkMirror reports a lookup map that does not hold exactly the index's
