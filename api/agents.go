@@ -9,6 +9,12 @@ import (
 	"github.com/omnirouter/omnirouter/routing"
 )
 
+// releaseRequest is a release's body (a named type for decodeFlat).
+type releaseRequest struct {
+	ConversationID string  `json:"conversation_id"`
+	TicketStatus   *string `json:"ticket_status"`
+}
+
 type agentRequest struct {
 	Name     string `json:"name"`
 	Capacity *struct {
@@ -90,10 +96,7 @@ func (s *Server) releaseCapacity(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	var req struct {
-		ConversationID string  `json:"conversation_id"`
-		TicketStatus   *string `json:"ticket_status"`
-	}
+	var req releaseRequest
 	if err := decode(c, &req); err != nil {
 		s.fail(c, err)
 		return

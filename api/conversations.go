@@ -9,6 +9,24 @@ import (
 	"github.com/omnirouter/omnirouter/routing"
 )
 
+// The request bodies on the hot path are named types: decodeFlat fills
+// them (flatjson.go) without encoding/json.
+
+type messageRequest struct {
+	Author  string `json:"author"`
+	AgentID string `json:"agent_id"`
+	Text    string `json:"text"`
+}
+
+type agentIDRequest struct {
+	AgentID string `json:"agent_id"`
+}
+
+type endRequest struct {
+	By      string `json:"by"`
+	AgentID string `json:"agent_id"`
+}
+
 type createRequest struct {
 	ID          string   `json:"id"`
 	Channel     string   `json:"channel"`
@@ -128,11 +146,7 @@ func (s *Server) respondConversation(c *gin.Context, status int, id string, out 
 // POST /v1/conversations/{id}/messages.
 func (s *Server) postMessage(c *gin.Context) {
 	id := c.Param("id")
-	var req struct {
-		Author  string `json:"author"`
-		AgentID string `json:"agent_id"`
-		Text    string `json:"text"`
-	}
+	var req messageRequest
 	if err := decode(c, &req); err != nil {
 		s.fail(c, err)
 		return
@@ -189,9 +203,7 @@ func (s *Server) postPresence(c *gin.Context) {
 
 // agentRequestBody is {agent_id} for accept, reject and leave.
 func (s *Server) agentAction(c *gin.Context, mk func(conv, agent string) routing.Command) {
-	var req struct {
-		AgentID string `json:"agent_id"`
-	}
+	var req agentIDRequest
 	if err := decode(c, &req); err != nil {
 		s.fail(c, err)
 		return
@@ -231,10 +243,7 @@ func (s *Server) leave(c *gin.Context) {
 
 // POST /v1/conversations/{id}/end.
 func (s *Server) end(c *gin.Context) {
-	var req struct {
-		By      string `json:"by"`
-		AgentID string `json:"agent_id"`
-	}
+	var req endRequest
 	if err := decode(c, &req); err != nil {
 		s.fail(c, err)
 		return
