@@ -111,8 +111,8 @@ func (f *fsm) applyOne(e *entry, events *bool) applyResult {
 	case typeBatch:
 		panic("cluster: nested batch") // refused by the decoder
 	default:
-		out := f.m.Apply(e.at, e.key, e.cmd)
-		if len(out.Events) > 0 {
+		out, n := f.m.ApplyCounting(e.at, e.key, e.cmd)
+		if n > 0 {
 			*events = true
 		}
 		return applyResult{out: out}

@@ -14,14 +14,27 @@ import (
 // then runs the command; in auto mode it then matches the queue with agents.
 // A refused command leaves the state as the due timers left it.
 func (m *Machine) Apply(at int64, key string, cmd Command) Outcome {
+	out, _ := m.apply(at, key, cmd, true)
+	return out
+}
+
+// ApplyCounting is Apply for a caller that only needs to know whether
+// events were emitted (the cluster, which wakes event readers; they read
+// the event log): the outcome carries no Events, and n is how many were
+// emitted. It saves a copy of every emitted event on every replica.
+func (m *Machine) ApplyCounting(at int64, key string, cmd Command) (out Outcome, n int) {
+	return m.apply(at, key, cmd, false)
+}
+
+func (m *Machine) apply(at int64, key string, cmd Command, withEvents bool) (Outcome, int) {
 	if key != "" {
 		if rec := m.getKey(key); rec != nil && rec.ExpireAt > max(m.now, at) {
 			if rec.Kind != cmd.Kind() || rec.Target != cmd.target() {
-				return Outcome{Err: conflictf(CodeIdempotencyKeyReused, "idempotency key %q was used for a different request", key)}
+				return Outcome{Err: conflictf(CodeIdempotencyKeyReused, "idempotency key %q was used for a different request", key)}, 0
 			}
 			out := rec.Outcome
 			out.Replayed = true
-			return out
+			return out, 0
 		}
 	}
 
@@ -47,12 +60,15 @@ func (m *Machine) Apply(at int64, key string, cmd Command) Outcome {
 	// m.emitted is a scratch buffer kept across applies (growing a fresh
 	// slice of ~200-byte events took three allocations for a create); the
 	// outcome gets an exact copy.
-	if len(m.emitted) > 0 {
-		out.Events = slices.Clone(m.emitted)
+	n := len(m.emitted)
+	if n > 0 {
+		if withEvents {
+			out.Events = slices.Clone(m.emitted)
+		}
 		clear(m.emitted)
 		m.emitted = m.emitted[:0]
 	}
-	return out
+	return out, n
 }
 
 // run validates and executes one command.

@@ -92,6 +92,18 @@ func BenchmarkApplyKeyed(b *testing.B) {
 	}
 }
 
+// BenchmarkApplyKeyedCounting is BenchmarkApplyKeyed through
+// ApplyCounting, as the cluster applies: no copy of the events.
+func BenchmarkApplyKeyedCounting(b *testing.B) {
+	m := benchMachine(b, 500)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		id := fmt.Sprintf("c%09d", i)
+		m.ApplyCounting(t0+int64(i), "k"+id, CreateConversation{ID: id, Channel: capacity.Messaging})
+	}
+}
+
 func benchState(b *testing.B) *Machine {
 	m := benchMachine(b, 500)
 	for i := range 20_000 {

@@ -1,6 +1,9 @@
 package routing
 
 import (
+	"bytes"
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -58,4 +61,39 @@ func TestLookupMirrors(t *testing.T) {
 func (m *Machine) getConvFromIndex(id string) *Conversation {
 	r, _ := m.convs.Get(convKey(id))
 	return r.c
+}
+
+// TestApplyCounting: ApplyCounting changes the state exactly as Apply does
+// and returns the same outcome without the events, counting them instead.
+func TestApplyCounting(t *testing.T) {
+	full, counting := New(), New()
+	cmds := []Command{
+		UpsertAgent{ID: "a", Capacity: capacity.Limits{capacity.Chat: 1}},
+		SetAgentStatus{AgentID: "a", Status: StatusOnline},
+		CreateConversation{ID: "c1", Channel: capacity.Chat, Client: ClientWeb, Message: "hi"},
+		Accept{ConversationID: "c1", AgentID: "a"},
+		PostMessage{ConversationID: "c1", Author: AuthorAgent, AgentID: "a", Text: "hello"},
+		End{ConversationID: "c1", By: EndedByVisitor},
+		Accept{ConversationID: "c1", AgentID: "a"}, // refused
+	}
+	total := 0
+	for i, cmd := range cmds {
+		at := t0 + int64(i)*1000
+		want := full.Apply(at, fmt.Sprintf("k%d", i), cmd)
+		got, n := counting.ApplyCounting(at, fmt.Sprintf("k%d", i), cmd)
+		if n != len(want.Events) || got.Events != nil {
+			t.Fatalf("%T: counted %d events and kept %d, Apply emitted %d", cmd, n, len(got.Events), len(want.Events))
+		}
+		total += n
+		want.Events = nil
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%T: outcome %+v, Apply's %+v", cmd, got, want)
+		}
+	}
+	if total == 0 {
+		t.Fatal("no events counted")
+	}
+	if !bytes.Equal(snapshotBytes(t, full), snapshotBytes(t, counting)) {
+		t.Fatal("ApplyCounting left another state than Apply")
+	}
 }
