@@ -51,16 +51,11 @@ func TestLookupMirrors(t *testing.T) {
 	if err := h.m.CheckInvariants(); err == nil || !strings.Contains(err.Error(), `conversation lookup map is stale for "c1"`) {
 		t.Fatalf("stale conversation lookup not caught: %v", err)
 	}
-	h.m.convByID["c1"] = h.m.getConvFromIndex("c1")
+	h.m.convByID["c1"] = h.m.scanConv("c1")
 	delete(h.m.keyByName, "k1")
 	if err := h.m.CheckInvariants(); err == nil || !strings.Contains(err.Error(), "key lookup map") {
 		t.Fatalf("missing key lookup not caught: %v", err)
 	}
-}
-
-func (m *Machine) getConvFromIndex(id string) *Conversation {
-	r, _ := m.convs.Get(convKey(id))
-	return r.c
 }
 
 // TestApplyCounting: ApplyCounting changes the state exactly as Apply does

@@ -176,8 +176,14 @@ func (m *Machine) CheckInvariants() error {
 			})
 		}
 	}
+	m.convs.Ascend(func(r convRef) bool {
+		if r.seq != r.c.Seq {
+			bad("conversation %s is indexed at arrival %d, its own is %d", r.c.ID, r.seq, r.c.Seq)
+		}
+		return true
+	})
 	if m.convByID != nil {
-		checkMirror(bad, "conversation", m.convByID, m.convs, func(r convRef) (string, *Conversation) { return r.id, r.c })
+		checkMirror(bad, "conversation", m.convByID, m.convs, func(r convRef) (string, *Conversation) { return r.c.ID, r.c })
 	}
 	m.checkKeys(bad)
 	if n := m.events.Len(); n > EventRetention {

@@ -84,29 +84,19 @@ type Machine struct {
 	match       matchWork
 }
 
-// convRef and agentRef are the items of the id indexes: small values, so
-// that a lookup probe does not allocate.
-// convRef indexes a conversation by the hash of its id, then the id: most
-// comparisons in a lookup are then integer comparisons on the B-tree node
-// itself, where comparing ids would follow a pointer to each id's bytes
-// (the lookups were an eighth of a node's CPU with 200k conversations).
-// The hash is fixed (FNV-1a), so every replica orders the same way.
+// convRef is an item of the conversation index, which keeps conversations
+// in arrival order (Seq, assigned by Apply and never changed): a new
+// conversation goes at the end of the B-tree, along a path that stays in
+// the cache, where a position by id (or by a hash of it, as before) was a
+// descent through cold nodes on every create (inserts into the 250k-entry
+// index were a third of a follower's create). Lookups by id go through
+// convByID. The order is the same on every replica.
 type convRef struct {
-	h  uint64
-	id string
-	c  *Conversation
+	seq uint64
+	c   *Conversation
 }
 
-func convKey(id string) convRef { return convRef{h: hashString(id), id: id} }
-
-func (r convRef) with(c *Conversation) convRef { r.c = c; return r }
-
-func convLess(a, b convRef) bool {
-	if a.h != b.h {
-		return a.h < b.h
-	}
-	return a.id < b.id
-}
+func convLess(a, b convRef) bool { return a.seq < b.seq }
 
 // hashString is 64-bit FNV-1a: deterministic across processes and
 // platforms, unlike hash/maphash.
@@ -119,6 +109,8 @@ func hashString(s string) uint64 {
 	return h
 }
 
+// agentRef is an item of the agent index: a small value, so that a
+// lookup probe does not allocate.
 type agentRef struct {
 	id string
 	a  *Agent
@@ -292,7 +284,8 @@ func (m *Machine) AgentCount() int        { return m.agents.Len() }
 func (m *Machine) ConversationCount() int { return m.convs.Len() }
 
 // Conversations calls fn for every conversation until fn returns false, in
-// an order that is the same on every replica but not the ids' order. fn must not keep or modify the pointer.
+// arrival order (the same on every replica). fn must not keep or modify the
+// pointer.
 func (m *Machine) Conversations(fn func(*Conversation) bool) {
 	m.convs.Ascend(func(r convRef) bool { return fn(r.c) })
 }
@@ -376,13 +369,24 @@ func (m *Machine) getConv(id string) *Conversation {
 	if m.convByID != nil {
 		return m.convByID[id]
 	}
-	r, _ := m.convs.Get(convKey(id))
-	return r.c
+	return m.scanConv(id) // a clone (only tests look up in one)
+}
+
+// scanConv finds a conversation by id without the lookup map.
+func (m *Machine) scanConv(id string) *Conversation {
+	var found *Conversation
+	m.convs.Ascend(func(r convRef) bool {
+		if r.c.ID == id {
+			found = r.c
+		}
+		return found == nil
+	})
+	return found
 }
 
 // putConv adds or replaces a conversation in the index.
 func (m *Machine) putConv(c *Conversation) {
-	m.convs.ReplaceOrInsert(convKey(c.ID).with(c))
+	m.convs.ReplaceOrInsert(convRef{seq: c.Seq, c: c})
 	if m.convByID != nil {
 		m.convByID[c.ID] = c
 	}

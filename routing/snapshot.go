@@ -20,11 +20,11 @@ import (
 // same state write the same bytes. Derived indexes (queue, deadlines,
 // availability, key expiry) are rebuilt on read.
 //
-// Version 3 lists the idempotency records in the order they were stored
-// (Machine.keys, a key stored again after expiring appears twice, the later
-// record is the key's). Version 2, still read, listed conversations and keys
-// in hash order (convLess; keys by hashString, then key); version 1, still
-// read, listed both in id order. Conversations are in hash order since 2.
+// Version 3 lists conversations in arrival order (Seq) and idempotency
+// records in the order they were stored (Machine.keys; a key stored again
+// after expiring appears twice, the later record is the key's). Version 2,
+// still read, listed both in hash order (hashString of the id or key, then
+// the id or key); version 1, still read, listed both in id order.
 const (
 	snapshotMagic   = "omnirouter-state"
 	snapshotVersion = 3
@@ -32,8 +32,8 @@ const (
 	snapshotV1 = 1
 )
 
-// oldKeyOrdered reports whether key next may follow key prev in a version
-// 1 (id order) or 2 (hash order) snapshot.
+// oldKeyOrdered reports whether key (or conversation id) next may follow
+// prev in a version 1 (id order) or 2 (hash order) snapshot.
 func oldKeyOrdered(version byte, prev, next string) bool {
 	if version == snapshotV1 {
 		return prev < next
@@ -125,9 +125,9 @@ func DecodeSnapshot(data []byte) (*Machine, error) {
 	}
 	// Lists must be strictly ordered as their version wrote them: a
 	// duplicate or a shuffled list is corruption, not another state.
-	convOrdered := func(prev, next convRef) bool { return convLess(prev, next) }
-	if version == snapshotV1 {
-		convOrdered = func(prev, next convRef) bool { return prev.id < next.id }
+	convOrdered := func(prev, next *Conversation) bool { return prev.Seq < next.Seq }
+	if version < 3 {
+		convOrdered = func(prev, next *Conversation) bool { return oldKeyOrdered(version, prev.ID, next.ID) }
 	}
 	d := wire.NewDecoder(data[len(snapshotMagic)+1:])
 	m := New()
@@ -149,15 +149,20 @@ func DecodeSnapshot(data []byte) (*Machine, error) {
 		m.agents.ReplaceOrInsert(agentRef{a.ID, a})
 	}
 	n = d.Len(d.Remaining())
-	var prevConv convRef
+	var prevConv *Conversation
 	for i := 0; i < n && d.Err() == nil; i++ {
 		c := decodeConversation(d)
 		c.cow = m.cow
-		ref := convKey(c.ID).with(c)
-		if i > 0 && !convOrdered(prevConv, ref) {
+		if i > 0 && !convOrdered(prevConv, c) {
 			d.Fail("conversations out of order")
 		}
-		prevConv = ref
+		if c.Seq == 0 || c.Seq >= m.nextSeq {
+			d.Fail("conversation %q has arrival sequence %d, next is %d", c.ID, c.Seq, m.nextSeq)
+		}
+		if _, dup := m.convs.Get(convRef{seq: c.Seq}); dup {
+			d.Fail("two conversations have arrival sequence %d", c.Seq)
+		}
+		prevConv = c
 		m.putConv(c)
 	}
 	n = d.Len(d.Remaining())

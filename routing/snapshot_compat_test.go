@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/omnirouter/omnirouter/capacity"
@@ -110,6 +111,19 @@ func TestReadsVersion2Snapshot(t *testing.T) {
 	if !bytes.Equal(snapshotBytes(t, m2), again) {
 		t.Fatal("current-version snapshot is not canonical")
 	}
+	// Version 3's order rules guard version 3 input: the fixture's lists
+	// (hash order) under a version 3 label are out of order.
+	mislabelled := bytes.Clone(data)
+	mislabelled[len(snapshotMagic)] = 3
+	if _, err := DecodeSnapshot(mislabelled); err == nil || !strings.Contains(err.Error(), "out of order") {
+		t.Fatalf("hash-ordered conversations accepted as version 3: %v", err)
+	}
+	var seqs []uint64
+	m.Conversations(func(c *Conversation) bool { seqs = append(seqs, c.Seq); return true })
+	if len(seqs) != 6 || !slices.IsSorted(seqs) {
+		t.Fatalf("conversations restored in arrival order %v", seqs)
+	}
+
 	m.Apply(m.now+m.policy.IdempotencyRetention.Milliseconds(), "", Tick{})
 	if n := m.keys.Len(); n != 0 || len(m.keyByName) != 0 {
 		t.Fatalf("%d records (%d keys) kept after the retention", n, len(m.keyByName))
