@@ -83,24 +83,22 @@ func BenchmarkApplyLifecycle(b *testing.B) {
 
 // BenchmarkApplyKeyed is BenchmarkApplyCreate with an idempotency key.
 func BenchmarkApplyKeyed(b *testing.B) {
-	m := benchMachine(b, 500)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		id := fmt.Sprintf("c%09d", i)
-		m.Apply(t0+int64(i), "k"+id, CreateConversation{ID: id, Channel: capacity.Messaging})
-	}
+	benchKeyed(b, func(m *Machine, at int64, key string, cmd Command) { m.Apply(at, key, cmd) })
 }
 
 // BenchmarkApplyKeyedCounting is BenchmarkApplyKeyed through
 // ApplyCounting, as the cluster applies: no copy of the events.
 func BenchmarkApplyKeyedCounting(b *testing.B) {
+	benchKeyed(b, func(m *Machine, at int64, key string, cmd Command) { m.ApplyCounting(at, key, cmd) })
+}
+
+func benchKeyed(b *testing.B, apply func(m *Machine, at int64, key string, cmd Command)) {
 	m := benchMachine(b, 500)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		id := fmt.Sprintf("c%09d", i)
-		m.ApplyCounting(t0+int64(i), "k"+id, CreateConversation{ID: id, Channel: capacity.Messaging})
+		apply(m, t0+int64(i), "k"+id, CreateConversation{ID: id, Channel: capacity.Messaging})
 	}
 }
 

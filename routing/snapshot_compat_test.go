@@ -38,24 +38,15 @@ func TestReadsVersion1Snapshot(t *testing.T) {
 	if !ok || c.AgentID != "a" {
 		t.Fatalf("c00 = %+v, want held by a", c)
 	}
-	again := snapshotBytes(t, m)
-	if again[len(snapshotMagic)] != snapshotVersion {
-		t.Fatalf("re-encoded as version %d", again[len(snapshotMagic)])
-	}
-	m2, err := DecodeSnapshot(again)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(snapshotBytes(t, m2), again) {
-		t.Fatal("current-version snapshot is not canonical")
-	}
+	again := reencodesCanonically(t, m)
 
 	// The v1 order rule still guards v1 input: swapping the version byte
-	// of a v2 snapshot (hash order) makes its lists out of order.
+	// of a current snapshot (arrival order: c00, m01, c02, ...) makes its
+	// conversations out of order.
 	mislabelled := bytes.Clone(again)
 	mislabelled[len(snapshotMagic)] = snapshotV1
 	if _, err := DecodeSnapshot(mislabelled); err == nil {
-		t.Fatal("v2 lists accepted under the v1 order rule")
+		t.Fatal("current lists accepted under the v1 order rule")
 	}
 }
 
@@ -100,17 +91,7 @@ func TestReadsVersion2Snapshot(t *testing.T) {
 			t.Fatalf("key-%d: %+v, want the replayed create", i, out)
 		}
 	}
-	again := snapshotBytes(t, m)
-	if again[len(snapshotMagic)] != snapshotVersion {
-		t.Fatalf("re-encoded as version %d", again[len(snapshotMagic)])
-	}
-	m2, err := DecodeSnapshot(again)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(snapshotBytes(t, m2), again) {
-		t.Fatal("current-version snapshot is not canonical")
-	}
+	reencodesCanonically(t, m)
 	// Version 3's order rules guard version 3 input: the fixture's lists
 	// (hash order) under a version 3 label are out of order.
 	mislabelled := bytes.Clone(data)
@@ -128,4 +109,22 @@ func TestReadsVersion2Snapshot(t *testing.T) {
 	if n := m.keys.Len(); n != 0 || len(m.keyByName) != 0 {
 		t.Fatalf("%d records (%d keys) kept after the retention", n, len(m.keyByName))
 	}
+}
+
+// reencodesCanonically: m's snapshot is in the current version, and
+// decoding and re-encoding it gives the same bytes. It returns them.
+func reencodesCanonically(t *testing.T, m *Machine) []byte {
+	t.Helper()
+	again := snapshotBytes(t, m)
+	if again[len(snapshotMagic)] != snapshotVersion {
+		t.Fatalf("re-encoded as version %d", again[len(snapshotMagic)])
+	}
+	m2, err := DecodeSnapshot(again)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(snapshotBytes(t, m2), again) {
+		t.Fatal("current-version snapshot is not canonical")
+	}
+	return again
 }
