@@ -29,7 +29,7 @@ func TestLookupMirrors(t *testing.T) {
 	if frozen.convByID != nil || frozen.keyByName != nil {
 		t.Fatal("a clone shares the live machine's lookup maps")
 	}
-	if frozen.getConv("c1").State == StateAssigned || frozen.getKey("k1") == nil {
+	if frozen.getConv("c1").State == StateAssigned || frozen.keys.Len() != 1 || (*frozen.keys.at(0)).Key != "k1" {
 		t.Fatal("the clone does not find its own state")
 	}
 	if err := frozen.CheckInvariants(); err != nil {

@@ -62,14 +62,12 @@ type Machine struct {
 	keys      fifo[*keyRecord]
 	keyByName map[string]*keyRecord
 
-	// convByID mirrors convs for lookups: a map probe is a cache miss or
-	// two, where a descent through a 200k-entry B-tree is a dozen or more
-	// (lookups were most of a follower's apply time). The B-tree stays the
+	// convByID finds a conversation by id; convs (in arrival order) is the
 	// source of truth: ordered for snapshots, cloned in O(1). Only looked
 	// up, never iterated, so it cannot make replicas differ.
 	//
-	// A clone has neither map (nil): it is only read, to write a snapshot
-	// or answer reads, and looks up in the B-tree and the queue.
+	// A clone has neither map (nil): the cluster only writes snapshots
+	// from one. CheckInvariants on a clone finds conversations by a scan.
 	convByID map[string]*Conversation
 
 	nextEventID uint64 // id of the next event
@@ -369,7 +367,7 @@ func (m *Machine) getConv(id string) *Conversation {
 	if m.convByID != nil {
 		return m.convByID[id]
 	}
-	return m.scanConv(id) // a clone (only tests look up in one)
+	return m.scanConv(id) // a clone
 }
 
 // scanConv finds a conversation by id without the lookup map.
@@ -384,27 +382,19 @@ func (m *Machine) scanConv(id string) *Conversation {
 	return found
 }
 
-// putConv adds or replaces a conversation in the index.
-func (m *Machine) putConv(c *Conversation) {
-	m.convs.ReplaceOrInsert(convRef{seq: c.Seq, c: c})
+// putConv adds or replaces a conversation in the index and reports whether
+// one with its arrival sequence was there.
+func (m *Machine) putConv(c *Conversation) (replaced bool) {
+	_, replaced = m.convs.ReplaceOrInsert(convRef{seq: c.Seq, c: c})
 	if m.convByID != nil {
 		m.convByID[c.ID] = c
 	}
+	return replaced
 }
 
-// getKey returns an idempotency key's record, if any.
-func (m *Machine) getKey(key string) *keyRecord {
-	if m.keyByName != nil {
-		return m.keyByName[key]
-	}
-	// A clone: the key's latest record, by a scan from the newest.
-	for i := m.keys.Len() - 1; i >= 0; i-- {
-		if rec := *m.keys.at(i); rec.Key == key {
-			return rec
-		}
-	}
-	return nil
-}
+// getKey returns an idempotency key's record, if any. Only Apply looks
+// keys up, and never on a clone.
+func (m *Machine) getKey(key string) *keyRecord { return m.keyByName[key] }
 
 // putKey stores rec as its key's record.
 func (m *Machine) putKey(rec *keyRecord) {

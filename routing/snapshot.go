@@ -18,7 +18,7 @@ import (
 // the machine's scalars, policy, agents, conversations, idempotency keys and
 // retained events, each list in index order, so that two machines with the
 // same state write the same bytes. Derived indexes (queue, deadlines,
-// availability, key expiry) are rebuilt on read.
+// availability) are rebuilt on read.
 //
 // Version 3 lists conversations in arrival order (Seq) and idempotency
 // records in the order they were stored (Machine.keys; a key stored again
@@ -159,11 +159,10 @@ func DecodeSnapshot(data []byte) (*Machine, error) {
 		if c.Seq == 0 || c.Seq >= m.nextSeq {
 			d.Fail("conversation %q has arrival sequence %d, next is %d", c.ID, c.Seq, m.nextSeq)
 		}
-		if _, dup := m.convs.Get(convRef{seq: c.Seq}); dup {
+		if m.putConv(c) {
 			d.Fail("two conversations have arrival sequence %d", c.Seq)
 		}
 		prevConv = c
-		m.putConv(c)
 	}
 	n = d.Len(d.Remaining())
 	var byKey []*keyRecord // versions 1 and 2: in key order

@@ -3,6 +3,7 @@ package routing
 import (
 	"bytes"
 	"cmp"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -127,4 +128,27 @@ func reencodesCanonically(t *testing.T, m *Machine) []byte {
 		t.Fatal("current-version snapshot is not canonical")
 	}
 	return again
+}
+
+// TestRestoreRefusesSharedArrival: two conversations with one arrival
+// sequence (an index of one entry for two) are corruption, in the old
+// formats, whose lists are not in arrival order, as in the current one.
+func TestRestoreRefusesSharedArrival(t *testing.T) {
+	ids := []string{"x1", "x2"}
+	if hashString(ids[0]) > hashString(ids[1]) {
+		ids[0], ids[1] = ids[1], ids[0] // hash order = arrival order: a valid version-2 list
+	}
+	h := newHarness(t)
+	for _, id := range ids {
+		h.do(CreateConversation{ID: id, Channel: capacity.Messaging})
+	}
+	h.m.convByID[ids[1]].Seq = h.m.convByID[ids[0]].Seq
+	snap := h.snapshot()
+	for version, want := range map[byte]string{2: "two conversations have arrival sequence", snapshotVersion: "out of order"} {
+		snap[len(snapshotMagic)] = version
+		_, err := DecodeSnapshot(snap)
+		if !errors.Is(err, ErrBadSnapshot) || !strings.Contains(err.Error(), want) {
+			t.Fatalf("version %d: two conversations at one arrival: %v, want %q", version, err, want)
+		}
+	}
 }
