@@ -18,20 +18,7 @@ import (
 // conversations, one accepted) still restores, and re-encodes as the
 // current version with the same state.
 func TestReadsVersion1Snapshot(t *testing.T) {
-	data, err := os.ReadFile("testdata/snapshot-v1.bin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v := data[len(snapshotMagic)]; v != snapshotV1 {
-		t.Fatalf("fixture is version %d", v)
-	}
-	m, err := DecodeSnapshot(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.CheckInvariants(); err != nil {
-		t.Fatalf("invariants: %v", err)
-	}
+	_, m := restoreFixture(t, "testdata/snapshot-v1.bin", snapshotV1)
 	if m.AgentCount() != 2 || m.ConversationCount() != 12 || m.keys.Len() != 1 {
 		t.Fatalf("restored %d agents, %d conversations, %d keys", m.AgentCount(), m.ConversationCount(), m.keys.Len())
 	}
@@ -58,20 +45,7 @@ func TestReadsVersion1Snapshot(t *testing.T) {
 // expiry B-tree had them, replays them, expires them, and re-encodes as
 // the current version.
 func TestReadsVersion2Snapshot(t *testing.T) {
-	data, err := os.ReadFile("testdata/snapshot-v2.bin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v := data[len(snapshotMagic)]; v != 2 {
-		t.Fatalf("fixture is version %d", v)
-	}
-	m, err := DecodeSnapshot(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.CheckInvariants(); err != nil {
-		t.Fatalf("invariants: %v", err)
-	}
+	data, m := restoreFixture(t, "testdata/snapshot-v2.bin", 2)
 	var got []string
 	m.keys.each(0, func(rec **keyRecord) bool { got = append(got, (*rec).Key); return true })
 	want := []string{"key-0", "key-1", "key-2", "key-3", "key-4", "key-5"}
@@ -151,4 +125,22 @@ func TestRestoreRefusesSharedArrival(t *testing.T) {
 			t.Fatalf("version %d: two conversations at one arrival: %v, want %q", version, err, want)
 		}
 	}
+}
+
+// restoreFixture reads a snapshot fixture of the given format version and
+// restores it (DecodeSnapshot checks the invariants).
+func restoreFixture(t *testing.T, path string, version byte) ([]byte, *Machine) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := data[len(snapshotMagic)]; v != version {
+		t.Fatalf("%s is version %d", path, v)
+	}
+	m, err := DecodeSnapshot(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data, m
 }
