@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -344,4 +345,43 @@ func TestLiveThreeNodes(t *testing.T) {
 			t.Fatalf("released ticket: %v", c)
 		}
 	}
+
+	// Every write above went through a follower: the followers count what
+	// they forwarded and in how many requests, the leader the entries and
+	// commands it proposed (their ratios are the batch sizes).
+	var leaderURL string
+	for _, n := range nodes {
+		if n.id == leaderID {
+			leaderURL = n.url
+		}
+	}
+	forwarded, fwdRequests := 0.0, 0.0
+	for _, f := range []string{f1, f2} {
+		forwarded += metric(t, f, "omnirouter_forwarded_writes_total")
+		fwdRequests += metric(t, f, "omnirouter_forward_requests_total")
+	}
+	if fwdRequests < 1 || forwarded < fwdRequests {
+		t.Errorf("followers forwarded %v writes in %v requests", forwarded, fwdRequests)
+	}
+	entries := metric(t, leaderURL, "omnirouter_proposed_entries_total")
+	if commands := metric(t, leaderURL, "omnirouter_proposed_commands_total"); entries < 1 || commands < forwarded || commands < entries {
+		t.Errorf("leader proposed %v commands in %v entries; followers forwarded %v", commands, entries, forwarded)
+	}
+}
+
+// metric reads one unlabelled sample from a node's /metrics.
+func metric(t *testing.T, base, name string) float64 {
+	t.Helper()
+	r := call(t, base, "GET", "/metrics", nil)
+	for _, line := range strings.Split(string(r.body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %q: %v", name, line, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("%s has no %s", base, name)
+	return 0
 }

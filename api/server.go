@@ -12,14 +12,20 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/omnirouter/omnirouter/internal/deadline"
 	"github.com/omnirouter/omnirouter/routing"
 )
 
 // DefaultMaxMessageBytes is the default limit on one message's text.
 const DefaultMaxMessageBytes = 64 << 10
 
-// proposeTimeout bounds how long a mutation waits for the cluster.
-const proposeTimeout = 10 * time.Second
+// proposeTimeout bounds how long a mutation or a read waits for the
+// cluster; requests share a deadline per deadlineGrain window (one timer per
+// window instead of one per request).
+const (
+	proposeTimeout = 10 * time.Second
+	deadlineGrain  = 50 * time.Millisecond
+)
 
 // Config configures a Server.
 type Config struct {
@@ -61,6 +67,7 @@ type Server struct {
 	internalH      http.Handler
 	internalSecret string
 	internalCert   bool
+	deadlines      *deadline.Shared
 
 	// closing is canceled by CloseStreams: long-polls and SSE streams end.
 	closing      context.Context
@@ -79,6 +86,7 @@ func New(cfg Config) *Server {
 		internalH:      cfg.Internal,
 		internalSecret: cfg.InternalSecret,
 		internalCert:   cfg.InternalClientCert,
+		deadlines:      deadline.New(proposeTimeout, deadlineGrain),
 	}
 	s.closing, s.closeStreams = context.WithCancel(context.Background())
 	if s.log == nil {
@@ -204,8 +212,9 @@ func (s *Server) propose(c *gin.Context, cmd routing.Command) (routing.Outcome, 
 }
 
 func (s *Server) proposeKey(c *gin.Context, key string, cmd routing.Command) (routing.Outcome, bool) {
-	ctx, cancel := context.WithTimeout(c.Request.Context(), proposeTimeout)
-	defer cancel()
+	// A client that hangs up does not cut the wait short: the command is in
+	// flight either way, and its outcome is what makes the wait end.
+	ctx := s.deadlines.Context(c.Request.Context())
 	start := time.Now()
 	res, err := s.cluster.Propose(ctx, key, cmd)
 	s.metrics.observeApply(cmd.Kind().String(), err, time.Since(start))
@@ -245,8 +254,7 @@ func (s *Server) read(c *gin.Context, fn func(m *routing.Machine)) bool {
 }
 
 func (s *Server) readAt(c *gin.Context, level ReadLevel, fn func(m *routing.Machine)) bool {
-	ctx, cancel := context.WithTimeout(c.Request.Context(), proposeTimeout)
-	defer cancel()
+	ctx := s.deadlines.Context(c.Request.Context())
 	by, err := s.cluster.Read(ctx, level, fn)
 	if by != "" {
 		c.Header("X-Omnirouter-Node", by)
