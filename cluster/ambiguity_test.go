@@ -28,6 +28,10 @@ func TestForwardLostAnswerIsAmbiguous(t *testing.T) {
 	if !res.Outcome.Replayed {
 		t.Error("the retry was applied again instead of replayed")
 	}
+	// The answer was lost on a forward stream; the retry opened another.
+	if n := leader.streamsOpened.Load(); n != 2 {
+		t.Errorf("%d forward streams, want 2", n)
+	}
 	c.checkConverged()
 }
 

@@ -69,6 +69,7 @@ func (n *Node) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+pathPropose, n.servePropose)
 	mux.HandleFunc("POST "+pathProposeBatch, n.serveProposeBatch)
+	mux.HandleFunc("POST "+pathProposeStream, n.serveProposeStream)
 	mux.HandleFunc("POST "+pathReadIndex, n.serveReadIndex)
 	mux.HandleFunc("POST "+pathJoin, n.serveJoin)
 	mux.HandleFunc("POST "+pathRemove, n.serveRemove)

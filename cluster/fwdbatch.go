@@ -25,6 +25,13 @@ const (
 	// proposers: ~24k cmds/s at 32 cmds/request; 2, 4, 8 in flight: ~16.5k).
 	maxForwardInflight = 1
 	maxServeBatch      = 4096 // commands the leader accepts in one request
+	// forwardLinger is how long commands gather before a stream write
+	// while others are in flight. The leader only takes them when its
+	// previous entry commits (~2 ms apart under load), so the wait rarely
+	// delays a command, and fewer writes cost both nodes less: 200 µs cut
+	// node CPU per command ~4% against none, 500 µs no more (create at 64
+	// clients, two alternating rounds each).
+	forwardLinger = 200 * time.Microsecond
 )
 
 // states of a queued forward
@@ -77,12 +84,16 @@ func (n *Node) forwardBatched(ctx context.Context, e entry) (applyResult, string
 	}
 }
 
-// runForwarder cuts forward requests out of the queued commands: the first
-// waiting command opens a request; while maxForwardInflight requests are in
-// flight more commands queue and leave together.
+// runForwarder sends the queued commands to the leader: on the leader's
+// forward stream as soon as it takes them (fwdstream.go), or, when there is
+// none, in proposebatch requests: the first waiting command opens a
+// request; while maxForwardInflight requests are in flight more commands
+// queue and leave together.
 func (n *Node) runForwarder() {
 	defer n.wg.Done()
 	batch := make([]*fwdReq, 0, maxForwardBatch)
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
 	for {
 		batch = batch[:0]
 		select {
@@ -92,6 +103,30 @@ func (n *Node) runForwarder() {
 			n.drainForwards()
 			return
 		}
+		if st := n.forwardStream(); st != nil {
+			// On a stream nothing waits for an answer before sending. While
+			// earlier commands are in flight, commands gather for up to
+			// forwardLinger first (one write for several); on an idle
+			// stream the command leaves at once.
+			if st.inFlight() {
+				linger.Reset(forwardLinger)
+			collect:
+				for len(batch) < maxForwardBatch {
+					select {
+					case r := <-n.forwards:
+						batch = append(batch, r)
+					case <-linger.C:
+						break collect
+					}
+				}
+				linger.Stop()
+			}
+			batch = fillForwards(n.forwards, batch)
+			if send := takeForwards(batch); len(send) > 0 {
+				st.send(send)
+			}
+			continue
+		}
 		select {
 		case n.fwdInflight <- struct{}{}:
 		case <-n.ctx.Done():
@@ -99,21 +134,8 @@ func (n *Node) runForwarder() {
 			n.drainForwards()
 			return
 		}
-	fill:
-		for len(batch) < maxForwardBatch {
-			select {
-			case r := <-n.forwards:
-				batch = append(batch, r)
-			default:
-				break fill
-			}
-		}
-		send := make([]*fwdReq, 0, len(batch))
-		for _, r := range batch {
-			if r.state.CompareAndSwap(fwdQueued, fwdTaken) {
-				send = append(send, r)
-			}
-		}
+		batch = fillForwards(n.forwards, batch)
+		send := takeForwards(batch)
 		if len(send) == 0 {
 			<-n.fwdInflight
 			continue
@@ -125,6 +147,31 @@ func (n *Node) runForwarder() {
 			<-n.fwdInflight
 		}()
 	}
+}
+
+// fillForwards adds what is queued now to batch, up to maxForwardBatch.
+func fillForwards(queue chan *fwdReq, batch []*fwdReq) []*fwdReq {
+	for len(batch) < maxForwardBatch {
+		select {
+		case r := <-queue:
+			batch = append(batch, r)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// takeForwards moves the commands whose callers still wait to fwdTaken and
+// returns them (in a new slice: the forwarder reuses batch).
+func takeForwards(batch []*fwdReq) []*fwdReq {
+	send := make([]*fwdReq, 0, len(batch))
+	for _, r := range batch {
+		if r.state.CompareAndSwap(fwdQueued, fwdTaken) {
+			send = append(send, r)
+		}
+	}
+	return send
 }
 
 // failForwards answers every command that was not cancelled with err (which

@@ -26,6 +26,8 @@ func holdFirstBatch(t *testing.T, leader, f *testNode, key string, count int) ([
 	if count < 3 {
 		t.Fatal("holdFirstBatch needs at least 3 commands")
 	}
+	// proposebatch is the path to a leader without forward streams.
+	leader.noStream.Store(true)
 	hold := make(chan struct{})
 	leader.holdBatch.Store(&hold)
 	defer leader.holdBatch.Store(nil)

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -32,8 +34,14 @@ type testNode struct {
 	handler atomic.Pointer[http.Handler]
 	inmem   *raft.InmemTransport
 	// dropAnswers makes the HTTP server run forwarded proposals and then
-	// cut the connection instead of answering.
+	// cut the connection instead of answering (on a forward stream opened
+	// while it is set: the first result closes the stream).
 	dropAnswers atomic.Bool
+	// noStream makes the node answer forward stream requests 404, as a
+	// leader of the previous release does: followers use proposebatch.
+	noStream atomic.Bool
+	// streamsOpened counts forward streams the node accepted.
+	streamsOpened atomic.Uint64
 	// holdBatch, when set, makes proposebatch requests wait until the
 	// channel is closed before they are served.
 	holdBatch atomic.Pointer[chan struct{}]
@@ -89,6 +97,16 @@ func newCluster(t testing.TB, o clusterOpts) *testCluster {
 			if h == nil {
 				http.Error(w, "node down", http.StatusServiceUnavailable)
 				return
+			}
+			if r.URL.Path == pathProposeStream {
+				if tn.noStream.Load() {
+					http.NotFound(w, r)
+					return
+				}
+				tn.streamsOpened.Add(1)
+				if tn.dropAnswers.Load() {
+					w = dropStreamAnswers{w}
+				}
 			}
 			if hold := tn.holdBatch.Load(); hold != nil && r.URL.Path == pathProposeBatch {
 				<-*hold
@@ -352,4 +370,30 @@ func (c *testCluster) follower(leader *testNode) *testNode {
 	}
 	c.t.Fatal("no follower")
 	return nil
+}
+
+// dropStreamAnswers hands the stream handler a connection that lets the
+// upgrade answer through and then closes instead of writing a result.
+type dropStreamAnswers struct{ http.ResponseWriter }
+
+func (d dropStreamAnswers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(d.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	dc := &dropAfterUpgrade{Conn: conn}
+	return dc, bufio.NewReadWriter(brw.Reader, bufio.NewWriter(dc)), nil
+}
+
+type dropAfterUpgrade struct {
+	net.Conn
+	upgraded atomic.Bool
+}
+
+func (c *dropAfterUpgrade) Write(b []byte) (int, error) {
+	if !c.upgraded.Swap(true) {
+		return c.Conn.Write(b) // 101 Switching Protocols
+	}
+	c.Conn.Close()
+	return 0, net.ErrClosed
 }

@@ -201,6 +201,18 @@ type Node struct {
 	lastLeader    atomic.Value
 	leaderChanges atomic.Uint64
 
+	// The follower's stream to the leader (forwarder goroutine only), and
+	// the leader that last would not open one.
+	stream        *fwdStream
+	noStreamAddr  string
+	noStreamUntil time.Time
+	// Stream goroutines, both halves; none start once streamsClosed.
+	// openStreams counts this node's streams to leaders.
+	streamMu      sync.Mutex
+	streamsClosed bool
+	streamWG      sync.WaitGroup
+	openStreams   int
+
 	stats struct {
 		entries, commands, forwarded, forwardRequests atomic.Uint64
 	}
@@ -368,6 +380,7 @@ func (n *Node) Shutdown() error {
 		}
 		n.cancel()
 		n.stopLeaderLoop()
+		n.closeStreams()
 		if err := n.raft.Shutdown().Error(); err != nil {
 			n.shutdownErr = fmt.Errorf("cluster: raft shutdown: %w", err)
 		}

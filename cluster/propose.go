@@ -120,10 +120,23 @@ func (n *Node) leaderHTTP() (string, string) {
 	return string(id), info.HTTPAddr
 }
 
-// proposal is one entry queued for the batcher.
+// proposal is one entry queued for the batcher. Its result goes to done,
+// or, for a command that came in on a forward stream, to sink (which must
+// not block: the batcher's pipeline slot is held until every result of an
+// entry is handed over).
 type proposal struct {
 	e    entry
 	done chan proposalResult
+	sink func(proposalResult)
+}
+
+// finish hands the proposal its result.
+func (p *proposal) finish(r proposalResult) {
+	if p.sink != nil {
+		p.sink(r)
+		return
+	}
+	p.done <- r
 }
 
 // proposals recycles proposals and their result channels (two allocations
@@ -134,6 +147,9 @@ type proposal struct {
 var proposals = sync.Pool{New: func() any { return &proposal{done: make(chan proposalResult, 1)} }}
 
 func (p *proposal) release() {
+	if p.sink != nil {
+		return // a stream's: not from the pool
+	}
 	p.e = entry{}
 	proposals.Put(p)
 }
@@ -157,23 +173,33 @@ func (n *Node) proposeLocal(ctx context.Context, e entry) (applyResult, uint64, 
 // enqueueLocal hands e to the batcher (stamping the leader's clock into a
 // routing command). An error means e was never queued.
 func (n *Node) enqueueLocal(ctx context.Context, e entry) (*proposal, error) {
+	p := proposals.Get().(*proposal)
+	if err := n.enqueue(ctx, p, e); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// enqueue stamps e and queues it as p; an error means p was never queued
+// (and went back to the pool if it came from there).
+func (n *Node) enqueue(ctx context.Context, p *proposal, e entry) error {
 	if n.raft.State() != raft.Leader {
-		return nil, retryable(raft.ErrNotLeader)
+		p.release()
+		return retryable(raft.ErrNotLeader)
 	}
 	if e.typ < typeRegister {
 		e.at = time.Now().UnixMilli()
 	}
-	p := proposals.Get().(*proposal)
 	p.e = e
 	select {
 	case n.proposals <- p:
-		return p, nil
+		return nil
 	case <-ctx.Done():
 		p.release()
-		return nil, ctx.Err() // never queued
+		return ctx.Err() // never queued
 	case <-n.ctx.Done():
 		p.release()
-		return nil, ErrShutdown
+		return ErrShutdown
 	}
 }
 
@@ -211,8 +237,7 @@ func (n *Node) runBatcher() {
 		select {
 		case n.inflight <- struct{}{}:
 		case <-n.ctx.Done():
-			p := batch[0]
-			p.done <- proposalResult{err: retryable(ErrShutdown)}
+			batch[0].finish(proposalResult{err: retryable(ErrShutdown)})
 			n.drainProposals()
 			return
 		}
@@ -246,22 +271,22 @@ func deliver(f raft.ApplyFuture, batch []*proposal) {
 	if err := f.Error(); err != nil {
 		err = classifyApplyErr(err)
 		for _, p := range batch {
-			p.done <- proposalResult{err: err}
+			p.finish(proposalResult{err: err})
 		}
 		return
 	}
 	idx := f.Index()
 	switch resp := f.Response().(type) {
 	case applyResult:
-		batch[0].done <- proposalResult{res: resp, index: idx}
+		batch[0].finish(proposalResult{res: resp, index: idx})
 	case []applyResult:
 		for i, p := range batch {
-			p.done <- proposalResult{res: resp[i], index: idx}
+			p.finish(proposalResult{res: resp[i], index: idx})
 		}
 	default:
 		err := ambiguous(fmt.Errorf("unexpected apply response %T", resp))
 		for _, p := range batch {
-			p.done <- proposalResult{err: err}
+			p.finish(proposalResult{err: err})
 		}
 	}
 }
@@ -270,7 +295,7 @@ func (n *Node) drainProposals() {
 	for {
 		select {
 		case p := <-n.proposals:
-			p.done <- proposalResult{err: retryable(ErrShutdown)}
+			p.finish(proposalResult{err: retryable(ErrShutdown)})
 		default:
 			return
 		}

@@ -1,0 +1,150 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/omnirouter/omnirouter/internal/poll"
+)
+
+// proposeMany proposes count commands (keys key-i, agents i) through tn at
+// once and returns every caller's result.
+func proposeMany(t *testing.T, tn *testNode, key string, count int) ([]Result, []error) {
+	t.Helper()
+	results := make([]Result, count)
+	errs := make([]error, count)
+	var wg sync.WaitGroup
+	for i := range count {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			results[i], errs[i] = tn.node.Propose(ctx, fmt.Sprintf("%s-%d", key, i), agentCmd(i))
+		}()
+	}
+	wg.Wait()
+	return results, errs
+}
+
+// TestForwardStream: concurrent writes through a follower travel on one
+// stream to the leader, each caller gets its own outcome, and retries with
+// the same keys are replayed.
+func TestForwardStream(t *testing.T) {
+	routingReady(t)
+	c := newCluster(t, clusterOpts{n: 3, inmem: true})
+	leader := c.waitLeader(nil)
+	f := c.follower(leader)
+
+	const count = 300
+	before := f.node.Status().Stats
+	results, errs := proposeMany(t, f, "stream", count)
+	for i := range count {
+		if errs[i] != nil {
+			t.Fatalf("command %d: %v", i, errs[i])
+		}
+		res := results[i]
+		if res.Outcome.Err != nil {
+			t.Fatalf("command %d refused: %v", i, res.Outcome.Err)
+		}
+		if want := agentCmd(i).ID; res.Outcome.Agent == nil || res.Outcome.Agent.ID != want {
+			t.Errorf("command %d: outcome %+v, want agent %s", i, res.Outcome.Agent, want)
+		}
+		if res.ServedBy != leader.cfg.NodeID || res.Index == 0 {
+			t.Errorf("command %d served by %q at %d", i, res.ServedBy, res.Index)
+		}
+	}
+	after := f.node.Status().Stats
+	if cmds := after.Forwarded - before.Forwarded; cmds != count {
+		t.Errorf("forwarded %d commands, want %d", cmds, count)
+	}
+	if n := leader.streamsOpened.Load(); n != 1 {
+		t.Errorf("the leader accepted %d forward streams, want 1", n)
+	}
+	t.Logf("%d commands in %d stream writes", count, after.ForwardRequests-before.ForwardRequests)
+
+	results, errs = proposeMany(t, f, "stream", 20)
+	for i := range 20 {
+		if errs[i] != nil || !results[i].Outcome.Replayed {
+			t.Errorf("retry %d: err %v, replayed %v", i, errs[i], results[i].Outcome.Replayed)
+		}
+	}
+	if n := leader.streamsOpened.Load(); n != 1 {
+		t.Errorf("the stream was not kept: %d opened", n)
+	}
+	c.checkConverged()
+}
+
+// TestForwardStreamFollowsTheLeader: after a leadership change the
+// follower opens a stream to the new leader, and its writes keep working;
+// the stream to the old leader is closed once it carries nothing.
+func TestForwardStreamFollowsTheLeader(t *testing.T) {
+	routingReady(t)
+	c := newCluster(t, clusterOpts{n: 3, inmem: true})
+	old := c.waitLeader(nil)
+	f := c.follower(old)
+	var other *testNode
+	for _, tn := range c.live() {
+		if tn != old && tn != f {
+			other = tn
+		}
+	}
+	propose(t, f, "before", agentCmd(1))
+	if old.streamsOpened.Load() != 1 {
+		t.Fatalf("no stream to the first leader")
+	}
+
+	if err := old.node.raft.LeadershipTransferToServer(raft.ServerID(other.cfg.NodeID), raft.ServerAddress(other.inmem.LocalAddr())).Error(); err != nil {
+		t.Fatalf("leadership transfer: %v", err)
+	}
+	if l := c.waitLeader(nil); l != other {
+		t.Fatalf("leader is %s, want %s", l.cfg.NodeID, other.cfg.NodeID)
+	}
+	res := propose(t, f, "after", agentCmd(2))
+	if res.ServedBy != other.cfg.NodeID {
+		t.Errorf("served by %s, want the new leader %s", res.ServedBy, other.cfg.NodeID)
+	}
+	if other.streamsOpened.Load() != 1 {
+		t.Errorf("the new leader accepted %d streams, want 1", other.streamsOpened.Load())
+	}
+	// The retired stream is closed by its watcher.
+	poll.Until(t, 10*time.Second, "the old stream closed", func() error {
+		if n := countStreams(f.node); n != 1 {
+			return fmt.Errorf("%d follower streams open", n)
+		}
+		return nil
+	})
+	c.checkConverged()
+}
+
+// countStreams counts the node's open forward streams to leaders.
+func countStreams(n *Node) int {
+	n.streamMu.Lock()
+	defer n.streamMu.Unlock()
+	return n.openStreams
+}
+
+// TestForwardFallsBackToProposeBatch: a leader that does not know forward
+// streams (HTTP 404, the previous release) gets proposebatch requests.
+func TestForwardFallsBackToProposeBatch(t *testing.T) {
+	routingReady(t)
+	c := newCluster(t, clusterOpts{n: 3, inmem: true})
+	leader := c.waitLeader(nil)
+	leader.noStream.Store(true)
+	f := c.follower(leader)
+	results, errs := proposeMany(t, f, "fallback", 50)
+	for i := range 50 {
+		if errs[i] != nil || results[i].Outcome.Err != nil {
+			t.Fatalf("command %d: %v %v", i, errs[i], results[i].Outcome.Err)
+		}
+	}
+	if n := leader.streamsOpened.Load(); n != 0 {
+		t.Errorf("%d streams accepted by a leader that refuses them", n)
+	}
+	c.checkConverged()
+}
