@@ -80,7 +80,7 @@ func (n *Node) forwardStream() *fwdStream {
 		return nil
 	}
 	if s := n.stream; s != nil {
-		if s.addr == addr && s.broken() == nil {
+		if s.addr == addr && s.usable() {
 			return s
 		}
 		s.retire()
@@ -132,10 +132,12 @@ func (n *Node) dialStream(addr string) (*fwdStream, error) {
 	return s, nil
 }
 
-func (s *fwdStream) broken() error {
+// usable reports whether new commands may go on the stream: it is not
+// broken and not retired.
+func (s *fwdStream) usable() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.err
+	return s.err == nil && s.retiring.IsZero()
 }
 
 // inFlight reports whether commands written on the stream await results.
@@ -238,8 +240,8 @@ func (s *fwdStream) readLoop() {
 }
 
 // watch closes the stream when a write stalls, when it has been retired
-// and carries nothing more (or its callers have all given up), or when the
-// node stops.
+// (the leader changed) and carries nothing more (or its callers have all
+// given up), or when the node stops.
 func (s *fwdStream) watch() {
 	defer s.n.streamWG.Done()
 	t := time.NewTicker(streamWatchEvery)
@@ -253,6 +255,11 @@ func (s *fwdStream) watch() {
 		}
 		if w := s.writing.Load(); w != 0 && time.Since(time.Unix(0, w)) > streamStallTimeout {
 			s.fail(fmt.Errorf("forward stream to %s: a write stalled for %v", s.addr, streamStallTimeout))
+		}
+		// The leader changed (or this node leads now, and forwards
+		// nothing): the forwarder would only notice with its next command.
+		if _, addr := s.n.leaderHTTP(); addr != s.addr {
+			s.retire()
 		}
 		s.mu.Lock()
 		done, retiring, idle := s.err != nil, s.retiring, len(s.pending) == 0

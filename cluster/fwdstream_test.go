@@ -82,7 +82,8 @@ func TestForwardStream(t *testing.T) {
 
 // TestForwardStreamFollowsTheLeader: after a leadership change the
 // follower opens a stream to the new leader, and its writes keep working;
-// the stream to the old leader is closed once it carries nothing.
+// the stream to the old leader is closed once it carries nothing, and so
+// is a node's stream once it leads.
 func TestForwardStreamFollowsTheLeader(t *testing.T) {
 	routingReady(t)
 	c := newCluster(t, clusterOpts{n: 3, inmem: true})
@@ -116,6 +117,21 @@ func TestForwardStreamFollowsTheLeader(t *testing.T) {
 	poll.Until(t, 10*time.Second, "the old stream closed", func() error {
 		if n := countStreams(f.node); n != 1 {
 			return fmt.Errorf("%d follower streams open", n)
+		}
+		return nil
+	})
+
+	// Once the follower leads itself it forwards nothing: its stream closes
+	// without another command.
+	if err := other.node.raft.LeadershipTransferToServer(raft.ServerID(f.cfg.NodeID), raft.ServerAddress(f.inmem.LocalAddr())).Error(); err != nil {
+		t.Fatalf("leadership transfer: %v", err)
+	}
+	if l := c.waitLeader(nil); l != f {
+		t.Fatalf("leader is %s, want %s", l.cfg.NodeID, f.cfg.NodeID)
+	}
+	poll.Until(t, 10*time.Second, "the new leader's own stream closed", func() error {
+		if n := countStreams(f.node); n != 0 {
+			return fmt.Errorf("%d streams open", n)
 		}
 		return nil
 	})
