@@ -91,6 +91,16 @@ func TestClientConnections(t *testing.T) {
 			w.Write([]byte(`{"id":"`))
 			w.(http.Flusher).Flush() // no Content-Length: chunked
 			w.Write([]byte(strings.Repeat("x", 100000) + `"}`))
+		case "/hints":
+			w.Header().Set("Link", "</style.css>; rel=preload")
+			w.WriteHeader(http.StatusEarlyHints) // an interim answer first
+			w.Write([]byte(`{"id":"h"}`))
+		case "/unsized":
+			// HTTP/1.0 style: no length, the body ends when the server closes.
+			conn, brw, _ := http.NewResponseController(w).Hijack()
+			brw.WriteString("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{\"id\":\"u\"}")
+			brw.Flush()
+			conn.Close()
 		case "/refused":
 			if r.Header.Get("Idempotency-Key") != "k1" || r.Header.Get("Content-Type") != "application/json" {
 				t.Errorf("headers: %v", r.Header)
@@ -149,6 +159,19 @@ func TestClientConnections(t *testing.T) {
 	}
 	if n := dials.Load(); n != 3 {
 		t.Fatalf("%d connections, want 3", n)
+	}
+	if err := c.do(ctx, "GET", "/hints", "", nil, &out, nil); err != nil || out.ID != "h" {
+		t.Fatalf("after an interim answer: %v %q", err, out.ID)
+	}
+	if err := c.do(ctx, "GET", "/unsized", "", nil, &out, nil); err != nil || out.ID != "u" {
+		t.Fatalf("close-delimited body: %v %q", err, out.ID)
+	}
+	if err := c.do(ctx, "POST", "/echo", "", "last", &out, nil); err != nil || out.ID != `"last"` {
+		t.Fatalf("after a close-delimited body: %v %q", err, out.ID)
+	}
+	// The interim answer kept the connection; the unsized body ended it.
+	if n := dials.Load(); n != 4 {
+		t.Fatalf("%d connections, want 4", n)
 	}
 }
 
