@@ -256,6 +256,7 @@ var (
 	descLeaderChg  = prometheus.NewDesc(ns+"_raft_leader_changes_total", "Leader changes this node observed since it started.", nil, nil)
 	descForwarded  = prometheus.NewDesc(ns+"_forwarded_writes_total", "Writes this node forwarded to the leader.", nil, nil)
 	descFwdReqs    = prometheus.NewDesc(ns+"_forward_requests_total", "Requests that carried this node's forwarded writes to the leader (writes per request: the forward batch size).", nil, nil)
+	descFwdStreams = prometheus.NewDesc(ns+"_forward_streams_open", "Open streams this node forwards writes on (1 on a follower that forwards; 0 means it sends proposebatch requests).", nil, nil)
 	descEntries    = prometheus.NewDesc(ns+"_proposed_entries_total", "Raft log entries this node proposed as leader.", nil, nil)
 	descCommands   = prometheus.NewDesc(ns+"_proposed_commands_total", "Commands those entries carried (commands per entry: the batch size).", nil, nil)
 	descLastEvent  = prometheus.NewDesc(ns+"_last_event_id", "Id of the newest event in this node's state.", nil, nil)
@@ -264,7 +265,7 @@ var (
 
 func (sc *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descQueueDepth, descOldestWait, descCapUsed, descCapTotal, descAgents,
-		descConvs, descRaftState, descTerm, descCommit, descApplied, descLeaderChg, descForwarded, descFwdReqs, descEntries, descCommands, descLastEvent, descScrapeErr} {
+		descConvs, descRaftState, descTerm, descCommit, descApplied, descLeaderChg, descForwarded, descFwdReqs, descFwdStreams, descEntries, descCommands, descLastEvent, descScrapeErr} {
 		ch <- d
 	}
 }
@@ -287,6 +288,7 @@ func (sc *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descLeaderChg, prometheus.CounterValue, float64(st.LeaderChanges))
 	ch <- prometheus.MustNewConstMetric(descForwarded, prometheus.CounterValue, float64(st.Stats.Forwarded))
 	ch <- prometheus.MustNewConstMetric(descFwdReqs, prometheus.CounterValue, float64(st.Stats.ForwardRequests))
+	ch <- prometheus.MustNewConstMetric(descFwdStreams, prometheus.GaugeValue, float64(st.Stats.ForwardStreams))
 	ch <- prometheus.MustNewConstMetric(descEntries, prometheus.CounterValue, float64(st.Stats.Entries))
 	ch <- prometheus.MustNewConstMetric(descCommands, prometheus.CounterValue, float64(st.Stats.Commands))
 

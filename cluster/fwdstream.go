@@ -274,6 +274,13 @@ func (s *fwdStream) watch() {
 	}
 }
 
+// forwardStreams counts this node's open streams to leaders.
+func (n *Node) forwardStreams() int {
+	n.streamMu.Lock()
+	defer n.streamMu.Unlock()
+	return n.openStreams
+}
+
 // goStream counts k stream goroutines about to start, unless the node is
 // shutting down.
 func (n *Node) goStream(k int) bool {

@@ -115,7 +115,7 @@ func TestForwardStreamFollowsTheLeader(t *testing.T) {
 	}
 	// The retired stream is closed by its watcher.
 	poll.Until(t, 10*time.Second, "the old stream closed", func() error {
-		if n := countStreams(f.node); n != 1 {
+		if n := f.node.Status().Stats.ForwardStreams; n != 1 {
 			return fmt.Errorf("%d follower streams open", n)
 		}
 		return nil
@@ -130,19 +130,12 @@ func TestForwardStreamFollowsTheLeader(t *testing.T) {
 		t.Fatalf("leader is %s, want %s", l.cfg.NodeID, f.cfg.NodeID)
 	}
 	poll.Until(t, 10*time.Second, "the new leader's own stream closed", func() error {
-		if n := countStreams(f.node); n != 0 {
+		if n := f.node.Status().Stats.ForwardStreams; n != 0 {
 			return fmt.Errorf("%d streams open", n)
 		}
 		return nil
 	})
 	c.checkConverged()
-}
-
-// countStreams counts the node's open forward streams to leaders.
-func countStreams(n *Node) int {
-	n.streamMu.Lock()
-	defer n.streamMu.Unlock()
-	return n.openStreams
 }
 
 // TestForwardFallsBackToProposeBatch: a leader that does not know forward

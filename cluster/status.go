@@ -39,6 +39,9 @@ type Stats struct {
 	// (Forwarded/ForwardRequests is the forward batching gain).
 	Forwarded       uint64
 	ForwardRequests uint64
+	// ForwardStreams is the number of open forward streams to leaders (1
+	// on a follower that forwards; 0 means proposebatch requests).
+	ForwardStreams int
 	// SnapshotRestores counts raft snapshots installed into the state.
 	SnapshotRestores uint64
 }
@@ -58,6 +61,7 @@ func (n *Node) Status() Status {
 			Commands:         n.stats.commands.Load(),
 			Forwarded:        n.stats.forwarded.Load(),
 			ForwardRequests:  n.stats.forwardRequests.Load(),
+			ForwardStreams:   n.forwardStreams(),
 			SnapshotRestores: n.fsm.restores.Load(),
 		},
 	}

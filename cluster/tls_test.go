@@ -62,6 +62,9 @@ func TestTLSCluster(t *testing.T) {
 	if leader.mtlsRequests.Load() == before {
 		t.Fatal("the forwarded write did not reach the leader over mutual TLS")
 	}
+	if leader.streamsOpened.Load() != 1 {
+		t.Fatal("the follower did not forward on a stream over TLS")
+	}
 	writeMany(t, c, 10, 30)
 	c.checkConverged()
 	for _, tn := range c.nodes {

@@ -336,6 +336,9 @@ func TestProcessAuthCluster(t *testing.T) {
 	if code, _, _ := request("POST", follower.url()+"/internal/cluster/propose", "x"); code != 401 {
 		t.Fatalf("internal endpoint without the cluster secret: %d", code)
 	}
+	if code := upgradeStatus(t, leader.url()+"/internal/cluster/proposestream"); code != 401 {
+		t.Fatalf("forward stream without the cluster secret: %d", code)
+	}
 	if code, m, err := requestAs("op-secret-token", "PUT", follower.url()+"/v1/agents/a1", map[string]any{"name": "Ana", "capacity": map[string]int{"chat": 1}}); code != 200 {
 		t.Fatalf("operator write through a follower: %d %v %v", code, m, err)
 	}
@@ -348,4 +351,30 @@ func TestProcessAuthCluster(t *testing.T) {
 	if code, m, _ := requestAs("a1-secret-token", "PUT", follower.url()+"/v1/agents/a1/status", map[string]string{"status": "online"}); code != 200 {
 		t.Fatalf("agent token for itself: %d %v", code, m)
 	}
+	// The follower's writes went on a forward stream (it presented the
+	// secret when it opened it).
+	resp, err := httpc.Get(follower.url() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(metrics), "\nomnirouter_forward_streams_open 1\n") {
+		t.Fatalf("follower metrics (%d): no open forward stream", resp.StatusCode)
+	}
+}
+
+// upgradeStatus asks url for a forward stream without the cluster secret
+// and returns the answer's status.
+func upgradeStatus(t *testing.T, url string) int {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, nil)
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "omnirouter-forward/1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
