@@ -33,10 +33,14 @@
 // node registry) and gets the Outcome back in binary; *routing.Error keeps
 // its class, so errors.Is(err, routing.ErrNotFound) works on the far side.
 // Nothing is redirected. Without a known leader a request waits up to
-// Config.NoLeaderWait and then fails with ErrNoLeader. Concurrent forwards
-// are batched: while one forward request is in flight the follower queues
-// the next commands and sends them together (one request, N commands, N
-// outcomes in order).
+// Config.NoLeaderWait and then fails with ErrNoLeader. A follower keeps one
+// forward stream to the leader (an upgraded internal request, fwdstream.go)
+// and writes each command on it as its forwarder takes it; the leader
+// queues it for its batcher at once and writes the outcome back, tagged,
+// when it commits. A leader without streams (an older release) gets
+// proposebatch requests instead: while one is in flight the follower
+// queues the next commands and sends them together (one request, N
+// commands, N outcomes in order).
 //
 // # Batching
 //
@@ -51,7 +55,9 @@
 // Errors before a command reaches the leader's log (not leader, leadership
 // transfer, connection refused) are retried internally. After that point a
 // failure (leadership lost, timeout, a forwarded request whose answer never
-// came back: every command of that batch) is reported as ErrAmbiguous: the
+// came back: every command of that batch; a forward stream that broke:
+// every command written on it and not answered) is reported as
+// ErrAmbiguous: the
 // command may or may not have committed, and retrying it with the same
 // idempotency key is safe because the state machine replays the first
 // outcome of a key.
