@@ -89,21 +89,7 @@ func TestForwardBatching(t *testing.T) {
 	const count = 300 // > maxForwardBatch: the queue leaves in two requests
 	before := f.node.Status().Stats
 	results, errs := holdFirstBatch(t, leader, f, "batch", count)
-	for i := range count {
-		if errs[i] != nil {
-			t.Fatalf("command %d: %v", i, errs[i])
-		}
-		res := results[i]
-		if res.Outcome.Err != nil {
-			t.Fatalf("command %d refused: %v", i, res.Outcome.Err)
-		}
-		if want := agentCmd(i).ID; res.Outcome.Agent == nil || res.Outcome.Agent.ID != want {
-			t.Errorf("command %d: outcome %+v, want agent %s", i, res.Outcome.Agent, want)
-		}
-		if res.ServedBy != leader.cfg.NodeID || res.Index == 0 {
-			t.Errorf("command %d served by %q at %d", i, res.ServedBy, res.Index)
-		}
-	}
+	checkAgentOutcomes(t, leader, results, errs)
 	after := f.node.Status().Stats
 	cmds, reqs := after.Forwarded-before.Forwarded, after.ForwardRequests-before.ForwardRequests
 	t.Logf("%d commands forwarded in %d requests", cmds, reqs)
@@ -117,11 +103,7 @@ func TestForwardBatching(t *testing.T) {
 	}
 	// Retries with the same keys are replayed, through the batch path too.
 	results, errs = holdFirstBatch(t, leader, f, "batch", 20)
-	for i := range 20 {
-		if errs[i] != nil || !results[i].Outcome.Replayed {
-			t.Errorf("retry %d: err %v, replayed %v", i, errs[i], results[i].Outcome.Replayed)
-		}
-	}
+	checkReplayed(t, results, errs)
 	c.checkConverged()
 }
 
@@ -164,12 +146,7 @@ func TestForwardProtocolVersions(t *testing.T) {
 	c := newCluster(t, clusterOpts{n: 3, inmem: true})
 	leader := c.waitLeader(nil)
 	f := c.follower(leader)
-	var other *testNode
-	for _, tn := range c.live() {
-		if tn != leader && tn != f {
-			other = tn
-		}
-	}
+	other := c.third(leader, f)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var enc wire.Encoder

@@ -44,21 +44,7 @@ func TestForwardStream(t *testing.T) {
 	const count = 300
 	before := f.node.Status().Stats
 	results, errs := proposeMany(t, f, "stream", count)
-	for i := range count {
-		if errs[i] != nil {
-			t.Fatalf("command %d: %v", i, errs[i])
-		}
-		res := results[i]
-		if res.Outcome.Err != nil {
-			t.Fatalf("command %d refused: %v", i, res.Outcome.Err)
-		}
-		if want := agentCmd(i).ID; res.Outcome.Agent == nil || res.Outcome.Agent.ID != want {
-			t.Errorf("command %d: outcome %+v, want agent %s", i, res.Outcome.Agent, want)
-		}
-		if res.ServedBy != leader.cfg.NodeID || res.Index == 0 {
-			t.Errorf("command %d served by %q at %d", i, res.ServedBy, res.Index)
-		}
-	}
+	checkAgentOutcomes(t, leader, results, errs)
 	after := f.node.Status().Stats
 	if cmds := after.Forwarded - before.Forwarded; cmds != count {
 		t.Errorf("forwarded %d commands, want %d", cmds, count)
@@ -69,11 +55,7 @@ func TestForwardStream(t *testing.T) {
 	t.Logf("%d commands in %d stream writes", count, after.ForwardRequests-before.ForwardRequests)
 
 	results, errs = proposeMany(t, f, "stream", 20)
-	for i := range 20 {
-		if errs[i] != nil || !results[i].Outcome.Replayed {
-			t.Errorf("retry %d: err %v, replayed %v", i, errs[i], results[i].Outcome.Replayed)
-		}
-	}
+	checkReplayed(t, results, errs)
 	if n := leader.streamsOpened.Load(); n != 1 {
 		t.Errorf("the stream was not kept: %d opened", n)
 	}
@@ -89,12 +71,7 @@ func TestForwardStreamFollowsTheLeader(t *testing.T) {
 	c := newCluster(t, clusterOpts{n: 3, inmem: true})
 	old := c.waitLeader(nil)
 	f := c.follower(old)
-	var other *testNode
-	for _, tn := range c.live() {
-		if tn != old && tn != f {
-			other = tn
-		}
-	}
+	other := c.third(old, f)
 	propose(t, f, "before", agentCmd(1))
 	if old.streamsOpened.Load() != 1 {
 		t.Fatalf("no stream to the first leader")
@@ -147,11 +124,7 @@ func TestForwardFallsBackToProposeBatch(t *testing.T) {
 	leader.noStream.Store(true)
 	f := c.follower(leader)
 	results, errs := proposeMany(t, f, "fallback", 50)
-	for i := range 50 {
-		if errs[i] != nil || results[i].Outcome.Err != nil {
-			t.Fatalf("command %d: %v %v", i, errs[i], results[i].Outcome.Err)
-		}
-	}
+	checkAgentOutcomes(t, leader, results, errs)
 	if n := leader.streamsOpened.Load(); n != 0 {
 		t.Errorf("%d streams accepted by a leader that refuses them", n)
 	}

@@ -362,6 +362,48 @@ func proposeAsClient(ctx context.Context, tn *testNode, key string, cmd routing.
 	}
 }
 
+// third returns the live node that is neither a nor b.
+func (c *testCluster) third(a, b *testNode) *testNode {
+	for _, tn := range c.live() {
+		if tn != a && tn != b {
+			return tn
+		}
+	}
+	c.t.Fatal("no third node")
+	return nil
+}
+
+// checkAgentOutcomes checks that proposal i (agentCmd(i)) succeeded and was
+// answered with its own agent by leader.
+func checkAgentOutcomes(t *testing.T, leader *testNode, results []Result, errs []error) {
+	t.Helper()
+	for i := range results {
+		if errs[i] != nil {
+			t.Fatalf("command %d: %v", i, errs[i])
+		}
+		res := results[i]
+		if res.Outcome.Err != nil {
+			t.Fatalf("command %d refused: %v", i, res.Outcome.Err)
+		}
+		if want := agentCmd(i).ID; res.Outcome.Agent == nil || res.Outcome.Agent.ID != want {
+			t.Errorf("command %d: outcome %+v, want agent %s", i, res.Outcome.Agent, want)
+		}
+		if res.ServedBy != leader.cfg.NodeID || res.Index == 0 {
+			t.Errorf("command %d served by %q at %d", i, res.ServedBy, res.Index)
+		}
+	}
+}
+
+// checkReplayed checks that every proposal was answered as a replay.
+func checkReplayed(t *testing.T, results []Result, errs []error) {
+	t.Helper()
+	for i := range results {
+		if errs[i] != nil || !results[i].Outcome.Replayed {
+			t.Errorf("retry %d: err %v, replayed %v", i, errs[i], results[i].Outcome.Replayed)
+		}
+	}
+}
+
 func (c *testCluster) follower(leader *testNode) *testNode {
 	for _, tn := range c.live() {
 		if tn != leader {
