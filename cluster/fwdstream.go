@@ -46,8 +46,9 @@ const (
 	// it goes by proposebatch instead.
 	streamDialTimeout = 2 * time.Second
 	// streamRedialPause is how long a follower keeps to proposebatch after
-	// a leader would not open a stream.
-	streamRedialPause = 5 * time.Second
+	// a leader would not open a stream (an older release, or a node that
+	// was not leader yet when asked).
+	streamRedialPause = time.Second
 	// streamStallTimeout closes a stream whose write has not returned in
 	// this long (the leader does not read: paused or gone), so that the
 	// forwarder is free to reach the next leader.
@@ -67,9 +68,13 @@ type fwdStream struct {
 	err      error              // set once: the stream is broken
 	retiring time.Time          // the leader changed: close once drained
 
-	writing atomic.Int64 // unix nanos a write started, 0 between writes
-	nextTag uint64       // forwarder only
-	buf     []byte       // forwarder only
+	opened  time.Time    // for writing's clock (monotonic)
+	writing atomic.Int64 // 1 + nanoseconds after opened a write started; 0 between writes
+	// heard is when (nanoseconds after opened) the stream last made
+	// progress: a result came, or a command went out to an idle stream.
+	heard   atomic.Int64
+	nextTag uint64 // forwarder only
+	buf     []byte // forwarder only
 }
 
 // forwardStream returns the stream to the current leader, opening one if
@@ -119,7 +124,7 @@ func (n *Node) dialStream(addr string) (*fwdStream, error) {
 		resp.Body.Close()
 		return nil, fmt.Errorf("HTTP %d", resp.StatusCode)
 	}
-	s := &fwdStream{n: n, addr: addr, rwc: rwc, br: bufio.NewReaderSize(rwc, 32<<10), pending: map[uint64]*fwdReq{}}
+	s := &fwdStream{n: n, addr: addr, rwc: rwc, br: bufio.NewReaderSize(rwc, 32<<10), pending: map[uint64]*fwdReq{}, opened: time.Now()}
 	if !n.goStream(2) {
 		rwc.Close()
 		return nil, ErrShutdown
@@ -167,6 +172,9 @@ func (s *fwdStream) send(batch []*fwdReq) {
 		}
 		return
 	}
+	if len(s.pending) == 0 {
+		s.heard.Store(int64(time.Since(s.opened)))
+	}
 	buf := s.buf[:0]
 	var pl wire.Encoder
 	for _, r := range batch {
@@ -180,7 +188,7 @@ func (s *fwdStream) send(batch []*fwdReq) {
 	}
 	s.mu.Unlock()
 	s.n.stats.forwardRequests.Add(1)
-	s.writing.Store(time.Now().UnixNano())
+	s.writing.Store(1 + int64(time.Since(s.opened)))
 	_, err := s.rwc.Write(buf)
 	s.writing.Store(0)
 	if err != nil {
@@ -229,6 +237,7 @@ func (s *fwdStream) readLoop() {
 			s.fail(fmt.Errorf("undecodable answer on forward stream from %s: %w", s.addr, err))
 			return
 		}
+		s.heard.Store(int64(time.Since(s.opened)))
 		s.mu.Lock()
 		r := s.pending[tag]
 		delete(s.pending, tag)
@@ -239,9 +248,11 @@ func (s *fwdStream) readLoop() {
 	}
 }
 
-// watch closes the stream when a write stalls, when it has been retired
-// (the leader changed) and carries nothing more (or its callers have all
-// given up), or when the node stops.
+// watch closes the stream when a write stalls, when commands have waited
+// for half the apply timeout without any answer coming (a leader that
+// stopped reading, as a paused process does, while raft still lists it),
+// when it has been retired (the leader changed) and carries nothing more
+// (or its callers have all given up), or when the node stops.
 func (s *fwdStream) watch() {
 	defer s.n.streamWG.Done()
 	t := time.NewTicker(streamWatchEvery)
@@ -253,7 +264,7 @@ func (s *fwdStream) watch() {
 			return
 		case <-t.C:
 		}
-		if w := s.writing.Load(); w != 0 && time.Since(time.Unix(0, w)) > streamStallTimeout {
+		if w := s.writing.Load(); w != 0 && time.Since(s.opened)-time.Duration(w-1) > streamStallTimeout {
 			s.fail(fmt.Errorf("forward stream to %s: a write stalled for %v", s.addr, streamStallTimeout))
 		}
 		// The leader changed (or this node leads now, and forwards
@@ -265,6 +276,10 @@ func (s *fwdStream) watch() {
 		done, retiring, idle := s.err != nil, s.retiring, len(s.pending) == 0
 		s.mu.Unlock()
 		if done {
+			return
+		}
+		if silent := time.Since(s.opened) - time.Duration(s.heard.Load()); !idle && silent > s.n.cfg.ApplyTimeout/2 {
+			s.fail(fmt.Errorf("forward stream to %s: no answer for %v", s.addr, silent.Round(time.Millisecond)))
 			return
 		}
 		if !retiring.IsZero() && (idle || time.Since(retiring) > s.n.cfg.ApplyTimeout) {

@@ -2,7 +2,9 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/omnirouter/omnirouter/internal/poll"
+	"github.com/omnirouter/omnirouter/routing"
 )
 
 // proposeMany proposes count commands (keys key-i, agents i) through tn at
@@ -128,5 +131,58 @@ func TestForwardFallsBackToProposeBatch(t *testing.T) {
 	if n := leader.streamsOpened.Load(); n != 0 {
 		t.Errorf("%d streams accepted by a leader that refuses them", n)
 	}
+	c.checkConverged()
+}
+
+// TestForwardStreamStalledLeader: a leader that stops reading (a paused
+// process) leaves the follower's commands unanswered, and big ones fill the
+// stream until a write stalls; the follower closes the stream after
+// streamStallTimeout (or half the apply timeout without an answer), its
+// callers get ErrAmbiguous then instead of at their deadlines, and its
+// forwarder is free for the next command.
+func TestForwardStreamStalledLeader(t *testing.T) {
+	routingReady(t)
+	c := newCluster(t, clusterOpts{n: 3, inmem: true})
+	leader := c.waitLeader(nil)
+	f := c.follower(leader)
+	leader.stallStreams.Store(true)
+	// More than the loopback socket buffers hold, so a write blocks.
+	big := strings.Repeat("x", 512<<10)
+	const count = 64
+	errs := make([]error, count)
+	var wg sync.WaitGroup
+	for i := range count {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Far beyond the watchdog's limits: a command that reaches
+			// its deadline was not ended by them.
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			_, errs[i] = f.node.Propose(ctx, fmt.Sprintf("big-%d", i), routing.UpsertAgent{ID: fmt.Sprintf("big%d", i), Name: big})
+		}()
+	}
+	wg.Wait()
+	stalled := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			t.Errorf("command %d succeeded on a leader that reads nothing", i)
+		case !errors.Is(err, ErrAmbiguous):
+			t.Errorf("command %d: %v, want ErrAmbiguous", i, err)
+		case strings.Contains(err.Error(), "stalled"):
+			stalled++
+		case !strings.Contains(err.Error(), "no answer"):
+			t.Errorf("command %d was not ended by the watchdog: %v", i, err)
+		}
+	}
+	if stalled == 0 {
+		t.Errorf("no write stalled: %v", errs[0])
+	}
+	if n := f.node.Status().Stats.ForwardStreams; n != 0 {
+		t.Errorf("%d streams still open", n)
+	}
+	leader.stallStreams.Store(false)
+	propose(t, f, "after-stall", agentCmd(1))
 	c.checkConverged()
 }

@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -42,6 +43,9 @@ type testNode struct {
 	noStream atomic.Bool
 	// streamsOpened counts forward streams the node accepted.
 	streamsOpened atomic.Uint64
+	// stallStreams makes the node stop reading forward streams opened
+	// while it is set, as a paused process does.
+	stallStreams atomic.Bool
 	// holdBatch, when set, makes proposebatch requests wait until the
 	// channel is closed before they are served.
 	holdBatch atomic.Pointer[chan struct{}]
@@ -106,6 +110,9 @@ func newCluster(t testing.TB, o clusterOpts) *testCluster {
 				tn.streamsOpened.Add(1)
 				if tn.dropAnswers.Load() {
 					w = dropStreamAnswers{w}
+				}
+				if tn.stallStreams.Load() {
+					w = stallStream{w}
 				}
 			}
 			if hold := tn.holdBatch.Load(); hold != nil && r.URL.Path == pathProposeBatch {
@@ -438,4 +445,33 @@ func (c *dropAfterUpgrade) Write(b []byte) (int, error) {
 	}
 	c.Conn.Close()
 	return 0, net.ErrClosed
+}
+
+// stallStream hands the stream handler a connection whose reads block
+// until it is closed.
+type stallStream struct{ http.ResponseWriter }
+
+func (d stallStream) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(d.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	sc := &stalledConn{Conn: conn, closed: make(chan struct{})}
+	return sc, bufio.NewReadWriter(bufio.NewReader(sc), brw.Writer), nil
+}
+
+type stalledConn struct {
+	net.Conn
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (c *stalledConn) Read([]byte) (int, error) {
+	<-c.closed
+	return 0, net.ErrClosed
+}
+
+func (c *stalledConn) Close() error {
+	c.once.Do(func() { close(c.closed) })
+	return c.Conn.Close()
 }
