@@ -255,7 +255,7 @@ var (
 	descApplied    = prometheus.NewDesc(ns+"_raft_applied_index", "Raft applied index.", nil, nil)
 	descLeaderChg  = prometheus.NewDesc(ns+"_raft_leader_changes_total", "Leader changes this node observed since it started.", nil, nil)
 	descForwarded  = prometheus.NewDesc(ns+"_forwarded_writes_total", "Writes this node forwarded to the leader.", nil, nil)
-	descFwdReqs    = prometheus.NewDesc(ns+"_forward_requests_total", "Requests that carried this node's forwarded writes to the leader (writes per request: the forward batch size).", nil, nil)
+	descFwdReqs    = prometheus.NewDesc(ns+"_forward_requests_total", "Messages that carried this node's forwarded writes to the leader: proposebatch requests, or writes on a forward stream (forwarded writes per message: the forward batch size).", nil, nil)
 	descFwdStreams = prometheus.NewDesc(ns+"_forward_streams_open", "Open streams this node forwards writes on (1 on a follower that forwards; 0 means it sends proposebatch requests).", nil, nil)
 	descEntries    = prometheus.NewDesc(ns+"_proposed_entries_total", "Raft log entries this node proposed as leader.", nil, nil)
 	descCommands   = prometheus.NewDesc(ns+"_proposed_commands_total", "Commands those entries carried (commands per entry: the batch size).", nil, nil)

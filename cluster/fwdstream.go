@@ -183,8 +183,7 @@ func (s *fwdStream) send(batch []*fwdReq) {
 		pl.Buf = pl.Buf[:0]
 		pl.Uvarint(s.nextTag)
 		pl.Bytes(encodeEntry(&r.e))
-		buf = binary.AppendUvarint(buf, uint64(len(pl.Buf)))
-		buf = append(buf, pl.Buf...)
+		buf = appendFrame(buf, pl.Buf)
 	}
 	s.mu.Unlock()
 	s.n.stats.forwardRequests.Add(1)
@@ -317,6 +316,13 @@ func (n *Node) closeStreams() {
 	n.streamWG.Wait()
 }
 
+// appendFrame appends one frame carrying payload to buf.
+func appendFrame(buf, payload []byte) []byte {
+	buf = binary.AppendUvarint(buf, uint64(len(payload)))
+	return append(buf, payload...)
+}
+
+// readFrame reads one frame's payload.
 func readFrame(br *bufio.Reader) ([]byte, error) {
 	size, err := binary.ReadUvarint(br)
 	if err != nil {
@@ -457,8 +463,7 @@ func (ls *leaderStream) writeLoop() {
 				pl.Byte(stOK)
 				appendApplied(&pl, ls.n.id, it.r.index, &it.r.res)
 			}
-			buf = binary.AppendUvarint(buf, uint64(len(pl.Buf)))
-			buf = append(buf, pl.Buf...)
+			buf = appendFrame(buf, pl.Buf)
 		}
 		clear(items)
 		spare = items

@@ -1,9 +1,12 @@
 package cluster
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +15,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/omnirouter/omnirouter/internal/poll"
+	"github.com/omnirouter/omnirouter/internal/wire"
 	"github.com/omnirouter/omnirouter/routing"
 )
 
@@ -19,6 +23,15 @@ import (
 // once and returns every caller's result.
 func proposeMany(t *testing.T, tn *testNode, key string, count int) ([]Result, []error) {
 	t.Helper()
+	return proposeEach(tn, count, 10*time.Second, func(i int) (string, routing.Command) {
+		return fmt.Sprintf("%s-%d", key, i), agentCmd(i)
+	})
+}
+
+// proposeEach proposes count commands through tn at once, each with its
+// own deadline, and returns every caller's first answer: unlike
+// proposeConcurrently it does not retry, so an ambiguous outcome shows.
+func proposeEach(tn *testNode, count int, timeout time.Duration, command func(i int) (string, routing.Command)) ([]Result, []error) {
 	results := make([]Result, count)
 	errs := make([]error, count)
 	var wg sync.WaitGroup
@@ -26,9 +39,10 @@ func proposeMany(t *testing.T, tn *testNode, key string, count int) ([]Result, [
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			key, cmd := command(i)
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
-			results[i], errs[i] = tn.node.Propose(ctx, fmt.Sprintf("%s-%d", key, i), agentCmd(i))
+			results[i], errs[i] = tn.node.Propose(ctx, key, cmd)
 		}()
 	}
 	wg.Wait()
@@ -148,21 +162,11 @@ func TestForwardStreamStalledLeader(t *testing.T) {
 	leader.stallStreams.Store(true)
 	// More than the loopback socket buffers hold, so a write blocks.
 	big := strings.Repeat("x", 512<<10)
-	const count = 64
-	errs := make([]error, count)
-	var wg sync.WaitGroup
-	for i := range count {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			// Far beyond the watchdog's limits: a command that reaches
-			// its deadline was not ended by them.
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			_, errs[i] = f.node.Propose(ctx, fmt.Sprintf("big-%d", i), routing.UpsertAgent{ID: fmt.Sprintf("big%d", i), Name: big})
-		}()
-	}
-	wg.Wait()
+	// A minute is far beyond the watchdog's limits: a command that reaches
+	// its deadline was not ended by them.
+	_, errs := proposeEach(f, 64, time.Minute, func(i int) (string, routing.Command) {
+		return fmt.Sprintf("big-%d", i), routing.UpsertAgent{ID: fmt.Sprintf("big%d", i), Name: big}
+	})
 	stalled := 0
 	for i, err := range errs {
 		switch {
@@ -185,4 +189,87 @@ func TestForwardStreamStalledLeader(t *testing.T) {
 	leader.stallStreams.Store(false)
 	propose(t, f, "after-stall", agentCmd(1))
 	c.checkConverged()
+}
+
+// openRawStream asks url's node for a forward stream, as a follower does,
+// and returns the connection (nil unless it answered 101) and the status.
+func openRawStream(t *testing.T, url string) (io.ReadWriteCloser, *bufio.Reader, int) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url+pathProposeStream, nil)
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", streamProtocol)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if d := wire.NewDecoder(body); d.Byte() != stRetry {
+			t.Errorf("refused upgrade answered %q, want status RETRY", body)
+		}
+		return nil, nil, resp.StatusCode
+	}
+	rwc := resp.Body.(io.ReadWriteCloser)
+	t.Cleanup(func() { rwc.Close() })
+	return rwc, bufio.NewReader(rwc), resp.StatusCode
+}
+
+// TestForwardStreamOnlyOnTheLeader: a node that is not leader refuses the
+// upgrade with RETRY (nothing happened); a stream whose node stops leading
+// answers each later command RETRY, and nothing of it is applied.
+func TestForwardStreamOnlyOnTheLeader(t *testing.T) {
+	routingReady(t)
+	c := newCluster(t, clusterOpts{n: 3, inmem: true})
+	leader := c.waitLeader(nil)
+	f := c.follower(leader)
+	if _, _, status := openRawStream(t, f.srv.URL); status != http.StatusOK {
+		t.Fatalf("upgrade on a follower: HTTP %d, want 200 with RETRY", status)
+	}
+
+	rwc, br, _ := openRawStream(t, leader.srv.URL)
+	if rwc == nil {
+		t.Fatal("the leader refused a stream")
+	}
+	if err := leader.node.raft.LeadershipTransferToServer(raft.ServerID(f.cfg.NodeID), raft.ServerAddress(f.inmem.LocalAddr())).Error(); err != nil {
+		t.Fatalf("leadership transfer: %v", err)
+	}
+	if l := c.waitLeader(nil); l != f {
+		t.Fatalf("leader is %s, want %s", l.cfg.NodeID, f.cfg.NodeID)
+	}
+	var pl wire.Encoder
+	pl.Uvarint(7)
+	e := commandEntry(0, "deposed", agentCmd(77))
+	pl.Bytes(encodeEntry(&e))
+	if _, err := rwc.Write(appendFrame(nil, pl.Buf)); err != nil {
+		t.Fatal(err)
+	}
+	frame, err := readFrame(br)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := wire.NewDecoder(frame)
+	tag := d.Uvarint()
+	res := readForwardResult(d)
+	if d.Err() != nil || tag != 7 || !errors.Is(res.err, errRetry) {
+		t.Fatalf("answer on a deposed leader's stream: tag %d, %v (%v), want 7 and RETRY", tag, res.err, d.Err())
+	}
+	c.checkConverged()
+	var applied bool
+	f.node.Read(context.Background(), Stale, func(m *routing.Machine) { _, applied = m.Agent(agentCmd(77).ID) })
+	if applied {
+		t.Error("a command answered RETRY was applied")
+	}
+}
+
+// TestForwardStreamSendOnBrokenStream: a command the forwarder took for a
+// stream that broke meanwhile was never written: RETRY, not ambiguous.
+func TestForwardStreamSendOnBrokenStream(t *testing.T) {
+	s := &fwdStream{err: errors.New("connection reset")}
+	r := &fwdReq{done: make(chan fwdResult, 1)}
+	r.state.Store(fwdTaken)
+	s.send([]*fwdReq{r})
+	if res := <-r.done; !errors.Is(res.err, errRetry) || errors.Is(res.err, ErrAmbiguous) {
+		t.Fatalf("result %v, want RETRY", res.err)
+	}
 }

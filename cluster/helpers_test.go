@@ -41,7 +41,8 @@ type testNode struct {
 	// noStream makes the node answer forward stream requests 404, as a
 	// leader of the previous release does: followers use proposebatch.
 	noStream atomic.Bool
-	// streamsOpened counts forward streams the node accepted.
+	// streamsOpened counts forward stream requests that reached the node
+	// (a leader accepts them; another node answers RETRY).
 	streamsOpened atomic.Uint64
 	// stallStreams makes the node stop reading forward streams opened
 	// while it is set, as a paused process does.
