@@ -94,12 +94,7 @@ func TestForwardStreamFollowsTheLeader(t *testing.T) {
 		t.Fatalf("no stream to the first leader")
 	}
 
-	if err := old.node.raft.LeadershipTransferToServer(raft.ServerID(other.cfg.NodeID), raft.ServerAddress(other.inmem.LocalAddr())).Error(); err != nil {
-		t.Fatalf("leadership transfer: %v", err)
-	}
-	if l := c.waitLeader(nil); l != other {
-		t.Fatalf("leader is %s, want %s", l.cfg.NodeID, other.cfg.NodeID)
-	}
+	c.transferLeadership(old, other)
 	res := propose(t, f, "after", agentCmd(2))
 	if res.ServedBy != other.cfg.NodeID {
 		t.Errorf("served by %s, want the new leader %s", res.ServedBy, other.cfg.NodeID)
@@ -117,12 +112,7 @@ func TestForwardStreamFollowsTheLeader(t *testing.T) {
 
 	// Once the follower leads itself it forwards nothing: its stream closes
 	// without another command.
-	if err := other.node.raft.LeadershipTransferToServer(raft.ServerID(f.cfg.NodeID), raft.ServerAddress(f.inmem.LocalAddr())).Error(); err != nil {
-		t.Fatalf("leadership transfer: %v", err)
-	}
-	if l := c.waitLeader(nil); l != f {
-		t.Fatalf("leader is %s, want %s", l.cfg.NodeID, f.cfg.NodeID)
-	}
+	c.transferLeadership(other, f)
 	poll.Until(t, 10*time.Second, "the new leader's own stream closed", func() error {
 		if n := f.node.Status().Stats.ForwardStreams; n != 0 {
 			return fmt.Errorf("%d streams open", n)
@@ -231,12 +221,7 @@ func TestForwardStreamOnlyOnTheLeader(t *testing.T) {
 	if rwc == nil {
 		t.Fatal("the leader refused a stream")
 	}
-	if err := leader.node.raft.LeadershipTransferToServer(raft.ServerID(f.cfg.NodeID), raft.ServerAddress(f.inmem.LocalAddr())).Error(); err != nil {
-		t.Fatalf("leadership transfer: %v", err)
-	}
-	if l := c.waitLeader(nil); l != f {
-		t.Fatalf("leader is %s, want %s", l.cfg.NodeID, f.cfg.NodeID)
-	}
+	c.transferLeadership(leader, f)
 	var pl wire.Encoder
 	pl.Uvarint(7)
 	e := commandEntry(0, "deposed", agentCmd(77))

@@ -370,6 +370,18 @@ func proposeAsClient(ctx context.Context, tn *testNode, key string, cmd routing.
 	}
 }
 
+// transferLeadership moves leadership from the leader to to and waits
+// until every node follows it.
+func (c *testCluster) transferLeadership(from, to *testNode) {
+	c.t.Helper()
+	if err := from.node.raft.LeadershipTransferToServer(raft.ServerID(to.cfg.NodeID), raft.ServerAddress(to.inmem.LocalAddr())).Error(); err != nil {
+		c.t.Fatalf("leadership transfer: %v", err)
+	}
+	if l := c.waitLeader(nil); l != to {
+		c.t.Fatalf("leader is %s, want %s", l.cfg.NodeID, to.cfg.NodeID)
+	}
+}
+
 // third returns the live node that is neither a nor b.
 func (c *testCluster) third(a, b *testNode) *testNode {
 	for _, tn := range c.live() {
