@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/omnirouter/omnirouter/internal/poll"
 	"github.com/omnirouter/omnirouter/internal/wire"
 	"github.com/omnirouter/omnirouter/routing"
