@@ -72,7 +72,7 @@ func (m *Machine) upsertAgent(c UpsertAgent) Outcome {
 	a := m.getAgent(c.ID)
 	if a == nil {
 		a = &Agent{ID: c.ID, Status: StatusOffline, cow: m.cow}
-		m.agents.ReplaceOrInsert(agentRef{a.ID, a})
+		m.putAgent(a)
 		m.loadChangedFor(a.ID)
 	} else {
 		a = m.writableAgent(a)
@@ -127,7 +127,7 @@ func (m *Machine) removeAgent(c RemoveAgent) Outcome {
 	}
 	m.disarmAgent(a)
 	m.dropAvail(a)
-	m.agents.Delete(agentRef{id: a.ID})
+	m.deleteAgent(a.ID)
 	m.emit(EventAgentRemoved, "", a.ID, EventData{})
 	removed := *a
 	return Outcome{Agent: &removed}

@@ -150,3 +150,53 @@ func BenchmarkReadSnapshot(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkApplyLifecycleKeyed applies what `omnirouter bench --workload
+// lifecycle` sends, command for command and each with its idempotency key:
+// alternately a chat (create, accept, a message each way, leave, the
+// visitor's message that reopens it, accept again, end) and a messaging
+// conversation (create, accept, a message each way, release). 500 agents
+// with one skill, which every conversation asks for. ns/op is per command.
+func BenchmarkApplyLifecycleKeyed(b *testing.B) {
+	m := New()
+	skills := []string{"run1"}
+	for i := range 500 {
+		id := fmt.Sprintf("a%04d", i)
+		m.Apply(t0, id+"-u", UpsertAgent{ID: id, Capacity: capacity.Limits{4, 8}, Skills: skills})
+		m.Apply(t0, id+"-s", SetAgentStatus{AgentID: id, Status: StatusOnline})
+	}
+	at := t0
+	apply := func(key string, cmd Command) Outcome {
+		at++
+		out, _ := m.ApplyCounting(at, key, cmd)
+		if out.Err != nil {
+			b.Fatalf("%s: %v", key, out.Err)
+		}
+		return out
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for n := 0; n < b.N; {
+		id := fmt.Sprintf("run1-w001-%07d", n)
+		chat := n%2 == 0
+		ch := capacity.Messaging
+		if chat {
+			ch = capacity.Chat
+		}
+		out := apply(id, CreateConversation{ID: id, Channel: ch, Message: "Hello, I need help with my order", Skills: skills})
+		agent := out.Conversation.AgentID
+		apply(id+"-acc", Accept{ConversationID: id, AgentID: agent})
+		apply(id+"-m1", PostMessage{ConversationID: id, Author: AuthorAgent, AgentID: agent, Text: "Hi, how can I help?"})
+		apply(id+"-m2", PostMessage{ConversationID: id, Author: AuthorVisitor, Text: "Where is my parcel?"})
+		if !chat {
+			apply(id+"-rel", Release{AgentID: agent, ConversationID: id, TicketStatus: TicketPending, SetTicket: true})
+			n += 5
+			continue
+		}
+		apply(id+"-leave", Leave{ConversationID: id, AgentID: agent})
+		out = apply(id+"-m3", PostMessage{ConversationID: id, Author: AuthorVisitor, Text: "Sorry, one more thing"})
+		apply(id+"-acc2", Accept{ConversationID: id, AgentID: out.Conversation.AgentID})
+		apply(id+"-end", End{ConversationID: id, By: EndedByVisitor})
+		n += 8
+	}
+}

@@ -11,7 +11,7 @@ import (
 )
 
 // TestLookupMirrors: the lookup maps follow every change of the
-// conversation and key indexes (including copy-on-write copies after a
+// conversation, agent and key indexes (including copy-on-write copies after a
 // clone), a clone without them finds the same things, and a stale mirror
 // is caught by the invariant check.
 func TestLookupMirrors(t *testing.T) {
@@ -26,8 +26,21 @@ func TestLookupMirrors(t *testing.T) {
 	if got := h.m.getConv("c1"); got == frozen.getConv("c1") || got.State != StateAssigned {
 		t.Fatalf("after the clone, c1 was not copied into the live machine's lookup")
 	}
-	if frozen.convByID != nil || frozen.keyByName != nil {
+	if out := h.apply("", UpsertAgent{ID: "a", Capacity: capacity.Limits{2, 2}}); out.Err != nil {
+		t.Fatal(out.Err)
+	}
+	if got := h.m.getAgent("a"); got == frozen.getAgent("a") || got.Capacity != (capacity.Limits{2, 2}) || got != h.m.agentByID["a"] {
+		t.Fatalf("after the clone, agent a was not copied into the live machine's lookup")
+	}
+	if frozen.convByID != nil || frozen.keyByName != nil || frozen.agentByID != nil {
 		t.Fatal("a clone shares the live machine's lookup maps")
+	}
+	h.onlineAgent("b", 1, 1)
+	if out := h.apply("", RemoveAgent{ID: "b"}); out.Err != nil {
+		t.Fatal(out.Err)
+	}
+	if _, ok := h.m.agentByID["b"]; ok || h.m.getAgent("b") != nil {
+		t.Fatal("a removed agent stays in the lookup")
 	}
 	if frozen.getConv("c1").State == StateAssigned || frozen.keys.Len() != 1 || (*frozen.keys.at(0)).Key != "k1" {
 		t.Fatal("the clone does not find its own state")
@@ -43,7 +56,7 @@ func TestLookupMirrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if back.getConv("c2") == nil || back.getKey("k1") == nil || back.convByID == nil {
+	if back.getConv("c2") == nil || back.getKey("k1") == nil || back.getAgent("a") == nil || back.convByID == nil || back.agentByID == nil {
 		t.Fatal("a restored machine has no lookups")
 	}
 
@@ -52,6 +65,16 @@ func TestLookupMirrors(t *testing.T) {
 		t.Fatalf("stale conversation lookup not caught: %v", err)
 	}
 	h.m.convByID["c1"] = h.m.scanConv("c1")
+	h.m.agentByID["a"] = frozen.getAgent("a") // stale
+	if err := h.m.CheckInvariants(); err == nil || !strings.Contains(err.Error(), `agent lookup map is stale for "a"`) {
+		t.Fatalf("stale agent lookup not caught: %v", err)
+	}
+	delete(h.m.agentByID, "a")
+	if err := h.m.CheckInvariants(); err == nil || !strings.Contains(err.Error(), "agent lookup map holds") {
+		t.Fatalf("missing agent lookup not caught: %v", err)
+	}
+	r, _ := h.m.agents.Get(agentRef{id: "a"})
+	h.m.agentByID["a"] = r.a
 	delete(h.m.keyByName, "k1")
 	if err := h.m.CheckInvariants(); err == nil || !strings.Contains(err.Error(), "key lookup map") {
 		t.Fatalf("missing key lookup not caught: %v", err)

@@ -185,6 +185,9 @@ func (m *Machine) CheckInvariants() error {
 	if m.convByID != nil {
 		checkMirror(bad, "conversation", m.convByID, m.convs, func(r convRef) (string, *Conversation) { return r.c.ID, r.c })
 	}
+	if m.agentByID != nil {
+		checkMirror(bad, "agent", m.agentByID, m.agents, func(r agentRef) (string, *Agent) { return r.id, r.a })
+	}
 	m.checkKeys(bad)
 	if n := m.events.Len(); n > EventRetention {
 		bad("%d events retained, limit %d", n, EventRetention)

@@ -69,6 +69,9 @@ type Machine struct {
 	// A clone has neither map (nil): the cluster only writes snapshots
 	// from one. CheckInvariants on a clone finds conversations by a scan.
 	convByID map[string]*Conversation
+	// agentByID is to agents what convByID is to convs (an agent lookup
+	// came to 5% of applying a lifecycle's commands as a B-tree search).
+	agentByID map[string]*Agent
 
 	nextEventID uint64 // id of the next event
 	nextSeq     uint64 // arrival sequence of the next conversation
@@ -198,6 +201,7 @@ func New() *Machine {
 		convs:       btree.NewG(btreeDegree, convLess),
 		deadlines:   btree.NewG(btreeDegree, deadlineLess),
 		convByID:    map[string]*Conversation{},
+		agentByID:   map[string]*Agent{},
 		keyByName:   map[string]*keyRecord{},
 		nextEventID: 1,
 		nextSeq:     1,
@@ -228,7 +232,7 @@ func (m *Machine) Clone() *Machine {
 	c.keys = m.keys.clone()
 	c.events = m.events.clone()
 	c.emitted, c.loadChanged = nil, nil
-	c.convByID, c.keyByName = nil, nil // they belong to m, which goes on changing
+	c.convByID, c.keyByName, c.agentByID = nil, nil, nil // they belong to m, which goes on changing
 	// Both sides get new tokens: every item that exists now is shared and is
 	// copied by whichever side writes it first.
 	c.cow = &cowToken{}
@@ -421,8 +425,25 @@ func (m *Machine) expireKeys() {
 }
 
 func (m *Machine) getAgent(id string) *Agent {
-	r, _ := m.agents.Get(agentRef{id: id})
+	if m.agentByID != nil {
+		return m.agentByID[id]
+	}
+	r, _ := m.agents.Get(agentRef{id: id}) // a clone
 	return r.a
+}
+
+// putAgent adds or replaces an agent in the index.
+func (m *Machine) putAgent(a *Agent) {
+	m.agents.ReplaceOrInsert(agentRef{a.ID, a})
+	if m.agentByID != nil {
+		m.agentByID[a.ID] = a
+	}
+}
+
+// deleteAgent removes an agent from the index.
+func (m *Machine) deleteAgent(id string) {
+	m.agents.Delete(agentRef{id: id})
+	delete(m.agentByID, id)
 }
 
 // writableConv returns a conversation this machine may modify: the item
@@ -459,7 +480,7 @@ func (m *Machine) writableAgent(a *Agent) *Agent {
 	}
 	cp := *a
 	cp.cow = m.cow
-	m.agents.ReplaceOrInsert(agentRef{cp.ID, &cp})
+	m.putAgent(&cp)
 	return &cp
 }
 

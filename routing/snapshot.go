@@ -146,7 +146,7 @@ func DecodeSnapshot(data []byte) (*Machine, error) {
 			d.Fail("agents out of order")
 		}
 		prev = a.ID
-		m.agents.ReplaceOrInsert(agentRef{a.ID, a})
+		m.putAgent(a)
 	}
 	n = d.Len(d.Remaining())
 	var prevConv *Conversation

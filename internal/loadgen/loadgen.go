@@ -200,7 +200,7 @@ func (r *run) setup(ctx context.Context) error {
 				errs <- err
 				return
 			}
-			if err := r.call(ctx, "agent_status", "PUT", "/v1/agents/"+id+"/status", id+"-s", map[string]string{"status": "online"}, nil); err != nil {
+			if err := r.call(ctx, "agent_status", "PUT", "/v1/agents/"+id+"/status", id+"-s", object("status", "online"), nil); err != nil {
 				errs <- err
 			}
 		}()
@@ -286,6 +286,38 @@ type createBody struct {
 	Skills  []string `json:"skills"`
 }
 
+// encode is b as JSON, as encoding/json would write it.
+func (b messageBody) encode() rawJSON {
+	kv := []string{"author", b.Author}
+	if b.AgentID != "" {
+		kv = append(kv, "agent_id", b.AgentID)
+	}
+	return object(append(kv, "text", b.Text)...)
+}
+
+// encode is b as JSON, as encoding/json would write it.
+func (b createBody) encode() rawJSON {
+	kv := []string{"id", b.ID, "channel", b.Channel}
+	if b.Client != "" {
+		kv = append(kv, "client", b.Client)
+	}
+	out := object(append(kv, "message", b.Message)...)
+	out = append(out[:len(out)-1], `,"skills":`...)
+	if b.Skills == nil {
+		out = append(out, "null"...)
+	} else {
+		out = append(out, '[')
+		for i, s := range b.Skills {
+			if i > 0 {
+				out = append(out, ',')
+			}
+			out = appendString(out, s)
+		}
+		out = append(out, ']')
+	}
+	return append(out, '}')
+}
+
 // create creates a conversation; with read, it decodes the answer (the
 // create workload does not need it, and the tool shares the machine).
 func (r *run) create(ctx context.Context, w int, id, channel string, read bool) (conversation, bool) {
@@ -300,7 +332,7 @@ func (r *run) create(ctx context.Context, w int, id, channel string, read bool) 
 	if read {
 		out = &conv
 	}
-	if err := r.call(ctx, "create", "POST", "/v1/conversations", id, body, out); err != nil {
+	if err := r.call(ctx, "create", "POST", "/v1/conversations", id, body.encode(), out); err != nil {
 		return conv, false
 	}
 	r.created[w] = append(r.created[w], id)
@@ -341,7 +373,7 @@ func (r *run) accept(ctx context.Context, conv conversation, key string) bool {
 	if conv.State == "assigned" {
 		return true
 	}
-	return r.call(ctx, "accept", "POST", "/v1/conversations/"+conv.ID+"/accept", key, map[string]string{"agent_id": conv.AgentID}, nil) == nil
+	return r.call(ctx, "accept", "POST", "/v1/conversations/"+conv.ID+"/accept", key, object("agent_id", conv.AgentID), nil) == nil
 }
 
 func (r *run) lifecycle(ctx context.Context, w int, id string, chat bool) {
@@ -370,19 +402,19 @@ func (r *run) lifecycle(ctx context.Context, w int, id string, chat bool) {
 		if read {
 			out = &conv
 		}
-		return r.call(ctx, "message", "POST", path+"/messages", id+key, body, out) == nil
+		return r.call(ctx, "message", "POST", path+"/messages", id+key, body.encode(), out) == nil
 	}
 	if !msg("-m1", "agent", "Hi, how can I help?", false) || !msg("-m2", "visitor", "Where is my parcel?", false) {
 		return
 	}
 	if !chat {
-		body := map[string]string{"conversation_id": id, "ticket_status": "pending"}
+		body := object("conversation_id", id, "ticket_status", "pending")
 		if r.call(ctx, "release", "POST", "/v1/agents/"+agent+"/release", id+"-rel", body, nil) == nil {
 			r.finish(w, id)
 		}
 		return
 	}
-	if r.call(ctx, "leave", "POST", path+"/leave", id+"-leave", map[string]string{"agent_id": agent}, nil) != nil {
+	if r.call(ctx, "leave", "POST", path+"/leave", id+"-leave", object("agent_id", agent), nil) != nil {
 		return
 	}
 	// The visitor writes again: the same chat is back in the queue.
@@ -393,7 +425,7 @@ func (r *run) lifecycle(ctx context.Context, w int, id string, chat bool) {
 	if conv, ok = r.awaitOffer(ctx, conv, reopened); !ok || !r.accept(ctx, conv, id+"-acc2") {
 		return
 	}
-	if r.call(ctx, "end", "POST", path+"/end", id+"-end", map[string]string{"by": "visitor"}, nil) == nil {
+	if r.call(ctx, "end", "POST", path+"/end", id+"-end", object("by", "visitor"), nil) == nil {
 		r.finish(w, id)
 	}
 }
