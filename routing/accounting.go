@@ -24,7 +24,9 @@ func (m *Machine) emit(typ string, convID, agentID string, data EventData) {
 	e := Event{ID: m.nextEventID, Type: typ, At: m.now, ConversationID: convID, AgentID: agentID, Data: data}
 	m.nextEventID++
 	m.events.push(e, EventRetention)
-	m.emitted = append(m.emitted, e)
+	if m.collectEvents {
+		m.emitted = append(m.emitted, e)
+	}
 }
 
 // loadChangedFor notes that an agent's load or capacity changed in this

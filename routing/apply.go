@@ -38,6 +38,8 @@ func (m *Machine) apply(at int64, key string, cmd Command, withEvents bool) (Out
 		}
 	}
 
+	firstEvent := m.nextEventID
+	m.collectEvents = withEvents
 	m.advance(at)
 	out := m.run(cmd)
 	// Dispatch even after a refusal: the refused command changed nothing,
@@ -59,16 +61,15 @@ func (m *Machine) apply(at int64, key string, cmd Command, withEvents bool) (Out
 	}
 	// m.emitted is a scratch buffer kept across applies (growing a fresh
 	// slice of ~200-byte events took three allocations for a create); the
-	// outcome gets an exact copy.
-	n := len(m.emitted)
-	if n > 0 {
-		if withEvents {
-			out.Events = slices.Clone(m.emitted)
-		}
+	// outcome gets an exact copy. Without events nothing is collected: the
+	// ids say how many there were.
+	if len(m.emitted) > 0 {
+		out.Events = slices.Clone(m.emitted)
 		clear(m.emitted)
 		m.emitted = m.emitted[:0]
 	}
-	return out, n
+	m.collectEvents = false
+	return out, int(m.nextEventID - firstEvent)
 }
 
 // run validates and executes one command.

@@ -93,16 +93,25 @@ func TestApplyCounting(t *testing.T) {
 		PostMessage{ConversationID: "c1", Author: AuthorAgent, AgentID: "a", Text: "hello"},
 		End{ConversationID: "c1", By: EndedByVisitor},
 		Accept{ConversationID: "c1", AgentID: "a"}, // refused
+		CreateConversation{ID: "c2", Channel: capacity.Chat, Client: ClientWeb, Message: "hi"},
+		Tick{}, // an hour later: the offer and the session's timers fire
+		Tick{}, // replayed: the same key
 	}
 	total := 0
 	for i, cmd := range cmds {
-		at := t0 + int64(i)*1000
-		want := full.Apply(at, fmt.Sprintf("k%d", i), cmd)
-		got, n := counting.ApplyCounting(at, fmt.Sprintf("k%d", i), cmd)
+		at, key := t0+int64(i)*1000, fmt.Sprintf("k%d", i)
+		if _, ok := cmd.(Tick); ok {
+			at, key = t0+3_600_000, "tick"
+		}
+		want := full.Apply(at, key, cmd)
+		got, n := counting.ApplyCounting(at, key, cmd)
 		if n != len(want.Events) || got.Events != nil {
 			t.Fatalf("%T: counted %d events and kept %d, Apply emitted %d", cmd, n, len(got.Events), len(want.Events))
 		}
 		total += n
+		if _, ok := cmd.(Tick); ok && (n == 0) != got.Replayed {
+			t.Fatalf("tick (replayed %v) counted %d events", got.Replayed, n)
+		}
 		want.Events = nil
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("%T: outcome %+v, Apply's %+v", cmd, got, want)

@@ -44,13 +44,18 @@ type Machine struct {
 	now    int64
 	policy Policy
 
-	agents    *btree.BTreeG[agentRef]
-	convs     *btree.BTreeG[convRef]
-	queue     [capacity.NumChannels]*btree.BTreeG[queueKey]    // one per channel: capacity is per channel
-	classes   [capacity.NumChannels]*btree.BTreeG[*queueClass] // the queue by requirement (queue.go)
-	deadlines *btree.BTreeG[deadlineKey]
-	avail     [capacity.NumChannels]*btree.BTreeG[availKey]
-	events    eventLog
+	agents  *btree.BTreeG[agentRef]
+	convs   *btree.BTreeG[convRef]
+	queue   [capacity.NumChannels]*btree.BTreeG[queueKey]    // one per channel: capacity is per channel
+	classes [capacity.NumChannels]*btree.BTreeG[*queueClass] // the queue by requirement (queue.go)
+	// spareClass is the class that emptied last, for the next new class to
+	// reuse (never a clone's: a clone gets copies of the classes, and none
+	// of this); classProbe is the value class lookups search with.
+	spareClass *queueClass
+	classProbe queueClass
+	deadlines  *btree.BTreeG[deadlineKey]
+	avail      [capacity.NumChannels]*btree.BTreeG[availKey]
+	events     eventLog
 
 	// keys holds the idempotency records in the order they were stored,
 	// which is the order they expire in (each expires a retention period
@@ -80,9 +85,10 @@ type Machine struct {
 	cow *cowToken
 
 	// Per-apply scratch, empty between applies.
-	emitted     []Event
-	loadChanged []string // agents whose load or capacity changed in this apply
-	match       matchWork
+	collectEvents bool // this apply returns its events: emit keeps copies
+	emitted       []Event
+	loadChanged   []string // agents whose load or capacity changed in this apply
+	match         matchWork
 }
 
 // convRef is an item of the conversation index, which keeps conversations
@@ -231,7 +237,7 @@ func (m *Machine) Clone() *Machine {
 	}
 	c.keys = m.keys.clone()
 	c.events = m.events.clone()
-	c.emitted, c.loadChanged = nil, nil
+	c.emitted, c.loadChanged, c.spareClass = nil, nil, nil
 	c.convByID, c.keyByName, c.agentByID = nil, nil, nil // they belong to m, which goes on changing
 	// Both sides get new tokens: every item that exists now is shared and is
 	// copied by whichever side writes it first.

@@ -62,12 +62,22 @@ func cloneClasses(t *btree.BTreeG[*queueClass]) *btree.BTreeG[*queueClass] {
 func (m *Machine) queueInsert(c *Conversation) {
 	k := qkey(c)
 	m.queue[c.Channel].ReplaceOrInsert(k)
-	key := classKey(c)
-	cl, ok := m.classes[c.Channel].Get(&queueClass{key: key})
+	m.classProbe.key = classKey(c)
+	cl, ok := m.classes[c.Channel].Get(&m.classProbe)
 	if !ok {
-		cl = &queueClass{key: key, skills: c.Skills, group: c.Group, routable: ticketOpen(c), queue: btree.NewG(btreeDegree, queueLess)}
+		// A conversation that is offered as soon as it is created empties
+		// its class again at once: the class emptied last is reused
+		// rather than a new one and its B-tree allocated for each.
+		var q *btree.BTreeG[queueKey]
+		if cl = m.spareClass; cl != nil {
+			q, m.spareClass = cl.queue, nil
+		} else {
+			cl, q = &queueClass{}, btree.NewG(btreeDegree, queueLess)
+		}
+		*cl = queueClass{key: m.classProbe.key, skills: c.Skills, group: c.Group, routable: ticketOpen(c), queue: q}
 		m.classes[c.Channel].ReplaceOrInsert(cl)
 	}
+	m.classProbe.key = ""
 	cl.queue.ReplaceOrInsert(k)
 }
 
@@ -75,10 +85,14 @@ func (m *Machine) queueInsert(c *Conversation) {
 func (m *Machine) queueDelete(c *Conversation) {
 	k := qkey(c)
 	m.queue[c.Channel].Delete(k)
-	if cl, ok := m.classes[c.Channel].Get(&queueClass{key: classKey(c)}); ok {
+	m.classProbe.key = classKey(c)
+	cl, ok := m.classes[c.Channel].Get(&m.classProbe)
+	m.classProbe.key = ""
+	if ok {
 		cl.queue.Delete(k)
 		if cl.queue.Len() == 0 {
 			m.classes[c.Channel].Delete(cl)
+			m.spareClass = cl
 		}
 	}
 }
