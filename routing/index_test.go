@@ -124,3 +124,43 @@ func TestApplyCounting(t *testing.T) {
 		t.Fatal("ApplyCounting left another state than Apply")
 	}
 }
+
+// TestQueueClassReuse: the class a conversation leaves empty is reused for
+// the next new class, under that class's requirement, and a clone neither
+// shares it nor sees the live machine's classes change.
+func TestQueueClassReuse(t *testing.T) {
+	h := newHarness(t)
+	h.onlineAgent("a", 1, 1, "billing")
+	h.do(CreateConversation{ID: "c1", Channel: capacity.Chat, Skills: []string{"billing"}}) // offered at once
+	spare := h.m.spareClass
+	if spare == nil || spare.queue.Len() != 0 || h.m.classes[capacity.Chat].Len() != 0 {
+		t.Fatalf("the emptied class was not kept aside: %+v", spare)
+	}
+	frozen := h.m.Clone()
+	if frozen.spareClass != nil {
+		t.Fatal("a clone shares the spare class")
+	}
+	// The agent is full: these two wait, in two classes.
+	h.do(CreateConversation{ID: "c2", Channel: capacity.Chat, Skills: []string{"klingon"}})
+	h.do(CreateConversation{ID: "c3", Channel: capacity.Chat, Skills: []string{"billing"}})
+	cl, ok := h.m.classes[capacity.Chat].Get(&queueClass{key: classKey(ptr(h.conv("c2")))})
+	if !ok || cl != spare || cl.queue.Len() != 1 || len(cl.skills) != 1 || cl.skills[0] != "klingon" {
+		t.Fatalf("c2's class is %+v, want the spare reused for skill klingon", cl)
+	}
+	if h.m.spareClass != nil || h.m.classes[capacity.Chat].Len() != 2 {
+		t.Fatalf("spare %p still set, %d classes", h.m.spareClass, h.m.classes[capacity.Chat].Len())
+	}
+	if frozen.classes[capacity.Chat].Len() != 0 || frozen.QueueLen() != 0 {
+		t.Fatal("the clone sees the live machine's queue")
+	}
+	// c1 ends: c3 (billing) is offered, c2 waits on.
+	h.do(End{ConversationID: "c1", By: EndedByVisitor})
+	h.wantState("c3", StateOffered, h.conv("c3").Activity)
+	h.wantState("c2", StateQueued, h.conv("c2").Activity)
+	if err := h.m.CheckInvariants(); err != nil {
+		t.Fatal(err)
+	}
+	if err := frozen.CheckInvariants(); err != nil {
+		t.Fatal(err)
+	}
+}
