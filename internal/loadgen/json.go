@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"unicode/utf8"
@@ -157,31 +158,17 @@ func (s *scanner) end() error {
 
 // str reads a string; one without escapes is returned without unquoting.
 func (s *scanner) str() (string, bool) {
-	if !s.eat('"') {
+	start := s.i
+	if !s.skipString() {
 		return "", false
 	}
-	start, escaped := s.i, false
-	for s.i < len(s.data) {
-		switch c := s.data[s.i]; {
-		case c == '"':
-			raw := s.data[start-1 : s.i+1]
-			s.i++
-			if !escaped && utf8.Valid(raw) {
-				return string(raw[1 : len(raw)-1]), true
-			}
-			var v string
-			err := json.Unmarshal(raw, &v)
-			return v, err == nil
-		case c == '\\':
-			escaped = true
-			s.i += 2
-		case c < 0x20:
-			return "", false
-		default:
-			s.i++
-		}
+	raw := s.data[start:s.i]
+	if bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
+		return string(raw[1 : len(raw)-1]), true
 	}
-	return "", false
+	var v string
+	err := json.Unmarshal(raw, &v)
+	return v, err == nil
 }
 
 // skipValue skips a number, literal, array or object (strings inside are
@@ -192,8 +179,7 @@ func (s *scanner) skipValue(depth int) bool {
 	}
 	switch c := s.peek(); {
 	case c == '"':
-		_, ok := s.skipString()
-		return ok
+		return s.skipString()
 	case c == '{' || c == '[':
 		closing := byte('}')
 		if c == '[' {
@@ -207,7 +193,7 @@ func (s *scanner) skipValue(depth int) bool {
 		for {
 			s.space()
 			if c == '{' {
-				if _, ok := s.skipString(); !ok {
+				if !s.skipString() {
 					return false
 				}
 				s.space()
@@ -292,24 +278,24 @@ func isNumber(lit string) bool {
 
 // skipString passes over a string, checking its escapes only as far as
 // finding its end needs.
-func (s *scanner) skipString() (int, bool) {
+func (s *scanner) skipString() bool {
 	if !s.eat('"') {
-		return 0, false
+		return false
 	}
 	for s.i < len(s.data) {
 		switch c := s.data[s.i]; {
 		case c == '"':
 			s.i++
-			return s.i, true
+			return true
 		case c == '\\':
 			s.i += 2
 		case c < 0x20:
-			return 0, false
+			return false
 		default:
 			s.i++
 		}
 	}
-	return 0, false
+	return false
 }
 
 // answerDecoder is an answer type that reads its JSON itself.
