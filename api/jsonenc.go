@@ -1,10 +1,10 @@
 package api
 
 import (
+	"github.com/omnirouter/omnirouter/internal/jsonstr"
 	"strconv"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -51,16 +51,16 @@ func writeAgentJSON(c *gin.Context, status int, a *routing.Agent) {
 // (TestConversationJSONMatchesMarshal holds it to a struct of that shape).
 func appendConversationJSON(b []byte, c *routing.Conversation) []byte {
 	b = append(b, `{"id":`...)
-	b = appendJSONString(b, c.ID)
+	b = jsonstr.Append(b, c.ID)
 	b = append(b, `,"channel":`...)
-	b = appendJSONString(b, c.Channel.String())
+	b = jsonstr.Append(b, c.Channel.String())
 	b = append(b, `,"client":`...)
 	if c.Channel == capacity.Chat {
 		client := c.Client
 		if client == routing.ClientNone {
 			client = routing.ClientWeb
 		}
-		b = appendJSONString(b, client.String())
+		b = jsonstr.Append(b, client.String())
 	} else {
 		b = append(b, "null"...)
 	}
@@ -71,19 +71,19 @@ func appendConversationJSON(b []byte, c *routing.Conversation) []byte {
 	b = append(b, `,"skills":`...)
 	b = appendJSONStrings(b, c.Skills)
 	b = append(b, `,"group":`...)
-	b = appendJSONString(b, c.Group)
+	b = jsonstr.Append(b, c.Group)
 	b = append(b, `,"visitor_id":`...)
-	b = appendJSONString(b, c.VisitorID)
+	b = jsonstr.Append(b, c.VisitorID)
 	b = append(b, `,"state":`...)
-	b = appendJSONString(b, c.State.String())
+	b = jsonstr.Append(b, c.State.String())
 	b = append(b, `,"activity":`...)
-	b = appendJSONString(b, c.Activity.String())
+	b = jsonstr.Append(b, c.Activity.String())
 	b = append(b, `,"agent_id":`...)
-	b = appendJSONString(b, c.AgentID)
+	b = jsonstr.Append(b, c.AgentID)
 	b = append(b, `,"missed":`...)
 	b = strconv.AppendBool(b, c.Missed)
 	b = append(b, `,"ended_reason":`...)
-	b = appendJSONString(b, c.EndedReason)
+	b = jsonstr.Append(b, c.EndedReason)
 	b = append(b, `,"created_at":`...)
 	b = appendJSONTime(b, c.CreatedAt)
 	b = append(b, `,"queued_at":`...)
@@ -93,13 +93,13 @@ func appendConversationJSON(b []byte, c *routing.Conversation) []byte {
 	b = append(b, `,"ticket":`...)
 	if t := c.Ticket; t != nil {
 		b = append(b, `{"id":`...)
-		b = appendJSONString(b, t.ID)
+		b = jsonstr.Append(b, t.ID)
 		b = append(b, `,"status":`...)
-		b = appendJSONString(b, t.Status.String())
+		b = jsonstr.Append(b, t.Status.String())
 		b = append(b, `,"created_at":`...)
 		b = appendJSONTime(b, t.CreatedAt)
 		b = append(b, `,"via":`...)
-		b = appendJSONString(b, t.Via)
+		b = jsonstr.Append(b, t.Via)
 		b = append(b, '}')
 	} else {
 		b = append(b, "null"...)
@@ -111,13 +111,13 @@ func appendConversationJSON(b []byte, c *routing.Conversation) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `{"author":`...)
-		b = appendJSONString(b, m.Author.String())
+		b = jsonstr.Append(b, m.Author.String())
 		if m.AgentID != "" {
 			b = append(b, `,"agent_id":`...)
-			b = appendJSONString(b, m.AgentID)
+			b = jsonstr.Append(b, m.AgentID)
 		}
 		b = append(b, `,"text":`...)
-		b = appendJSONString(b, m.Text)
+		b = jsonstr.Append(b, m.Text)
 		b = append(b, `,"at":`...)
 		b = appendJSONTime(b, m.At)
 		b = append(b, '}')
@@ -128,11 +128,11 @@ func appendConversationJSON(b []byte, c *routing.Conversation) []byte {
 // appendAgentJSON appends json.Marshal(agentView(a)).
 func appendAgentJSON(b []byte, a *routing.Agent) []byte {
 	b = append(b, `{"id":`...)
-	b = appendJSONString(b, a.ID)
+	b = jsonstr.Append(b, a.ID)
 	b = append(b, `,"name":`...)
-	b = appendJSONString(b, a.Name)
+	b = jsonstr.Append(b, a.Name)
 	b = append(b, `,"status":`...)
-	b = appendJSONString(b, a.Status.String())
+	b = jsonstr.Append(b, a.Status.String())
 	b = append(b, `,"capacity":`...)
 	b = appendJSONChannels(b, a.Capacity)
 	b = append(b, `,"load":`...)
@@ -161,7 +161,7 @@ func appendJSONStrings(b []byte, ss []string) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, s)
+		b = jsonstr.Append(b, s)
 	}
 	return append(b, ']')
 }
@@ -238,67 +238,4 @@ func append2(b []byte, v int) []byte { return append(b, byte('0'+v/10), byte('0'
 
 func append4(b []byte, v int) []byte {
 	return append(b, byte('0'+v/1000), byte('0'+v/100%10), byte('0'+v/10%10), byte('0'+v%10))
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString quotes s exactly as encoding/json does by default: HTML
-// characters (< > &) and control characters as \u00XX (with the \b \f \n \r
-// \t short forms), invalid UTF-8 as \ufffd, and U+2028 and U+2029 escaped
-// (JSONP-safe).
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if jsonSafe(c) {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '\\', '"':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
-
-// jsonSafe: an ASCII byte encoding/json writes as it is (with HTML
-// escaping on, its default).
-func jsonSafe(c byte) bool {
-	return c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
 }

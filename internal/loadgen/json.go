@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"unicode/utf8"
+
+	"github.com/omnirouter/omnirouter/internal/jsonstr"
 )
 
 // The tool shares the machine with the cluster it measures, so the bodies
@@ -24,52 +26,11 @@ func object(kv ...string) rawJSON {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, kv[i])
+		b = jsonstr.Append(b, kv[i])
 		b = append(b, ':')
-		b = appendString(b, kv[i+1])
+		b = jsonstr.Append(b, kv[i+1])
 	}
 	return append(b, '}')
-}
-
-// appendString appends s as a JSON string, escaped as encoding/json does
-// (invalid UTF-8 becomes U+FFFD; <, > and & are left as they are, which
-// JSON allows).
-func appendString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c == '\n':
-				b = append(b, '\\', 'n')
-			case c == '\r':
-				b = append(b, '\\', 'r')
-			case c == '\t':
-				b = append(b, '\\', 't')
-			case c < 0x20:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			default:
-				b = append(b, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			// encoding/json escapes these for JavaScript's sake.
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
-		default:
-			b = append(b, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(b, '"')
 }
 
 // errSyntax is a malformed JSON answer.

@@ -21,6 +21,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/omnirouter/omnirouter/internal/jsonstr"
 )
 
 // Workloads.
@@ -311,7 +313,7 @@ func (b createBody) encode() rawJSON {
 			if i > 0 {
 				out = append(out, ',')
 			}
-			out = appendString(out, s)
+			out = jsonstr.Append(out, s)
 		}
 		out = append(out, ']')
 	}
