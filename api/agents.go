@@ -67,7 +67,7 @@ func (s *Server) putAgent(c *gin.Context) {
 // PUT /v1/agents/{id}/status.
 func (s *Server) putAgentStatus(c *gin.Context) {
 	id := c.Param("id")
-	if err := actAs(c, id); err != nil {
+	if err := s.actAs(c, id); err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -92,7 +92,7 @@ func (s *Server) putAgentStatus(c *gin.Context) {
 // POST /v1/agents/{id}/release.
 func (s *Server) releaseCapacity(c *gin.Context) {
 	id := c.Param("id")
-	if err := actAs(c, id); err != nil {
+	if err := s.actAs(c, id); err != nil {
 		s.fail(c, err)
 		return
 	}

@@ -39,6 +39,10 @@ type Principal struct {
 // anonymous is the caller when no auth file is configured: an operator.
 var anonymous = &Principal{Name: "anonymous", Role: RoleOperator}
 
+// nobody is an unauthenticated caller when an auth file is configured: it
+// has no role.
+var nobody = &Principal{Name: "nobody"}
+
 // AuthFile is the --auth-file format:
 //
 //	{"tokens": [
@@ -172,11 +176,18 @@ func (s *Server) authenticate(c *gin.Context) {
 	c.Set(principalKey, p)
 }
 
-func principal(c *gin.Context) *Principal {
+// principal is the caller authenticate found. Without an auth file every
+// caller is the anonymous operator; with one, a request that did not pass
+// through authenticate (a route registered outside the authenticated group)
+// is nobody, whom every role check refuses, rather than an operator.
+func (s *Server) principal(c *gin.Context) *Principal {
 	if p, ok := c.Get(principalKey); ok {
 		return p.(*Principal)
 	}
-	return anonymous
+	if s.auth == nil {
+		return anonymous
+	}
+	return nobody
 }
 
 func forbidden(format string, args ...any) error {
@@ -184,8 +195,8 @@ func forbidden(format string, args ...any) error {
 }
 
 // allow checks that the caller has one of the roles.
-func allow(c *gin.Context, roles ...Role) error {
-	p := principal(c)
+func (s *Server) allow(c *gin.Context, roles ...Role) error {
+	p := s.principal(c)
 	for _, r := range roles {
 		if p.Role == r {
 			return nil
@@ -196,8 +207,8 @@ func allow(c *gin.Context, roles ...Role) error {
 
 // actAs checks that the caller may act for agentID: operators for anyone,
 // agent tokens for their own agent only, plus the extra roles given.
-func actAs(c *gin.Context, agentID string, roles ...Role) error {
-	p := principal(c)
+func (s *Server) actAs(c *gin.Context, agentID string, roles ...Role) error {
+	p := s.principal(c)
 	switch {
 	case p.Role == RoleOperator:
 		return nil
@@ -218,7 +229,7 @@ func actAs(c *gin.Context, agentID string, roles ...Role) error {
 // requireRoles is allow as middleware.
 func (s *Server) requireRoles(roles ...Role) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if err := allow(c, roles...); err != nil {
+		if err := s.allow(c, roles...); err != nil {
 			s.fail(c, err)
 		}
 	}

@@ -5,7 +5,11 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
+
+	"github.com/gin-gonic/gin"
 )
 
 func TestAuthenticationRequired(t *testing.T) {
@@ -25,6 +29,57 @@ func TestAuthenticationRequired(t *testing.T) {
 		}
 	}
 	h.must(200, "GET", "/v1/agents", nil, "Authorization", "Bearer "+tokOperator)
+}
+
+// TestEveryRouteAuthenticates sends every registered route, with its path
+// parameters filled in, no token: all but the open operations endpoints (and
+// /internal/, guarded by the cluster secret) must answer 401, so a route
+// registered outside the authenticated group is caught here.
+func TestEveryRouteAuthenticates(t *testing.T) {
+	h := newHarness(t, withAuth(testAuth(t)))
+	open := map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true, "/v1/openapi.json": true}
+	routes := h.api.Engine().Routes()
+	if len(routes) < 25 {
+		t.Fatalf("only %d routes listed", len(routes))
+	}
+	for _, r := range routes {
+		if open[r.Path] || strings.HasPrefix(r.Path, "/internal/") {
+			continue
+		}
+		path := paramPattern.ReplaceAllString(r.Path, "x")
+		if got := h.req(r.Method, path, "{}"); got.Status != http.StatusUnauthorized {
+			t.Errorf("%s %s without a token: %d, want 401", r.Method, path, got.Status)
+		}
+	}
+}
+
+var paramPattern = regexp.MustCompile(`[:*][a-z]+`)
+
+// TestPrincipalFailsClosed checks the second line of defence: with an auth
+// file, a handler reached without authenticate sees a caller with no role,
+// whom every role check refuses; without one it sees the operator.
+func TestPrincipalFailsClosed(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		auth    *Auth
+		allowed bool
+	}{{"auth file", testAuth(t), false}, {"no auth file", nil, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := New(Config{Cluster: newFakeCluster(), Auth: tc.auth})
+			c, _ := gin.CreateTestContext(httptest.NewRecorder())
+			c.Request = httptest.NewRequest("POST", "/v1/conversations/c1/accept", nil)
+			checks := map[string]error{
+				"allow operator": s.allow(c, RoleOperator),
+				"allow router":   s.allow(c, RoleOperator, RoleRouter),
+				"act as a1":      s.actAs(c, "a1", RoleRouter),
+			}
+			for what, err := range checks {
+				if (err == nil) != tc.allowed {
+					t.Errorf("%s: err %v, want allowed=%v", what, err, tc.allowed)
+				}
+			}
+		})
+	}
 }
 
 // TestRoleBoundaries checks, for every mutation, which roles may do it.

@@ -46,7 +46,7 @@ func (s *Server) createConversation(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	key, err := idempotencyKey(c)
+	key, err := s.idempotencyKey(c)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -162,7 +162,7 @@ func (s *Server) postMessage(c *gin.Context) {
 			s.fail(c, err)
 			return
 		}
-		if err := actAs(c, req.AgentID); err != nil {
+		if err := s.actAs(c, req.AgentID); err != nil {
 			s.fail(c, err)
 			return
 		}
@@ -172,7 +172,7 @@ func (s *Server) postMessage(c *gin.Context) {
 			s.fail(c, invalid("invalid_agent_id", "agent_id is only for author \"agent\""))
 			return
 		}
-		if err := allow(c, RoleOperator, RoleRouter); err != nil {
+		if err := s.allow(c, RoleOperator, RoleRouter); err != nil {
 			s.fail(c, err)
 			return
 		}
@@ -212,7 +212,7 @@ func (s *Server) agentAction(c *gin.Context, mk func(conv, agent string) routing
 		s.fail(c, err)
 		return
 	}
-	if err := actAs(c, req.AgentID); err != nil {
+	if err := s.actAs(c, req.AgentID); err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -260,7 +260,7 @@ func (s *Server) end(c *gin.Context) {
 			s.fail(c, err)
 			return
 		}
-		if err := actAs(c, req.AgentID); err != nil {
+		if err := s.actAs(c, req.AgentID); err != nil {
 			s.fail(c, err)
 			return
 		}
@@ -270,7 +270,7 @@ func (s *Server) end(c *gin.Context) {
 			s.fail(c, invalid("invalid_agent_id", "agent_id is only for by \"agent\""))
 			return
 		}
-		if err := allow(c, RoleOperator, RoleRouter); err != nil {
+		if err := s.allow(c, RoleOperator, RoleRouter); err != nil {
 			s.fail(c, err)
 			return
 		}
@@ -333,7 +333,7 @@ func (s *Server) requestAssignment(c *gin.Context) {
 		}
 	}
 	if req.Force {
-		if err := allow(c, RoleOperator); err != nil {
+		if err := s.allow(c, RoleOperator); err != nil {
 			s.fail(c, forbidden("only operators may force an assignment"))
 			return
 		}

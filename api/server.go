@@ -188,7 +188,7 @@ func (s *Server) recoverer(c *gin.Context) {
 
 // idempotencyKey returns the request's Idempotency-Key scoped to its caller,
 // so that two callers can never replay each other's results.
-func idempotencyKey(c *gin.Context) (string, error) {
+func (s *Server) idempotencyKey(c *gin.Context) (string, error) {
 	k := c.GetHeader("Idempotency-Key")
 	if k == "" {
 		return "", nil
@@ -196,14 +196,14 @@ func idempotencyKey(c *gin.Context) (string, error) {
 	if len(k) > MaxKeyLen {
 		return "", invalid("invalid_idempotency_key", "Idempotency-Key is longer than %d bytes", MaxKeyLen)
 	}
-	return principal(c).Name + "\x00" + k, nil
+	return s.principal(c).Name + "\x00" + k, nil
 }
 
 // propose replicates cmd with the request's idempotency key. It returns the
 // outcome, having already written the error response when it fails or the
 // state machine refused the command.
 func (s *Server) propose(c *gin.Context, cmd routing.Command) (routing.Outcome, bool) {
-	key, err := idempotencyKey(c)
+	key, err := s.idempotencyKey(c)
 	if err != nil {
 		s.fail(c, err)
 		return routing.Outcome{}, false
