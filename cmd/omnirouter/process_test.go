@@ -378,3 +378,33 @@ func upgradeStatus(t *testing.T, url string) int {
 	resp.Body.Close()
 	return resp.StatusCode
 }
+
+// TestProcessMemoryLimit: the memory limit given in the environment
+// reaches the running node's Go runtime (its /metrics show it).
+func TestProcessMemoryLimit(t *testing.T) {
+	if _, ok := os.LookupEnv("GOMEMLIMIT"); ok {
+		t.Skip("GOMEMLIMIT is set, and wins over the flag")
+	}
+	bin := binary(t)
+	addr := freePort(t)
+	t.Setenv("OMNIROUTER_MEMORY_LIMIT", "768MiB") // inherited by the node
+	p := startProc(t, bin, "serve", "--node-id", "solo", "--http-addr", addr, "--raft-addr", freePort(t),
+		"--data-dir", filepath.Join(t.TempDir(), "data"))
+	p.id, p.httpAddr = "solo", addr
+	poll.Until(t, 30*time.Second, "the limit in /metrics", func() error {
+		resp, err := httpc.Get(p.url() + "/metrics")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return err
+		}
+		const want = "go_gc_gomemlimit_bytes 8.05306368e+08\n"
+		if !strings.Contains(string(b), want) {
+			return fmt.Errorf("no %q in /metrics", strings.TrimSpace(want))
+		}
+		return nil
+	})
+}

@@ -44,6 +44,7 @@ type serveConfig struct {
 	ShutdownTimeout   time.Duration
 	PprofAddr         string
 	GCPercent         int
+	MemoryLimit       memoryLimitFlag
 	TLSCert           string
 	TLSKey            string
 	TLSCA             string
@@ -75,6 +76,8 @@ func serveFlags(cfg *serveConfig, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&cfg.TLSCA, "tls-ca", "", "PEM CA certificate(s) of the cluster: mutual TLS between nodes (required for a cluster with TLS)")
 	fs.IntVar(&cfg.GCPercent, "gc-percent", defaultGCPercent, "Go GC target: heap growth in percent between collections (Go's default is 100; the GOGC variable wins when set)")
+	cfg.MemoryLimit = memoryLimitFlag{auto: true}
+	fs.Var(&cfg.MemoryLimit, "memory-limit", "soft limit of the Go heap: a size (e.g. 4GiB), off, or auto: 80% of the cgroup's memory limit, else of the machine's memory (the GOMEMLIMIT variable wins when set)")
 	fs.StringVar(&cfg.PprofAddr, "pprof-addr", "", "serve Go profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060; off when empty")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: omnirouter serve [flags]\n\nEvery flag can also be set with its environment variable, e.g. --node-id with OMNIROUTER_NODE_ID.\n\n")
@@ -205,6 +208,7 @@ func runNode(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	}
 
 	setGCPercent(cfg.GCPercent, log)
+	setMemoryLimit(cfg.MemoryLimit, log)
 	gin.SetMode(gin.ReleaseMode)
 	server := api.New(api.Config{
 		Cluster:            node,
