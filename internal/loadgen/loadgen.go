@@ -63,6 +63,7 @@ type Report struct {
 	TimeToOfferMS   Latency             `json:"time_to_offer_ms"`
 	Completed       int                 `json:"conversations_completed"`
 	CompletedPerSec float64             `json:"conversations_completed_per_second"`
+	Resources       *Resources          `json:"resources,omitempty"`
 	Verify          *Verification       `json:"verify,omitempty"`
 }
 
@@ -152,6 +153,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, fmt.Errorf("setting up agents: %w", err)
 	}
 
+	metrics := newMetricsReader(cfg.Targets, cfg.Token, cfg.TLS)
+	before := metrics.sample(ctx, r.totalOps())
 	runCtx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 	start := time.Now()
@@ -167,6 +170,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	stopProgress()
+	after := metrics.sample(ctx, r.totalOps())
 
 	rep := &Report{Workload: cfg.Workload, Concurrency: cfg.Concurrency, Agents: cfg.Agents, Targets: cfg.Targets,
 		StartedAt: start.UTC(), DurationSeconds: elapsed.Seconds(), Ops: map[string]OpReport{},
@@ -175,6 +179,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.Ops[kind] = rec.report(elapsed)
 	}
 	rep.TimeToOfferMS = r.offerLat.report(elapsed).LatencyMS
+	rep.Resources = resources(cfg.Targets, before, after)
 	if cfg.SkipVerify {
 		return rep, nil
 	}
@@ -212,6 +217,17 @@ func (r *run) setup(ctx context.Context) error {
 	return <-errs
 }
 
+// totalOps is how many operations succeeded so far, setup's included.
+func (r *run) totalOps() int {
+	r.opsMu.Lock()
+	defer r.opsMu.Unlock()
+	ops := 0
+	for _, rec := range r.ops {
+		ops += rec.count()
+	}
+	return ops
+}
+
 func (r *run) progress(start time.Time) (stop func()) {
 	if r.cfg.Progress == nil {
 		return func() {}
@@ -228,12 +244,7 @@ func (r *run) progress(start time.Time) (stop func()) {
 			case <-done:
 				return
 			case now := <-t.C:
-				ops := 0
-				r.opsMu.Lock()
-				for _, rec := range r.ops {
-					ops += rec.count()
-				}
-				r.opsMu.Unlock()
+				ops := r.totalOps()
 				fmt.Fprintf(r.cfg.Progress, "%5.0fs  %8d ops  %8.0f ops/s  %7d conversations completed\n",
 					now.Sub(start).Seconds(), ops, float64(ops-lastOps)/now.Sub(last).Seconds(), r.done.Load())
 				last, lastOps = now, ops
@@ -518,6 +529,9 @@ func (rep *Report) WriteSummary(w io.Writer) {
 	l := rep.TimeToOfferMS
 	fmt.Fprintf(w, "time to offer (ms): p50 %.2f  p90 %.2f  p99 %.2f  max %.2f\n", l.P50, l.P90, l.P99, l.Max)
 	fmt.Fprintf(w, "conversations completed: %d (%.0f/s)\n", rep.Completed, rep.CompletedPerSec)
+	if rep.Resources != nil {
+		rep.Resources.writeSummary(w)
+	}
 	if v := rep.Verify; v != nil {
 		fmt.Fprintf(w, "verify: %d conversations checked, %d missing, invariants %s\n", v.Checked, len(v.Missing), v.Invariants)
 		for i, m := range v.Missing {

@@ -81,6 +81,14 @@ func TestWorkloadsVerifyTheirWork(t *testing.T) {
 			if rep.Verify == nil || rep.Verify.Checked != rep.Ops["create"].Count || rep.Verify.Invariants != "ok" {
 				t.Fatalf("verify %+v", rep.Verify)
 			}
+			// The node is this test process: its CPU over the run is real.
+			if res := rep.Resources; res == nil || len(res.Nodes) != 1 || res.Nodes[0].Error != "" ||
+				res.NodeCPUMicrosPerOp <= 0 || res.ToolCPUMicrosPerOp <= 0 || res.Nodes[0].RSSBytes <= 0 {
+				t.Fatalf("resources %+v", res)
+			}
+			if !strings.Contains(summary.String(), "CPU per operation: nodes") {
+				t.Errorf("no CPU line in the summary")
+			}
 			if !strings.Contains(progress.String(), "ops/s") {
 				t.Errorf("no progress line: %q", progress.String())
 			}
