@@ -10,7 +10,9 @@ import (
 // collections. A node's live heap is mostly the replicated state (hundreds
 // of thousands of small objects), which every collection rescans; at Go's
 // default of 100 the collector took a fifth of a node's CPU under load.
-// Memory is not what such a node runs short of.
+// The heap may then take five times the live state: --memory-limit (see
+// memlimit.go) makes the collector run sooner as the heap nears what the
+// node may use, so the headroom is spent only where there is memory for it.
 const defaultGCPercent = 400
 
 // setGCPercent applies --gc-percent unless the operator set GOGC, which
