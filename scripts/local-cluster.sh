@@ -33,15 +33,16 @@ mkdir -p data
 join=http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083
 # Three nodes share this machine: each gets a quarter of its memory as its
 # heap's soft limit (--memory-limit auto would give each 80% of all of it).
-# A --memory-limit among the arguments comes later and wins.
-memlimit=$(awk '/^MemTotal:/ { printf "%dMiB", $2 / 1024 / 4 }' /proc/meminfo 2>/dev/null || true)
-[ -n "$memlimit" ] || memlimit=auto
+# A --memory-limit among the arguments comes later and wins; so do
+# OMNIROUTER_MEMORY_LIMIT (the flag is then not given) and GOMEMLIMIT.
+memlimit=$(awk '/^MemTotal:/ { printf "--memory-limit=%dMiB", $2 / 1024 / 4 }' /proc/meminfo 2>/dev/null || true)
+[ -z "${OMNIROUTER_MEMORY_LIMIT:-}" ] || memlimit=""
 for i in 1 2 3; do
   pprof=""
   [ -n "${PPROF:-}" ] && pprof="--pprof-addr 127.0.0.1:606$i"
   # shellcheck disable=SC2086
-  "$bin" serve $pprof --node-id n$i --http-addr 127.0.0.1:808$i --raft-addr 127.0.0.1:700$i \
-    --data-dir data/n$i --bootstrap-expect 3 --join $join --memory-limit "$memlimit" "$@" >data/n$i.log 2>&1 &
+  "$bin" serve $pprof $memlimit --node-id n$i --http-addr 127.0.0.1:808$i --raft-addr 127.0.0.1:700$i \
+    --data-dir data/n$i --bootstrap-expect 3 --join $join "$@" >data/n$i.log 2>&1 &
   echo $! >data/n$i.pid
 done
 for _ in $(seq 1 100); do
