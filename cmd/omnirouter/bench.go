@@ -29,6 +29,7 @@ func bench(args []string, stdout, stderr io.Writer) error {
 	token := fs.String("token", os.Getenv("OMNIROUTER_TOKEN"), "operator bearer token, if the cluster has an auth file")
 	skipVerify := fs.Bool("skip-verify", false, "do not read back every acknowledged conversation at the end")
 	caFile := fs.String("tls-ca", os.Getenv("OMNIROUTER_TLS_CA"), "PEM CA certificate(s) of nodes that serve https")
+	rate := fs.Float64("rate", 0, "open loop: start this many conversations (create: creations; mixed: work items) per second on a fixed schedule, at most --concurrency at once, each timed from when it was due; 0 runs a closed loop")
 	cpuProfile := fs.String("cpuprofile", "", "write the load tool's own CPU profile to this file (to see what the tool costs the machine)")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
@@ -57,6 +58,7 @@ func bench(args []string, stdout, stderr io.Writer) error {
 	rep, err := loadgen.Run(ctx, loadgen.Config{
 		Targets: strings.Split(*targets, ","), Duration: *duration, Concurrency: *concurrency,
 		Agents: *agents, Workload: *workload, Token: *token, Progress: stderr, SkipVerify: *skipVerify, TLS: tlsConfig,
+		Rate: *rate,
 	})
 	if rep != nil {
 		rep.WriteSummary(stdout)

@@ -25,7 +25,7 @@ Usage:
   omnirouter snapshot save <file>               back up the whole state
   omnirouter snapshot restore <file>            replace the whole state with a backup
   omnirouter bench --targets <addrs> [--duration 30s] [--concurrency 64] [--agents 500]
-                   [--workload lifecycle|create|mixed] [--json out.json]
+                   [--workload lifecycle|create|mixed] [--rate N] [--json out.json]
                                                 load a running cluster, report, verify
 
 Client flags (before the arguments; or OMNIROUTER_ADDR, OMNIROUTER_TOKEN,

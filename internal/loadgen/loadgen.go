@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -49,6 +50,13 @@ type Config struct {
 	Progress    io.Writer   // a progress line a second; nil for none
 	RunID       string      // prefix of every id the run creates; default from the clock
 	SkipVerify  bool
+	// Rate, when positive, makes the run an open loop: Rate arrivals per
+	// second (conversations; for create, creations; for mixed, work
+	// items) on a fixed schedule, at most Concurrency at once, each first
+	// request timed from when its arrival was due (see pacer). Zero is a
+	// closed loop: each of Concurrency clients starts its next arrival
+	// when the last one is done.
+	Rate float64
 }
 
 // Report is the outcome of a run, as printed and as JSON.
@@ -63,8 +71,22 @@ type Report struct {
 	TimeToOfferMS   Latency             `json:"time_to_offer_ms"`
 	Completed       int                 `json:"conversations_completed"`
 	CompletedPerSec float64             `json:"conversations_completed_per_second"`
+	OpenLoop        *OpenLoop           `json:"open_loop,omitempty"`
 	Resources       *Resources          `json:"resources,omitempty"`
 	Verify          *Verification       `json:"verify,omitempty"`
+}
+
+// OpenLoop is how an open-loop run's schedule went. Arrivals that were due
+// but never started (every client was busy until the end) and a growing
+// start lag both say the cluster did not keep up with the rate.
+type OpenLoop struct {
+	Rate      float64 `json:"rate_per_second"`
+	Scheduled int     `json:"arrivals_scheduled"`
+	Started   int     `json:"arrivals_started"`
+	// StartLagMS is from when an arrival was due (or the tool's timer
+	// fired, if later) to when a client took it: the wait for a free
+	// client, which a cluster that keeps up keeps near zero.
+	StartLagMS Latency `json:"start_lag_ms"`
 }
 
 // Verification is the tool's check of its own work.
@@ -84,6 +106,7 @@ type run struct {
 	ops      map[string]*recorder
 	opsMu    sync.Mutex
 	offerLat recorder
+	startLag recorder // open loop: how late arrivals were taken
 	done     atomic.Int64
 	agents   []string
 	created  [][]string // per worker: acknowledged conversation ids
@@ -103,8 +126,16 @@ func (r *run) op(kind string) *recorder {
 
 // call runs one API call, timing it under kind.
 func (r *run) call(ctx context.Context, kind, method, path, key string, body, out any) error {
+	return r.callFrom(ctx, time.Time{}, kind, method, path, key, body, out)
+}
+
+// callFrom is call timed from start, or from now if start is zero: an
+// open-loop arrival's first request is timed from when it was due.
+func (r *run) callFrom(ctx context.Context, start time.Time, kind, method, path, key string, body, out any) error {
 	rec := r.op(kind)
-	start := time.Now()
+	if start.IsZero() {
+		start = time.Now()
+	}
 	err := r.c.do(ctx, method, path, key, body, out, func(err error) { rec.retried(errorClass(err)) })
 	if err != nil {
 		if ctx.Err() == nil {
@@ -123,6 +154,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	if cfg.Concurrency <= 0 || cfg.Agents <= 0 || cfg.Duration <= 0 {
 		return nil, errors.New("concurrency, agents and duration must be positive")
+	}
+	if cfg.Rate < 0 || math.IsNaN(cfg.Rate) || math.IsInf(cfg.Rate, 0) {
+		return nil, fmt.Errorf("rate %v: must be a positive number of arrivals per second, or 0 for a closed loop", cfg.Rate)
 	}
 	switch cfg.Workload {
 	case WorkloadLifecycle, WorkloadCreate, WorkloadMixed:
@@ -159,12 +193,21 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	defer cancel()
 	start := time.Now()
 	stopProgress := r.progress(start)
+	var arrivals chan time.Time
+	var pace *pacer
+	started := make(chan int, 1)
+	if cfg.Rate > 0 {
+		arrivals = make(chan time.Time)
+		end, _ := runCtx.Deadline() // the workers stop there too
+		pace = newPacer(start, end, cfg.Rate)
+		go func() { started <- pace.run(runCtx, arrivals) }()
+	}
 	var wg sync.WaitGroup
 	for w := range cfg.Concurrency {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r.worker(withHome(runCtx, w), w)
+			r.worker(withHome(runCtx, w), w, arrivals)
 		}()
 	}
 	wg.Wait()
@@ -179,6 +222,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.Ops[kind] = rec.report(elapsed)
 	}
 	rep.TimeToOfferMS = r.offerLat.report(elapsed).LatencyMS
+	if pace != nil {
+		// The pacer returns once the run's context ends, as the workers did.
+		rep.OpenLoop = &OpenLoop{Rate: cfg.Rate, Scheduled: pace.scheduled(), Started: <-started,
+			StartLagMS: r.startLag.report(elapsed).LatencyMS}
+	}
 	rep.Resources = resources(cfg.Targets, before, after)
 	if cfg.SkipVerify {
 		return rep, nil
@@ -261,23 +309,41 @@ type conversation struct {
 	AgentID string `json:"agent_id"`
 }
 
-func (r *run) worker(ctx context.Context, w int) {
+// worker plays one client. In a closed loop it starts its next arrival as
+// soon as the last one is done; in an open loop it takes arrivals from the
+// pacer, each timed from when it was due (begin), or from when it was
+// taken if it was taken early.
+func (r *run) worker(ctx context.Context, w int, arrivals <-chan time.Time) {
 	rng := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
 	for i := 0; ctx.Err() == nil; i++ {
+		var begin time.Time // zero: each call timed from its own start
+		if arrivals != nil {
+			select {
+			case begin = <-arrivals:
+			case <-ctx.Done():
+				return
+			}
+			if now := time.Now(); now.After(begin) {
+				r.startLag.ok(now.Sub(begin))
+			} else {
+				r.startLag.ok(0)
+				begin = now
+			}
+		}
 		id := fmt.Sprintf("%s-w%03d-%07d", r.cfg.RunID, w, i)
 		switch r.cfg.Workload {
 		case WorkloadCreate:
-			r.create(ctx, w, id, "chat", false)
+			r.create(ctx, begin, w, id, "chat", false)
 		case WorkloadLifecycle:
-			r.lifecycle(ctx, w, id, i%2 == 0)
+			r.lifecycle(ctx, begin, w, id, i%2 == 0)
 		case WorkloadMixed:
 			switch p := rng.IntN(10); {
 			case p < 5:
-				r.lifecycle(ctx, w, id, i%2 == 0)
+				r.lifecycle(ctx, begin, w, id, i%2 == 0)
 			case p < 8:
-				r.create(ctx, w, id, []string{"chat", "messaging"}[rng.IntN(2)], false)
+				r.create(ctx, begin, w, id, []string{"chat", "messaging"}[rng.IntN(2)], false)
 			default:
-				r.read(ctx, w, rng)
+				r.read(ctx, begin, w, rng)
 			}
 		}
 	}
@@ -331,9 +397,10 @@ func (b createBody) encode() rawJSON {
 	return append(out, '}')
 }
 
-// create creates a conversation; with read, it decodes the answer (the
-// create workload does not need it, and the tool shares the machine).
-func (r *run) create(ctx context.Context, w int, id, channel string, read bool) (conversation, bool) {
+// create creates a conversation, timed from begin (now if zero); with
+// read, it decodes the answer (the create workload does not need it, and
+// the tool shares the machine).
+func (r *run) create(ctx context.Context, begin time.Time, w int, id, channel string, read bool) (conversation, bool) {
 	var conv conversation
 	// The run's skill keeps its conversations and agents apart from earlier
 	// runs' (a create run leaves a queue behind that would come first).
@@ -345,20 +412,20 @@ func (r *run) create(ctx context.Context, w int, id, channel string, read bool) 
 	if read {
 		out = &conv
 	}
-	if err := r.call(ctx, "create", "POST", "/v1/conversations", id, body.encode(), out); err != nil {
+	if err := r.callFrom(ctx, begin, "create", "POST", "/v1/conversations", id, body.encode(), out); err != nil {
 		return conv, false
 	}
 	r.created[w] = append(r.created[w], id)
 	return conv, true
 }
 
-func (r *run) read(ctx context.Context, w int, rng *rand.Rand) {
+func (r *run) read(ctx context.Context, begin time.Time, w int, rng *rand.Rand) {
 	ids := r.created[w]
 	if len(ids) == 0 {
 		return
 	}
 	var conv conversation
-	_ = r.call(ctx, "get_conversation", "GET", "/v1/conversations/"+ids[rng.IntN(len(ids))], "", nil, &conv)
+	_ = r.callFrom(ctx, begin, "get_conversation", "GET", "/v1/conversations/"+ids[rng.IntN(len(ids))], "", nil, &conv)
 }
 
 // awaitOffer returns the conversation once it is offered or assigned,
@@ -389,13 +456,18 @@ func (r *run) accept(ctx context.Context, conv conversation, key string) bool {
 	return r.call(ctx, "accept", "POST", "/v1/conversations/"+conv.ID+"/accept", key, object("agent_id", conv.AgentID), nil) == nil
 }
 
-func (r *run) lifecycle(ctx context.Context, w int, id string, chat bool) {
+// lifecycle plays one conversation; its creation (and its time to offer)
+// is timed from begin, or from now if begin is zero.
+func (r *run) lifecycle(ctx context.Context, begin time.Time, w int, id string, chat bool) {
 	channel := "messaging"
 	if chat {
 		channel = "chat"
 	}
-	start := time.Now()
-	conv, ok := r.create(ctx, w, id, channel, true)
+	start := begin
+	if start.IsZero() {
+		start = time.Now()
+	}
+	conv, ok := r.create(ctx, start, w, id, channel, true)
 	if !ok {
 		return
 	}
@@ -529,6 +601,15 @@ func (rep *Report) WriteSummary(w io.Writer) {
 	l := rep.TimeToOfferMS
 	fmt.Fprintf(w, "time to offer (ms): p50 %.2f  p90 %.2f  p99 %.2f  max %.2f\n", l.P50, l.P90, l.P99, l.Max)
 	fmt.Fprintf(w, "conversations completed: %d (%.0f/s)\n", rep.Completed, rep.CompletedPerSec)
+	if o := rep.OpenLoop; o != nil {
+		l := o.StartLagMS
+		fmt.Fprintf(w, "open loop at %.0f/s: %d of %d arrivals started; start lag (ms) p50 %.2f  p99 %.2f  max %.2f",
+			o.Rate, o.Started, o.Scheduled, l.P50, l.P99, l.Max)
+		if o.Started < o.Scheduled || l.P99 > 100 {
+			fmt.Fprint(w, "  (the cluster did not keep up)")
+		}
+		fmt.Fprintln(w)
+	}
 	if rep.Resources != nil {
 		rep.Resources.writeSummary(w)
 	}

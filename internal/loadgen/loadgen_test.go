@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -81,6 +82,9 @@ func TestWorkloadsVerifyTheirWork(t *testing.T) {
 			if rep.Verify == nil || rep.Verify.Checked != rep.Ops["create"].Count || rep.Verify.Invariants != "ok" {
 				t.Fatalf("verify %+v", rep.Verify)
 			}
+			if rep.OpenLoop != nil {
+				t.Errorf("a closed-loop run reports an open loop: %+v", rep.OpenLoop)
+			}
 			// The node is this test process: its CPU over the run is real.
 			if res := rep.Resources; res == nil || len(res.Nodes) != 1 || res.Nodes[0].Error != "" ||
 				res.NodeCPUMicrosPerOp <= 0 || res.ToolCPUMicrosPerOp <= 0 || res.Nodes[0].RSSBytes <= 0 {
@@ -101,6 +105,52 @@ func TestWorkloadsVerifyTheirWork(t *testing.T) {
 				t.Fatalf("JSON report does not round-trip: %v", err)
 			}
 		})
+	}
+}
+
+// An open-loop run starts arrivals on the pacer's schedule, times each
+// first request from when it was due, and reports how the schedule went.
+func TestOpenLoopRun(t *testing.T) {
+	target := startNode(t)
+	for _, workload := range []string{WorkloadLifecycle, WorkloadCreate} {
+		t.Run(workload, func(t *testing.T) {
+			rep, err := Run(context.Background(), Config{Targets: []string{target}, Duration: 1500 * time.Millisecond,
+				Concurrency: 4, Agents: 10, Workload: workload, RunID: "o" + workload, Rate: 40})
+			var summary bytes.Buffer
+			if rep != nil {
+				rep.WriteSummary(&summary)
+			}
+			if err != nil {
+				t.Fatalf("%v\n%s", err, summary.String())
+			}
+			t.Logf("\n%s", summary.String())
+			o := rep.OpenLoop
+			if o == nil || o.Rate != 40 || o.Scheduled != 60 {
+				t.Fatalf("open loop %+v, want 60 arrivals scheduled at 40/s", o)
+			}
+			// 40 arrivals/s is far below what one node does: each was taken
+			// as it fell due (but one in flight at the end is cut off).
+			creates := rep.Ops["create"].Count
+			if o.Started > o.Scheduled || o.Started < o.Scheduled-1 || creates > o.Started || creates < o.Started-4 {
+				t.Fatalf("%d of %d arrivals started, %d conversations created", o.Started, o.Scheduled, creates)
+			}
+			if rep.Verify == nil || rep.Verify.Checked != creates || rep.Verify.Invariants != "ok" {
+				t.Fatalf("verify %+v", rep.Verify)
+			}
+			if !strings.Contains(summary.String(), "open loop at 40/s: ") {
+				t.Errorf("no open-loop line in the summary")
+			}
+		})
+	}
+}
+
+func TestRunRefusesABadRate(t *testing.T) {
+	for _, rate := range []float64{-1, math.NaN(), math.Inf(1)} {
+		_, err := Run(context.Background(), Config{Targets: []string{"127.0.0.1:1"}, Duration: time.Second,
+			Concurrency: 1, Agents: 1, Workload: WorkloadCreate, Rate: rate})
+		if err == nil || !strings.Contains(err.Error(), "rate") {
+			t.Errorf("rate %v: err %v, want a refusal naming the rate", rate, err)
+		}
 	}
 }
 
