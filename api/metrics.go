@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/omnirouter/omnirouter/capacity"
+	"github.com/omnirouter/omnirouter/internal/pause"
 	"github.com/omnirouter/omnirouter/routing"
 )
 
@@ -155,7 +156,7 @@ func (s *Server) Run(ctx context.Context) {
 		if err == nil {
 			break
 		}
-		if !sleepCtx(ctx, time.Second) {
+		if !pause.For(ctx, time.Second) {
 			return
 		}
 	}
@@ -165,7 +166,7 @@ func (s *Server) Run(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			if !sleepCtx(ctx, time.Second) {
+			if !pause.For(ctx, time.Second) {
 				return
 			}
 			continue
@@ -224,17 +225,6 @@ func (m *metrics) count(mc *routing.Machine, e *routing.Event, offered map[strin
 			via = e.Data.Ticket.Via
 		}
 		m.tickets.WithLabelValues(via).Inc()
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 

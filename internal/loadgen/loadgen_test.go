@@ -115,7 +115,7 @@ func TestOpenLoopRun(t *testing.T) {
 	for _, workload := range []string{WorkloadLifecycle, WorkloadCreate} {
 		t.Run(workload, func(t *testing.T) {
 			rep, err := Run(context.Background(), Config{Targets: []string{target}, Duration: 1500 * time.Millisecond,
-				Concurrency: 4, Agents: 10, Workload: workload, RunID: "o" + workload, Rate: 40})
+				Concurrency: 16, Agents: 10, Workload: workload, RunID: "o" + workload, Rate: 40})
 			var summary bytes.Buffer
 			if rep != nil {
 				rep.WriteSummary(&summary)
@@ -128,10 +128,11 @@ func TestOpenLoopRun(t *testing.T) {
 			if o == nil || o.Rate != 40 || o.Scheduled != 60 {
 				t.Fatalf("open loop %+v, want 60 arrivals scheduled at 40/s", o)
 			}
-			// 40 arrivals/s is far below what one node does: each was taken
-			// as it fell due (but one in flight at the end is cut off).
+			// 40 arrivals/s is far below what one node does, even under the
+			// race detector, with 16 clients: each arrival was taken as it
+			// fell due (but those in flight at the end are cut off).
 			creates := rep.Ops["create"].Count
-			if o.Started > o.Scheduled || o.Started < o.Scheduled-1 || creates > o.Started || creates < o.Started-4 {
+			if o.Started > o.Scheduled || o.Started < o.Scheduled-1 || creates > o.Started || creates < o.Started-16 {
 				t.Fatalf("%d of %d arrivals started, %d conversations created", o.Started, o.Scheduled, creates)
 			}
 			if rep.Verify == nil || rep.Verify.Checked != creates || rep.Verify.Invariants != "ok" {

@@ -3,6 +3,8 @@ package loadgen
 import (
 	"context"
 	"time"
+
+	"github.com/omnirouter/omnirouter/internal/pause"
 )
 
 // A pacer hands out the arrivals of an open-loop run: arrival i is due at
@@ -24,16 +26,7 @@ type pacer struct {
 
 func newPacer(start, end time.Time, rate float64) *pacer {
 	return &pacer{start: start, end: end, interval: float64(time.Second) / rate,
-		now: time.Now, sleep: sleepCtx}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
+		now: time.Now, sleep: func(ctx context.Context, d time.Duration) { pause.For(ctx, d) }}
 }
 
 // due is when arrival i is due.

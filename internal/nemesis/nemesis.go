@@ -9,6 +9,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/omnirouter/omnirouter/internal/pause"
 )
 
 // Fault kinds.
@@ -67,7 +69,7 @@ func (n *Nemesis) Run(ctx context.Context) {
 		kinds := append([]string(nil), FaultKinds...)
 		n.Rng.Shuffle(len(kinds), func(i, j int) { kinds[i], kinds[j] = kinds[j], kinds[i] })
 		for _, k := range kinds {
-			if !sleepCtx(ctx, n.dur(time.Second, 2500*time.Millisecond)) {
+			if !pause.For(ctx, n.dur(time.Second, 2500*time.Millisecond)) {
 				return
 			}
 			f := n.inject(ctx, k)
@@ -79,15 +81,6 @@ func (n *Nemesis) Run(ctx context.Context) {
 			// Let the cluster recover before the next fault (bounded).
 			_ = n.C.WaitReady(context.Background(), 30*time.Second)
 		}
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	select {
-	case <-ctx.Done():
-		return false
-	case <-time.After(d):
-		return true
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/omnirouter/omnirouter/internal/pause"
 )
 
 // AgentSpec is one agent of the run and its capacity.
@@ -122,7 +124,7 @@ func (w *Workload) Run(ctx context.Context) {
 }
 
 func think(ctx context.Context, rng *rand.Rand) bool {
-	return sleepCtx(ctx, time.Duration(100+rng.IntN(250))*time.Millisecond)
+	return pause.For(ctx, time.Duration(100+rng.IntN(250))*time.Millisecond)
 }
 
 // visitor opens conversations and writes to them, goes away and comes back,
