@@ -18,8 +18,7 @@ import (
 
 	"github.com/omnirouter/omnirouter/api"
 	"github.com/omnirouter/omnirouter/cluster"
-	"github.com/omnirouter/omnirouter/internal/freeport"
-	"github.com/omnirouter/omnirouter/internal/poll"
+	"github.com/omnirouter/omnirouter/internal/testutil"
 )
 
 // These tests drive real clusters (raft over TCP on 127.0.0.1, real HTTP
@@ -49,7 +48,7 @@ func (n *liveNode) stop() {
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	addr, err := freeport.Addr()
+	addr, err := testutil.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +94,7 @@ func startLive(t *testing.T, n int) []*liveNode {
 		t.Cleanup(ln.stop)
 	}
 	for _, nd := range nodes {
-		poll.Until(t, 30*time.Second, "every node ready", func() error {
+		testutil.Until(t, 30*time.Second, "every node ready", func() error {
 			r := call(t, nd.url, "GET", "/readyz", nil)
 			if r.status != 200 {
 				return fmt.Errorf("%s not ready: %s", nd.id, r.body)
@@ -313,7 +312,7 @@ func TestLiveThreeNodes(t *testing.T) {
 	if a := ok(t, 200, f1, "GET", "/v1/agents/a1", nil); load(a, "messaging") != 1 {
 		t.Fatalf("active messaging does not count: %v", a)
 	}
-	poll.Until(t, 15*time.Second, "m1 inactive", func() error {
+	testutil.Until(t, 15*time.Second, "m1 inactive", func() error {
 		c := ok(t, 200, f1, "GET", "/v1/conversations/m1", nil)
 		if s(c, "activity") != "inactive" {
 			return fmt.Errorf("m1 is %s", s(c, "activity"))

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/omnirouter/omnirouter/internal/poll"
+	"github.com/omnirouter/omnirouter/internal/testutil"
 	"github.com/omnirouter/omnirouter/routing"
 )
 
@@ -211,7 +211,7 @@ func TestMetricsCountEvents(t *testing.T) {
 		`omnirouter_assignments_total{channel="chat"} 1`,
 		`omnirouter_sessions_ended_total{channel="chat",reason="visitor_ended"} 1`,
 	}
-	poll.Until(t, 10*time.Second, "the metrics", func() error {
+	testutil.Until(t, 10*time.Second, "the metrics", func() error {
 		body := string(h.req("GET", "/metrics", nil).Body)
 		for _, w := range want {
 			if !strings.Contains(body, w) {

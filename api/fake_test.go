@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/omnirouter/omnirouter/internal/poll"
+	"github.com/omnirouter/omnirouter/internal/testutil"
 	"github.com/omnirouter/omnirouter/routing"
 )
 
@@ -160,7 +160,7 @@ func (f *fakeCluster) setWaiters(d int) {
 // waitForWaiters polls until n goroutines are parked in WaitEvents.
 func (f *fakeCluster) waitForWaiters(t testing.TB, n int) {
 	t.Helper()
-	poll.Until(t, 10*time.Second, "goroutines waiting for events", func() error {
+	testutil.Until(t, 10*time.Second, "goroutines waiting for events", func() error {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		if f.waiters < n {

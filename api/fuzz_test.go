@@ -15,8 +15,7 @@ import (
 
 	"github.com/omnirouter/omnirouter/api"
 	"github.com/omnirouter/omnirouter/cluster"
-	"github.com/omnirouter/omnirouter/internal/freeport"
-	"github.com/omnirouter/omnirouter/internal/poll"
+	"github.com/omnirouter/omnirouter/internal/testutil"
 	"github.com/omnirouter/omnirouter/routing"
 )
 
@@ -27,7 +26,7 @@ import (
 func fuzzNode(tb testing.TB) (*cluster.Node, http.Handler) {
 	tb.Helper()
 	gin.SetMode(gin.ReleaseMode)
-	raftAddr, err := freeport.Addr()
+	raftAddr, err := testutil.FreeAddr()
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -38,7 +37,7 @@ func fuzzNode(tb testing.TB) (*cluster.Node, http.Handler) {
 	}
 	tb.Cleanup(func() { node.Shutdown() })
 	h := api.New(api.Config{Cluster: node, Internal: node.Handler()}).Handler()
-	poll.Until(tb, 20*time.Second, "the node ready", node.Ready)
+	testutil.Until(tb, 20*time.Second, "the node ready", node.Ready)
 	long := `"720h"`
 	for _, r := range []struct{ method, path, body string }{
 		{"PUT", "/v1/policy", `{"chat":{"web":{"idle_after":` + long + `,"idle_timeout":` + long + `,"disconnect_timeout":` + long + `},

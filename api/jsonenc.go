@@ -1,10 +1,11 @@
 package api
 
 import (
-	"github.com/omnirouter/omnirouter/internal/jsonstr"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/omnirouter/omnirouter/internal/jsonstr"
 
 	"github.com/gin-gonic/gin"
 

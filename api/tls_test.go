@@ -6,14 +6,14 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/omnirouter/omnirouter/internal/testpki"
+	"github.com/omnirouter/omnirouter/internal/testutil"
 )
 
 // TestInternalNeedsClientCertificate: with InternalClientCert, /internal/
 // requires a verified client certificate on top of the cluster secret;
 // users' endpoints need none.
 func TestInternalNeedsClientCertificate(t *testing.T) {
-	ca := testpki.NewCA(t, "ca")
+	ca := testutil.NewCA(t, "ca")
 	node := ca.Issue(t, "node")
 	pool := ca.Pool
 	a := testAuth(t)

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/omnirouter/omnirouter/capacity"
-	"github.com/omnirouter/omnirouter/internal/poll"
+	"github.com/omnirouter/omnirouter/internal/testutil"
 	"github.com/omnirouter/omnirouter/routing"
 )
 
@@ -167,7 +167,7 @@ func TestClusterFailoverAndRestart(t *testing.T) {
 	assertAgents(t, c, acked)
 	assertConversations(t, c, convs)
 	c.checkConverged()
-	poll.Until(t, 10*time.Second, "the restarted node to follow a leader", func() error {
+	testutil.Until(t, 10*time.Second, "the restarted node to follow a leader", func() error {
 		if st := leader.node.Status(); st.LeaderChanges == 0 || st.LeaderID == "" {
 			return fmt.Errorf("restarted node status: %+v", st)
 		}
@@ -185,7 +185,7 @@ func TestNoLeaderFailsFast(t *testing.T) {
 			c.stop(tn)
 		}
 	}
-	poll.Until(t, 10*time.Second, "the lone node to step down", func() error {
+	testutil.Until(t, 10*time.Second, "the lone node to step down", func() error {
 		if lid, _ := leader.node.leaderHTTP(); lid != "" {
 			return fmt.Errorf("still sees leader %q", lid)
 		}

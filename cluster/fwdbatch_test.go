@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/omnirouter/omnirouter/internal/poll"
+	"github.com/omnirouter/omnirouter/internal/testutil"
 	"github.com/omnirouter/omnirouter/internal/wire"
 )
 
@@ -53,7 +53,7 @@ func holdFirstBatch(t *testing.T, leader, f *testNode, key string, count int) ([
 	}
 	// A lone command opens the first request, which the leader holds...
 	start(0)
-	poll.Until(t, 10*time.Second, "the first forward request in flight", func() error {
+	testutil.Until(t, 10*time.Second, "the first forward request in flight", func() error {
 		if len(f.node.fwdInflight) != 1 || len(f.node.forwards) != 0 {
 			return errors.New("not yet")
 		}
@@ -63,7 +63,7 @@ func holdFirstBatch(t *testing.T, leader, f *testNode, key string, count int) ([
 	for i := 1; i < count; i++ {
 		start(i)
 	}
-	poll.Until(t, 10*time.Second, "commands queued behind the held forward request", func() error {
+	testutil.Until(t, 10*time.Second, "commands queued behind the held forward request", func() error {
 		// The forwarder itself holds the next command while it waits for
 		// the in-flight slot.
 		if q := len(f.node.forwards); q != count-2 {

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/omnirouter/omnirouter/internal/poll"
+	"github.com/omnirouter/omnirouter/internal/testutil"
 	"github.com/omnirouter/omnirouter/internal/wire"
 	"github.com/omnirouter/omnirouter/routing"
 )
@@ -101,7 +101,7 @@ func TestForwardStreamFollowsTheLeader(t *testing.T) {
 		t.Errorf("the new leader accepted %d streams, want 1", other.streamsOpened.Load())
 	}
 	// The retired stream is closed by its watcher.
-	poll.Until(t, 10*time.Second, "the old stream closed", func() error {
+	testutil.Until(t, 10*time.Second, "the old stream closed", func() error {
 		if n := f.node.Status().Stats.ForwardStreams; n != 1 {
 			return fmt.Errorf("%d follower streams open", n)
 		}
@@ -111,7 +111,7 @@ func TestForwardStreamFollowsTheLeader(t *testing.T) {
 	// Once the follower leads itself it forwards nothing: its stream closes
 	// without another command.
 	c.transferLeadership(other, f)
-	poll.Until(t, 10*time.Second, "the new leader's own stream closed", func() error {
+	testutil.Until(t, 10*time.Second, "the new leader's own stream closed", func() error {
 		if n := f.node.Status().Stats.ForwardStreams; n != 0 {
 			return fmt.Errorf("%d streams open", n)
 		}

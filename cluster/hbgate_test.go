@@ -7,7 +7,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
-	"github.com/omnirouter/omnirouter/internal/poll"
+	"github.com/omnirouter/omnirouter/internal/testutil"
 )
 
 // Shutdown's drain waits for a heartbeat that is being handled (it would
@@ -28,7 +28,7 @@ func TestHeartbeatGate(t *testing.T) {
 
 	drained := make(chan bool, 1)
 	go func() { drained <- g.drain(time.Minute) }()
-	poll.Until(t, 10*time.Second, "drain to begin", func() error {
+	testutil.Until(t, 10*time.Second, "drain to begin", func() error {
 		if !g.refusing() {
 			return errors.New("still accepting heartbeats")
 		}

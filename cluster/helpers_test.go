@@ -21,9 +21,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
-	"github.com/omnirouter/omnirouter/internal/freeport"
-	"github.com/omnirouter/omnirouter/internal/poll"
-	"github.com/omnirouter/omnirouter/internal/testpki"
+	"github.com/omnirouter/omnirouter/internal/testutil"
 	"github.com/omnirouter/omnirouter/routing"
 )
 
@@ -68,7 +66,7 @@ type clusterOpts struct {
 	tweak    func(*Config)
 	// pki, when set, runs raft and the internal HTTP endpoints over mutual
 	// TLS with certificates issued by it (see tls_test.go).
-	pki *testpki.CA
+	pki *testutil.CA
 }
 
 func testLogger() *slog.Logger {
@@ -79,7 +77,7 @@ func testLogger() *slog.Logger {
 }
 
 func freeAddr(t testing.TB) string {
-	addr, err := freeport.Addr()
+	addr, err := testutil.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +248,7 @@ func (c *testCluster) waitLeader(among []*testNode) *testNode {
 		among = c.live()
 	}
 	var leader *testNode
-	poll.Until(c.t, 20*time.Second, "a ready leader", func() error {
+	testutil.Until(c.t, 20*time.Second, "a ready leader", func() error {
 		leader = nil
 		for _, tn := range among {
 			if tn.node.raft.State() == raft.Leader && tn.node.Ready() == nil {
@@ -274,7 +272,7 @@ func (c *testCluster) waitLeader(among []*testNode) *testNode {
 // address, as seen by every live node.
 func (c *testCluster) waitRegistered() {
 	c.t.Helper()
-	poll.Until(c.t, 20*time.Second, "all nodes registered", func() error {
+	testutil.Until(c.t, 20*time.Second, "all nodes registered", func() error {
 		for _, tn := range c.live() {
 			st := tn.node.Status()
 			if len(st.Nodes) != len(c.nodes) {
@@ -307,7 +305,7 @@ func stateOf(t testing.TB, tn *testNode) []byte {
 // checks the state machine's invariants on each.
 func (c *testCluster) checkConverged() {
 	c.t.Helper()
-	poll.Until(c.t, 20*time.Second, "identical state on every node", func() error {
+	testutil.Until(c.t, 20*time.Second, "identical state on every node", func() error {
 		var first []byte
 		for i, tn := range c.live() {
 			s := stateOf(c.t, tn)

@@ -12,7 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 
-	"github.com/omnirouter/omnirouter/internal/poll"
+	"github.com/omnirouter/omnirouter/internal/testutil"
 	"github.com/omnirouter/omnirouter/routing"
 )
 
@@ -82,7 +82,7 @@ func TestLogStoresSurviveRestart(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			poll.Until(t, 10*time.Second, "ready", n.Ready)
+			testutil.Until(t, 10*time.Second, "ready", n.Ready)
 			if got := n.stores.kind; got != kind {
 				t.Fatalf("store kind %q, want %q", got, kind)
 			}
@@ -119,7 +119,7 @@ func TestLogStoresSurviveRestart(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer n.Shutdown()
-			poll.Until(t, 10*time.Second, "ready", n.Ready)
+			testutil.Until(t, 10*time.Second, "ready", n.Ready)
 			if got := n.stores.kind; got != kind {
 				t.Fatalf("reopened store kind %q, want %q", got, kind)
 			}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
-	"github.com/omnirouter/omnirouter/internal/poll"
+	"github.com/omnirouter/omnirouter/internal/testutil"
 	"github.com/omnirouter/omnirouter/routing"
 )
 
@@ -28,7 +28,7 @@ func TestSingleNodeRestartBackupRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitReady := func(n *Node) {
-		poll.Until(t, 10*time.Second, "ready", n.Ready)
+		testutil.Until(t, 10*time.Second, "ready", n.Ready)
 	}
 	waitReady(n)
 	ctx := context.Background()
@@ -130,7 +130,7 @@ func TestRemoveAndReplaceNode(t *testing.T) {
 	if err := other.node.Remove(ctx, "nobody"); !errors.Is(err, ErrUnknownNode) {
 		t.Errorf("Remove(nobody): %v", err)
 	}
-	poll.Until(t, 10*time.Second, "two nodes", func() error {
+	testutil.Until(t, 10*time.Second, "two nodes", func() error {
 		if st := other.node.Status(); len(st.Nodes) != 2 {
 			return fmt.Errorf("%d nodes", len(st.Nodes))
 		}
@@ -175,7 +175,7 @@ func TestJoinReplacesClashingAddress(t *testing.T) {
 	moved.node = nil
 	c.start(moved)
 	c.waitLeader(nil)
-	poll.Until(t, 20*time.Second, "the moved node's new address", func() error {
+	testutil.Until(t, 20*time.Second, "the moved node's new address", func() error {
 		cfg, err := leader.node.configuration()
 		if err != nil {
 			return err

@@ -9,7 +9,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
-	"github.com/omnirouter/omnirouter/internal/poll"
+	"github.com/omnirouter/omnirouter/internal/testutil"
 	"github.com/omnirouter/omnirouter/routing"
 )
 
@@ -31,7 +31,7 @@ func TestPartitionMinorityHeals(t *testing.T) {
 		}
 	}
 	newLeader := c.waitLeader(majority)
-	poll.Until(t, 10*time.Second, "the isolated node to step down", func() error {
+	testutil.Until(t, 10*time.Second, "the isolated node to step down", func() error {
 		if old.node.raft.State() == raft.Leader {
 			return errors.New("still leader")
 		}
@@ -59,7 +59,7 @@ func TestPartitionMinorityHeals(t *testing.T) {
 	}
 
 	c.heal()
-	poll.Until(t, 20*time.Second, "the isolated node to rejoin", func() error {
+	testutil.Until(t, 20*time.Second, "the isolated node to rejoin", func() error {
 		if lid, _ := old.node.leaderHTTP(); lid == "" {
 			return errors.New("no leader seen")
 		}
@@ -119,7 +119,7 @@ func testLaggingFollowerCatchesUpBySnapshot(t *testing.T, kind string) {
 		t.Fatalf("leader log still starts at %d; the follower applied %d", first, lag.node.fsm.applied.Load())
 	}
 	c.heal()
-	poll.Until(t, 20*time.Second, "the follower to install a snapshot", func() error {
+	testutil.Until(t, 20*time.Second, "the follower to install a snapshot", func() error {
 		if lag.node.fsm.restores.Load() == 0 {
 			return fmt.Errorf("no restore yet (applied %d)", lag.node.fsm.applied.Load())
 		}

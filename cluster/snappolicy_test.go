@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/omnirouter/omnirouter/internal/poll"
+	"github.com/omnirouter/omnirouter/internal/testutil"
 )
 
 func TestSnapshotRule(t *testing.T) {
@@ -74,14 +74,14 @@ func TestSnapshotsFollowLogVolume(t *testing.T) {
 				write()
 			}
 			var idx1, mark1, size1 uint64
-			poll.Until(t, 10*time.Second, "a first snapshot", func() error {
+			testutil.Until(t, 10*time.Second, "a first snapshot", func() error {
 				if idx1, mark1, size1 = watch.last(); idx1 == 0 {
 					return fmt.Errorf("none yet")
 				}
 				return nil
 			})
 			var idx2, mark2 uint64
-			poll.Until(t, 20*time.Second, "a second snapshot", func() error {
+			testutil.Until(t, 20*time.Second, "a second snapshot", func() error {
 				if idx2, mark2, _ = watch.last(); idx2 > idx1 {
 					return nil
 				}

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/omnirouter/omnirouter/capacity"
-	"github.com/omnirouter/omnirouter/internal/poll"
+	"github.com/omnirouter/omnirouter/internal/testutil"
 	"github.com/omnirouter/omnirouter/routing"
 )
 
@@ -30,7 +30,7 @@ func TestTimerFiresOnceAfterFailover(t *testing.T) {
 
 	c.stop(leader)
 	c.waitLeader(nil)
-	poll.Until(t, 20*time.Second, "the chat to end", func() error {
+	testutil.Until(t, 20*time.Second, "the chat to end", func() error {
 		var st routing.State
 		_, err := f.node.Read(context.Background(), Linearizable, func(m *routing.Machine) {
 			cv, _ := m.Conversation("c1")

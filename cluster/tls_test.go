@@ -12,14 +12,13 @@ import (
 
 	"github.com/hashicorp/raft"
 
-	"github.com/omnirouter/omnirouter/internal/poll"
-	"github.com/omnirouter/omnirouter/internal/testpki"
+	"github.com/omnirouter/omnirouter/internal/testutil"
 	"github.com/omnirouter/omnirouter/routing"
 )
 
 // nodeTLS is a node's mutual TLS configuration: its own certificate, the
 // CA as roots for servers and as the only issuer of accepted clients.
-func nodeTLS(t testing.TB, ca *testpki.CA, name string) *tls.Config {
+func nodeTLS(t testing.TB, ca *testutil.CA, name string) *tls.Config {
 	return &tls.Config{
 		Certificates: []tls.Certificate{ca.Issue(t, name)},
 		RootCAs:      ca.Pool,
@@ -31,7 +30,7 @@ func nodeTLS(t testing.TB, ca *testpki.CA, name string) *tls.Config {
 
 // httpServerTLS is the internal HTTP server's configuration: the node's
 // certificate, client certificates required and verified.
-func httpServerTLS(ca *testpki.CA, node *tls.Config) *tls.Config {
+func httpServerTLS(ca *testutil.CA, node *tls.Config) *tls.Config {
 	return &tls.Config{
 		Certificates: node.Certificates,
 		ClientCAs:    ca.Pool,
@@ -45,7 +44,7 @@ func httpServerTLS(ca *testpki.CA, node *tls.Config) *tls.Config {
 // with the node's client certificate and replicated; plain TCP cannot speak
 // to the raft port.
 func TestTLSCluster(t *testing.T) {
-	pki := testpki.NewCA(t, "cluster CA")
+	pki := testutil.NewCA(t, "cluster CA")
 	c := newCluster(t, clusterOpts{n: 3, pki: pki})
 	leader := c.waitLeader(nil)
 	f := c.follower(leader)
@@ -99,14 +98,14 @@ func TestTLSCluster(t *testing.T) {
 // can neither join through the internal HTTP endpoints nor take part in
 // raft, in either direction, while the cluster keeps working.
 func TestTLSRogueNode(t *testing.T) {
-	pki := testpki.NewCA(t, "cluster CA")
+	pki := testutil.NewCA(t, "cluster CA")
 	c := newCluster(t, clusterOpts{n: 3, pki: pki})
 	leader := c.waitLeader(nil)
 
 	// The rogue trusts both CAs, so only its own certificate is wrong, and
 	// it presents that certificate even though the cluster asks for one of
 	// its own CA (Go's client would otherwise send none).
-	other := testpki.NewCA(t, "other CA")
+	other := testutil.NewCA(t, "other CA")
 	both := x509.NewCertPool()
 	both.AddCert(pki.Cert)
 	both.AddCert(other.Cert)
@@ -151,7 +150,7 @@ func TestTLSRogueNode(t *testing.T) {
 		t.Fatal("the rogue's RequestVote was answered")
 	}
 	t.Logf("rogue RequestVote: %v", err)
-	poll.Until(t, 10*time.Second, "the leader refusing the rogue's handshake", func() error {
+	testutil.Until(t, 10*time.Second, "the leader refusing the rogue's handshake", func() error {
 		if leader.node.tlsStream.refused.Load() == refusedBefore {
 			return errors.New("no refused handshake yet")
 		}
@@ -167,7 +166,7 @@ func TestTLSRogueNode(t *testing.T) {
 	if err := leader.node.raft.AddNonvoter("rogue", raft.ServerAddress(rogue.raftAddr()), 0, 5*time.Second).Error(); err != nil {
 		t.Fatalf("add the rogue as a non-voter: %v", err)
 	}
-	poll.Until(t, 10*time.Second, "the leader refusing to replicate to the rogue", func() error {
+	testutil.Until(t, 10*time.Second, "the leader refusing to replicate to the rogue", func() error {
 		if leader.node.tlsStream.refused.Load() == dialRefused {
 			return errors.New("no refused dial yet")
 		}
@@ -192,7 +191,7 @@ func TestTLSRogueNode(t *testing.T) {
 
 // TestTLSConfigErrors covers the stream layer's refusals.
 func TestTLSConfigErrors(t *testing.T) {
-	pki := testpki.NewCA(t, "ca")
+	pki := testutil.NewCA(t, "ca")
 	cfg := nodeTLS(t, pki, "n1")
 	_, err := Open(Config{NodeID: "n1", DataDir: t.TempDir(), RaftAddr: "0.0.0.0:0", TLS: cfg, Logger: testLogger()})
 	if err == nil {

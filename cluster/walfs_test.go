@@ -15,7 +15,7 @@ import (
 	"github.com/hashicorp/raft-wal/metadb"
 	"github.com/hashicorp/raft-wal/segment"
 
-	"github.com/omnirouter/omnirouter/internal/poll"
+	"github.com/omnirouter/omnirouter/internal/testutil"
 )
 
 // TestSegmentFS: a new segment is all zeros on disk at its full size,
@@ -39,7 +39,7 @@ func TestSegmentFS(t *testing.T) {
 	const size = 3<<20 + 123 // not a multiple of the fill's chunk
 	spareReady := func() {
 		t.Helper()
-		poll.Until(t, 10*time.Second, "a spare segment", func() error {
+		testutil.Until(t, 10*time.Second, "a spare segment", func() error {
 			v.mu.Lock()
 			defer v.mu.Unlock()
 			if v.spareSize != size {

@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/omnirouter/omnirouter/internal/loadgen"
+	"github.com/omnirouter/omnirouter/tools/loadgen"
 )
 
 // bench runs the load tool: `omnirouter bench --targets a,b,c`.

@@ -17,8 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/omnirouter/omnirouter/internal/freeport"
-	"github.com/omnirouter/omnirouter/internal/poll"
+	"github.com/omnirouter/omnirouter/internal/testutil"
 )
 
 // These tests run the real binary: `go build` into a temporary directory,
@@ -61,7 +60,7 @@ func TestMain(m *testing.M) {
 
 func freePort(t *testing.T) string {
 	t.Helper()
-	addr, err := freeport.Addr()
+	addr, err := testutil.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +188,7 @@ func startThreeWith(t *testing.T, scheme string, hc *http.Client, extra func(i i
 		procs[i].id, procs[i].httpAddr, procs[i].scheme = id, https[i], scheme
 	}
 	for _, p := range procs {
-		poll.Until(t, 60*time.Second, p.id+" ready", func() error {
+		testutil.Until(t, 60*time.Second, p.id+" ready", func() error {
 			select {
 			case <-p.exited:
 				t.Fatalf("%s exited:\n%s", p.id, p.logText())
@@ -212,7 +211,7 @@ func leaderOf(t *testing.T, procs []*proc, token ...string) *proc {
 		tok = token[0]
 	}
 	var leader *proc
-	poll.Until(t, 30*time.Second, "a leader", func() error {
+	testutil.Until(t, 30*time.Second, "a leader", func() error {
 		for _, p := range procs {
 			code, m, err := requestAs(tok, "GET", p.url()+"/v1/cluster", nil)
 			if err != nil || code != 200 {
@@ -261,7 +260,7 @@ func TestProcessLeaderKilled(t *testing.T) {
 	// A write through each survivor succeeds once the new leader is elected.
 	for i, p := range survivors {
 		id := fmt.Sprintf("after%d", i)
-		poll.Until(t, 30*time.Second, "write after failover", func() error {
+		testutil.Until(t, 30*time.Second, "write after failover", func() error {
 			code, m, err := request("POST", p.url()+"/v1/conversations", map[string]any{"id": id, "channel": "messaging", "message": "x"})
 			if err != nil || (code != 201 && code != 409) { // 409: an earlier ambiguous try did commit
 				return fmt.Errorf("%d %v %v", code, m, err)
@@ -291,7 +290,7 @@ func TestProcessCleanShutdown(t *testing.T) {
 	p := startProc(t, bin, "serve", "--node-id", "solo", "--http-addr", addr, "--raft-addr", freePort(t),
 		"--data-dir", filepath.Join(t.TempDir(), "data"))
 	p.id, p.httpAddr = "solo", addr
-	poll.Until(t, 30*time.Second, "ready", func() error {
+	testutil.Until(t, 30*time.Second, "ready", func() error {
 		code, _, err := request("GET", p.url()+"/readyz", nil)
 		if err != nil || code != 200 {
 			return fmt.Errorf("%d %v", code, err)
@@ -393,7 +392,7 @@ func TestProcessMemoryLimit(t *testing.T) {
 	p := startProc(t, bin, "serve", "--node-id", "solo", "--http-addr", addr, "--raft-addr", freePort(t),
 		"--data-dir", filepath.Join(t.TempDir(), "data"))
 	p.id, p.httpAddr = "solo", addr
-	poll.Until(t, 30*time.Second, "the limit in /metrics", func() error {
+	testutil.Until(t, 30*time.Second, "the limit in /metrics", func() error {
 		resp, err := httpc.Get(p.url() + "/metrics")
 		if err != nil {
 			return err

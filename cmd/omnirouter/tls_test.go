@@ -13,20 +13,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/omnirouter/omnirouter/internal/poll"
-	"github.com/omnirouter/omnirouter/internal/testpki"
+	"github.com/omnirouter/omnirouter/internal/testutil"
 )
 
 // testCA is a CA whose certificates are PEM files, as serve reads them.
 type testCA struct {
-	*testpki.CA
+	*testutil.CA
 	file string // the CA certificate, PEM
 	dir  string
 }
 
 func newTestCA(t *testing.T, name string) *testCA {
 	t.Helper()
-	ca, dir := testpki.NewCA(t, name), t.TempDir()
+	ca, dir := testutil.NewCA(t, name), t.TempDir()
 	return &testCA{CA: ca, file: ca.WriteCert(t, dir, name+"-ca.pem"), dir: dir}
 }
 
@@ -35,7 +34,7 @@ func newTestCA(t *testing.T, name string) *testCA {
 // none are given).
 func (ca *testCA) issue(t *testing.T, name string, usages ...x509.ExtKeyUsage) (certFile, keyFile string) {
 	t.Helper()
-	return testpki.WriteFiles(t, ca.dir, name, ca.Issue(t, name, usages...))
+	return testutil.WriteFiles(t, ca.dir, name, ca.Issue(t, name, usages...))
 }
 
 // httpsClient trusts roots (nil: the system's) and presents cert if given.
@@ -122,7 +121,7 @@ func TestProcessTLSCluster(t *testing.T) {
 	})
 
 	var leader *proc
-	poll.Until(t, 30*time.Second, "a leader", func() error {
+	testutil.Until(t, 30*time.Second, "a leader", func() error {
 		code, m, err := requestWith(hc, "", "GET", procs[0].url()+"/v1/cluster", nil)
 		if err != nil || code != 200 {
 			return fmt.Errorf("%d %v %v", code, m, err)
@@ -222,7 +221,7 @@ func TestProcessTLSSingleNode(t *testing.T) {
 		"--data-dir", filepath.Join(t.TempDir(), "data"), "--tls-cert", cert, "--tls-key", key)
 	p.id, p.httpAddr, p.scheme = "solo", addr, "https"
 	hc := httpsClient(ca.Pool, nil)
-	poll.Until(t, 30*time.Second, "ready", func() error {
+	testutil.Until(t, 30*time.Second, "ready", func() error {
 		select {
 		case <-p.exited:
 			t.Fatalf("exited:\n%s", p.logText())

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/omnirouter/omnirouter/internal/poll"
+	"github.com/omnirouter/omnirouter/internal/testutil"
 )
 
 func TestDeadlineIsTimeoutRoundedUpToGrain(t *testing.T) {
@@ -53,7 +53,7 @@ func TestDoneClosesAtTheDeadline(t *testing.T) {
 	s := New(20*time.Millisecond, 10*time.Millisecond)
 	ctx := s.Context(context.Background())
 	dl, _ := ctx.Deadline()
-	poll.Until(t, 5*time.Second, "the shared deadline to pass", func() error {
+	testutil.Until(t, 5*time.Second, "the shared deadline to pass", func() error {
 		select {
 		case <-ctx.Done():
 			return nil

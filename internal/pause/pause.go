@@ -1,6 +1,6 @@
 // Package pause owns the one way this project waits out a duration in
 // running code: for d, or less if a context ends first. (Tests wait with
-// internal/poll instead.)
+// internal/testutil.Until instead.)
 package pause
 
 import (

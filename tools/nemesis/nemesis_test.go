@@ -52,7 +52,7 @@ func TestNemesis(t *testing.T) {
 	if seed == 0 {
 		seed = rand.Uint64() % 1_000_000_000
 	}
-	t.Logf("seed %d (replay: go test ./internal/nemesis -run TestNemesis -nemesis -nemesis.seed %d -nemesis.duration %v)", seed, seed, *flagDuration)
+	t.Logf("seed %d (replay: go test ./tools/nemesis -run TestNemesis -nemesis -nemesis.seed %d -nemesis.duration %v)", seed, seed, *flagDuration)
 	rng := rand.New(rand.NewPCG(seed, 0))
 
 	dir := t.TempDir()

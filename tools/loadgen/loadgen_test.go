@@ -14,8 +14,7 @@ import (
 
 	"github.com/omnirouter/omnirouter/api"
 	"github.com/omnirouter/omnirouter/cluster"
-	"github.com/omnirouter/omnirouter/internal/freeport"
-	"github.com/omnirouter/omnirouter/internal/poll"
+	"github.com/omnirouter/omnirouter/internal/testutil"
 )
 
 // startNode runs a real single-node cluster (raft on bbolt files in a temp
@@ -26,7 +25,7 @@ func startNode(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raftAddr, err := freeport.Addr()
+	raftAddr, err := testutil.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +46,7 @@ func startNode(t *testing.T) string {
 			t.Error(err)
 		}
 	})
-	poll.Until(t, 10*time.Second, "the node ready", node.Ready)
+	testutil.Until(t, 10*time.Second, "the node ready", node.Ready)
 	return base
 }
 

@@ -1,4 +1,4 @@
-package freeport
+package testutil
 
 import (
 	"fmt"
@@ -17,7 +17,7 @@ func TestAddrOutsideEphemeralRange(t *testing.T) {
 		fmt.Sscan(string(b), &first, &last)
 	}
 	for range 20 {
-		addr, err := Addr()
+		addr, err := FreeAddr()
 		if err != nil {
 			t.Fatal(err)
 		}

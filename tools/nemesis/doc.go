@@ -13,7 +13,7 @@
 // process supervisor, Model the porcupine model, Replay the event-stream
 // checker. The full run is TestNemesis, skipped unless -nemesis is given:
 //
-//	go test ./internal/nemesis -nemesis                                   # 60 s, ≥5 faults
-//	go test ./internal/nemesis -nemesis -nemesis.duration 5m -timeout 30m  # ≥20 faults
-//	go test ./internal/nemesis -nemesis -nemesis.seed 42                  # replay a schedule
+//	go test ./tools/nemesis -nemesis                                   # 60 s, ≥5 faults
+//	go test ./tools/nemesis -nemesis -nemesis.duration 5m -timeout 30m  # ≥20 faults
+//	go test ./tools/nemesis -nemesis -nemesis.seed 42                  # replay a schedule
 package nemesis

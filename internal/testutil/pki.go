@@ -1,8 +1,8 @@
-// Package testpki makes certificate authorities and certificates for the
-// TLS tests of the cluster, the API and the serve command: ECDSA P-256,
-// valid from an hour ago for a day; leaves name 127.0.0.1 and localhost.
-// It is imported by tests only.
-package testpki
+package testutil
+
+// Certificate authorities and certificates for the TLS tests of the
+// cluster, the API and the serve command: ECDSA P-256, valid from an hour
+// ago for a day; leaves name 127.0.0.1 and localhost.
 
 import (
 	"crypto/ecdsa"

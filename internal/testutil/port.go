@@ -1,13 +1,13 @@
-// Package freeport finds a free 127.0.0.1 TCP address for a server that a
-// test starts a moment later.
+package testutil
+
+// FreeAddr finds a free 127.0.0.1 TCP address for a server that a test
+// starts a moment later.
 //
 // The port is chosen below the kernel's ephemeral range. A port from
 // listening on ":0" is an ephemeral one: once it is closed, the kernel may
 // hand it out again as the source port of any outgoing connection (tests
 // in other packages run at the same time and open thousands), and the
 // server that was meant to bind it fails with "address already in use".
-package freeport
-
 import (
 	"fmt"
 	"math/rand/v2"
@@ -15,9 +15,9 @@ import (
 	"os"
 )
 
-// Addr returns "127.0.0.1:port" for a port that was free a moment ago and
+// FreeAddr returns "127.0.0.1:port" for a port that was free a moment ago and
 // is outside the ephemeral range.
-func Addr() (string, error) {
+func FreeAddr() (string, error) {
 	lo, hi := 20000, 32768
 	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
 		var first, last int
@@ -35,5 +35,5 @@ func Addr() (string, error) {
 		l.Close()
 		return addr, nil
 	}
-	return "", fmt.Errorf("freeport: no free port in %d-%d", lo, hi)
+	return "", fmt.Errorf("testutil: no free port in %d-%d", lo, hi)
 }

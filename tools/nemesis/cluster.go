@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/omnirouter/omnirouter/internal/freeport"
+	"github.com/omnirouter/omnirouter/internal/testutil"
 )
 
 // Build compiles the omnirouter binary of the module rooted at moduleDir
@@ -195,10 +195,10 @@ func NewCluster(cfg ClusterConfig) (*Cluster, error) {
 	for i := range cfg.Size {
 		n := &Node{ID: fmt.Sprintf("n%d", i+1)}
 		var err error
-		if n.HTTPAddr, err = freeport.Addr(); err != nil {
+		if n.HTTPAddr, err = testutil.FreeAddr(); err != nil {
 			return nil, err
 		}
-		if n.RaftAddr, err = freeport.Addr(); err != nil {
+		if n.RaftAddr, err = testutil.FreeAddr(); err != nil {
 			return nil, err
 		}
 		if n.RaftAdv, err = c.Net.Listen(n.ID, n.RaftAddr); err != nil {
