@@ -33,7 +33,7 @@ func (s *Server) putAgent(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	if err := checkID("agent id", id); err != nil {
+	if err := routing.ValidID("agent id", id); err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -50,11 +50,11 @@ func (s *Server) putAgent(c *gin.Context) {
 		s.fail(c, invalid(routing.CodeInvalidCapacity, "%v", err))
 		return
 	}
-	if err := checkLabels("skills", req.Skills); err != nil {
+	if err := routing.ValidLabels("skills", req.Skills); err != nil {
 		s.fail(c, err)
 		return
 	}
-	if err := checkLabels("groups", req.Groups); err != nil {
+	if err := routing.ValidLabels("groups", req.Groups); err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -101,7 +101,7 @@ func (s *Server) releaseCapacity(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	if err := checkID("conversation_id", req.ConversationID); err != nil {
+	if err := routing.ValidID("conversation_id", req.ConversationID); err != nil {
 		s.fail(c, err)
 		return
 	}

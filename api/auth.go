@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
+	"github.com/omnirouter/omnirouter/routing"
 )
 
 // Role is what a token may do.
@@ -119,7 +120,7 @@ func NewAuth(f AuthFile) (*Auth, error) {
 				return nil, fmt.Errorf("token %d: agent_id is only for role %q", i, RoleAgent)
 			}
 		case RoleAgent:
-			if err := checkID("agent_id", t.AgentID); err != nil {
+			if err := routing.ValidID("agent_id", t.AgentID); err != nil {
 				return nil, fmt.Errorf("token %d: %v", i, err)
 			}
 		default:

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/omnirouter/omnirouter/routing"
 )
 
 // MaxRestoreBytes bounds a restore upload.
@@ -32,7 +33,7 @@ func (s *Server) joinNode(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	if err := checkID("id", req.ID); err != nil {
+	if err := routing.ValidID("id", req.ID); err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -57,7 +58,7 @@ func (s *Server) joinNode(c *gin.Context) {
 // DELETE /v1/cluster/nodes/{id}.
 func (s *Server) removeNode(c *gin.Context) {
 	id := c.Param("id")
-	if err := checkID("id", id); err != nil {
+	if err := routing.ValidID("id", id); err != nil {
 		s.fail(c, err)
 		return
 	}

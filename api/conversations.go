@@ -77,11 +77,11 @@ func (s *Server) createConversation(c *gin.Context) {
 	if cmd.ID == "" {
 		cmd.ID = newConversationID(key)
 	}
-	if err := checkID("id", cmd.ID); err != nil {
+	if err := routing.ValidID("id", cmd.ID); err != nil {
 		s.fail(c, err)
 		return
 	}
-	if err := checkLabels("skills", req.Skills); err != nil {
+	if err := routing.ValidLabels("skills", req.Skills); err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -158,7 +158,7 @@ func (s *Server) postMessage(c *gin.Context) {
 	}
 	cmd := routing.PostMessage{ConversationID: id, Author: author, Text: req.Text}
 	if author == routing.AuthorAgent {
-		if err := checkID("agent_id", req.AgentID); err != nil {
+		if err := routing.ValidID("agent_id", req.AgentID); err != nil {
 			s.fail(c, err)
 			return
 		}
@@ -208,7 +208,7 @@ func (s *Server) agentAction(c *gin.Context, mk func(conv, agent string) routing
 		s.fail(c, err)
 		return
 	}
-	if err := checkID("agent_id", req.AgentID); err != nil {
+	if err := routing.ValidID("agent_id", req.AgentID); err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -256,7 +256,7 @@ func (s *Server) end(c *gin.Context) {
 	id := c.Param("id")
 	cmd := routing.End{ConversationID: id, By: by}
 	if by == routing.EndedByAgent {
-		if err := checkID("agent_id", req.AgentID); err != nil {
+		if err := routing.ValidID("agent_id", req.AgentID); err != nil {
 			s.fail(c, err)
 			return
 		}
@@ -299,7 +299,7 @@ func (s *Server) putTicket(c *gin.Context) {
 // conversationCommand proposes a command about conversation id and answers
 // with the updated conversation.
 func (s *Server) conversationCommand(c *gin.Context, id string, cmd routing.Command) {
-	if err := checkID("conversation id", id); err != nil {
+	if err := routing.ValidID("conversation id", id); err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -321,13 +321,13 @@ func (s *Server) requestAssignment(c *gin.Context) {
 		return
 	}
 	if req.AgentID != "" {
-		if err := checkID("agent_id", req.AgentID); err != nil {
+		if err := routing.ValidID("agent_id", req.AgentID); err != nil {
 			s.fail(c, err)
 			return
 		}
 	}
 	if req.ConversationID != "" {
-		if err := checkID("conversation_id", req.ConversationID); err != nil {
+		if err := routing.ValidID("conversation_id", req.ConversationID); err != nil {
 			s.fail(c, err)
 			return
 		}

@@ -10,7 +10,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/omnirouter/omnirouter/internal/httpbody"
-	"github.com/omnirouter/omnirouter/routing"
 )
 
 // MaxBodyBytes bounds every request body except a restore's.
@@ -56,37 +55,6 @@ func decode(c *gin.Context, v any) error {
 	}
 	if dec.More() {
 		return errorf(http.StatusBadRequest, "malformed_json", "malformed JSON: trailing data after the object")
-	}
-	return nil
-}
-
-// checkID validates an agent or conversation id the way the state machine
-// does (ids appear in URLs): 1..128 bytes of letters, digits and - _ . : @.
-func checkID(what, id string) error {
-	if id == "" {
-		return invalid("invalid_id", "%s is required", what)
-	}
-	if len(id) > routing.MaxIDLen {
-		return invalid("invalid_id", "%s is longer than %d bytes", what, routing.MaxIDLen)
-	}
-	for i := 0; i < len(id); i++ {
-		b := id[i]
-		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || strings.IndexByte("-_.:@", b) >= 0) {
-			return invalid("invalid_id", "%s %q may only hold letters, digits and - _ . : @", what, id)
-		}
-	}
-	return nil
-}
-
-// checkLabels validates a list of skills or groups.
-func checkLabels(what string, labels []string) error {
-	if len(labels) > routing.MaxLabels {
-		return invalid("invalid_"+what, "at most %d %s", routing.MaxLabels, what)
-	}
-	for _, l := range labels {
-		if l == "" || len(l) > routing.MaxIDLen {
-			return invalid("invalid_"+what, "each of %s must be 1..%d bytes", what, routing.MaxIDLen)
-		}
 	}
 	return nil
 }

@@ -1,31 +1,36 @@
 package api
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"net/http"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/omnirouter/omnirouter/internal/httpbody"
 	"github.com/omnirouter/omnirouter/routing"
 )
+
+// The policy's JSON is routing's table of policy fields: a field named
+// "chat.web.idle_after" is {"chat": {"web": {"idle_after": "10m"}}}.
+// Durations are Go duration strings, enums their names.
 
 // GET /v1/policy.
 func (s *Server) getPolicy(c *gin.Context) {
 	var p routing.Policy
 	if s.read(c, func(m *routing.Machine) { p = m.Policy() }) {
-		c.JSON(http.StatusOK, policyView(p))
+		c.JSON(http.StatusOK, policyJSON(p))
 	}
 }
 
 // PUT /v1/policy sets the fields the body contains and keeps the others; it
 // answers with the whole policy.
 func (s *Server) putPolicy(c *gin.Context) {
-	var req PolicyView
-	if err := decode(c, &req); err != nil {
-		s.fail(c, err)
-		return
-	}
-	patch, err := req.patch()
+	patch, err := decodePolicyPatch(c)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -36,7 +41,126 @@ func (s *Server) putPolicy(c *gin.Context) {
 	// The write is applied on the leader; a linearizable read sees it.
 	var p routing.Policy
 	if s.readAt(c, Linearizable, func(m *routing.Machine) { p = m.Policy() }) {
-		c.JSON(http.StatusOK, policyView(p))
+		c.JSON(http.StatusOK, policyJSON(p))
+	}
+}
+
+// policyJSON nests the policy's fields by their dotted names.
+func policyJSON(p routing.Policy) map[string]any {
+	root := map[string]any{}
+	for _, v := range p.Values() {
+		parts := strings.Split(v.Name, ".")
+		m := root
+		for _, k := range parts[:len(parts)-1] {
+			next, ok := m[k].(map[string]any)
+			if !ok {
+				next = map[string]any{}
+				m[k] = next
+			}
+			m = next
+		}
+		var val any
+		switch v.Kind {
+		case routing.PolicyDuration:
+			val = formatDuration(v.Duration)
+		case routing.PolicyBool:
+			val = v.Bool
+		case routing.PolicyInt:
+			val = v.Int
+		case routing.PolicyEnum:
+			val = v.Enum
+		}
+		m[parts[len(parts)-1]] = val
+	}
+	return root
+}
+
+// formatDuration writes a duration the way people write them: "10m", "1h",
+// "1h30m".
+func formatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
+
+// decodePolicyPatch reads a PUT /v1/policy body: a JSON object whose
+// leaves are policy fields. A null leaf or group sets nothing.
+func decodePolicyPatch(c *gin.Context) (routing.PolicyPatch, error) {
+	var patch routing.PolicyPatch
+	body, err := httpbody.Read(c.Writer, c.Request, MaxBodyBytes)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return patch, errorf(http.StatusRequestEntityTooLarge, "body_too_large", "request body exceeds %d bytes", MaxBodyBytes)
+		}
+		return patch, errorf(http.StatusBadRequest, "unreadable_body", "cannot read request body: %v", err)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		body = []byte("{}")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var root any
+	if err := dec.Decode(&root); err != nil {
+		return patch, errorf(http.StatusBadRequest, "malformed_json", "malformed JSON: %v", err)
+	}
+	if dec.More() {
+		return patch, errorf(http.StatusBadRequest, "malformed_json", "malformed JSON: trailing data after the object")
+	}
+	obj, ok := root.(map[string]any)
+	if !ok {
+		return patch, errorf(http.StatusBadRequest, "malformed_json", "request body must be a JSON object")
+	}
+	leaves := map[string]any{}
+	flattenPolicy("", obj, leaves)
+	known := routing.PolicyFieldNames()
+	names := make([]string, 0, len(leaves))
+	for name := range leaves {
+		names = append(names, name)
+	}
+	slices.Sort(names) // the first error reported does not depend on map order
+	for _, name := range names {
+		v := leaves[name]
+		if !slices.Contains(known, name) {
+			return patch, invalid("unknown_field", "unknown policy field %q", name)
+		}
+		if n, isNumber := v.(json.Number); isNumber {
+			i, err := n.Int64()
+			if err != nil {
+				return patch, invalid("invalid_type", "policy field %q must be an integer, got %s", name, n)
+			}
+			v = i
+		}
+		if err := patch.Set(name, v); err != nil {
+			return patch, err
+		}
+	}
+	if err := patch.Validate(); err != nil {
+		return patch, err
+	}
+	return patch, nil
+}
+
+// flattenPolicy collects the leaves of obj under their dotted names. A
+// nested object is a group; null anywhere sets nothing.
+func flattenPolicy(prefix string, obj map[string]any, out map[string]any) {
+	for k, v := range obj {
+		name := k
+		if prefix != "" {
+			name = prefix + "." + k
+		}
+		switch x := v.(type) {
+		case nil:
+		case map[string]any:
+			flattenPolicy(name, x, out)
+		default:
+			out[name] = x
+		}
 	}
 }
 

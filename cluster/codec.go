@@ -2,15 +2,14 @@ package cluster
 
 import (
 	"fmt"
-	"time"
 
-	"github.com/omnirouter/omnirouter/capacity"
 	"github.com/omnirouter/omnirouter/internal/wire"
 	"github.com/omnirouter/omnirouter/routing"
 )
 
-// Envelope types. Types 1..99 are routing.Kind values; cluster-level entries
-// use their own numbers from 100. Types are only ever appended.
+// Envelope types. Types 1..99 are routing.Kind values (the command's fields
+// are routing's encoding: routing.AppendCommand); cluster-level entries use
+// their own numbers from 100. Types are only ever appended.
 const (
 	typeRegister   byte = 100 // a node's raft and HTTP addresses
 	typeRestore    byte = 101 // replace the routing state by a backup
@@ -85,7 +84,7 @@ func appendEntry(enc *wire.Encoder, e *entry) {
 	default:
 		enc.Varint(e.at)
 		enc.String(e.key)
-		appendCommand(enc, e.cmd)
+		routing.AppendCommand(enc, e.cmd)
 	}
 }
 
@@ -138,271 +137,13 @@ func readEntry(d *wire.Decoder, top bool) entry {
 			e.batch = append(e.batch, readEntry(d, false))
 		}
 	default:
+		if e.typ >= typeRegister {
+			d.Fail("unknown entry type %d", e.typ)
+			return e
+		}
 		e.at = d.Varint()
 		e.key = d.String()
-		e.cmd = readCommand(d, routing.Kind(e.typ))
+		e.cmd = routing.ReadCommand(d, routing.Kind(e.typ))
 	}
 	return e
-}
-
-// --- routing commands ------------------------------------------------------
-
-func appendCommand(enc *wire.Encoder, cmd routing.Command) {
-	switch c := cmd.(type) {
-	case routing.UpsertAgent:
-		enc.String(c.ID)
-		enc.String(c.Name)
-		appendLimits(enc, c.Capacity[:])
-		enc.Strings(c.Skills)
-		enc.Strings(c.Groups)
-	case routing.RemoveAgent:
-		enc.String(c.ID)
-	case routing.SetAgentStatus:
-		enc.String(c.AgentID)
-		enc.Byte(byte(c.Status))
-	case routing.CreateConversation:
-		enc.String(c.ID)
-		enc.Byte(byte(c.Channel))
-		enc.Byte(byte(c.Client))
-		enc.Bool(c.PushEnabled)
-		enc.Int(c.Priority)
-		enc.Strings(c.Skills)
-		enc.String(c.Group)
-		enc.String(c.VisitorID)
-		enc.String(c.Message)
-	case routing.PostMessage:
-		enc.String(c.ConversationID)
-		enc.Byte(byte(c.Author))
-		enc.String(c.AgentID)
-		enc.String(c.Text)
-	case routing.Presence:
-		enc.String(c.ConversationID)
-		enc.Byte(byte(c.Event))
-	case routing.Accept:
-		enc.String(c.ConversationID)
-		enc.String(c.AgentID)
-	case routing.Reject:
-		enc.String(c.ConversationID)
-		enc.String(c.AgentID)
-	case routing.Leave:
-		enc.String(c.ConversationID)
-		enc.String(c.AgentID)
-	case routing.End:
-		enc.String(c.ConversationID)
-		enc.Byte(byte(c.By))
-		enc.String(c.AgentID)
-	case routing.SetTicketStatus:
-		enc.String(c.ConversationID)
-		enc.Byte(byte(c.Status))
-	case routing.Release:
-		enc.String(c.AgentID)
-		enc.String(c.ConversationID)
-		enc.Byte(byte(c.TicketStatus))
-		enc.Bool(c.SetTicket)
-	case routing.RequestAssignment:
-		enc.String(c.AgentID)
-		enc.String(c.ConversationID)
-		enc.Bool(c.Force)
-	case routing.SetPolicy:
-		appendPatch(enc, &c.Patch)
-	case routing.Tick:
-	default:
-		// Every routing.Command is one of the types above; a new kind must be
-		// added here (and to readCommand) before it can be proposed.
-		panic(fmt.Sprintf("cluster: no encoding for command %T", cmd))
-	}
-}
-
-func readCommand(d *wire.Decoder, k routing.Kind) routing.Command {
-	switch k {
-	case routing.KindUpsertAgent:
-		c := routing.UpsertAgent{ID: d.String(), Name: d.String()}
-		readLimits(d, c.Capacity[:])
-		c.Skills = d.Strings()
-		c.Groups = d.Strings()
-		return c
-	case routing.KindRemoveAgent:
-		return routing.RemoveAgent{ID: d.String()}
-	case routing.KindSetAgentStatus:
-		return routing.SetAgentStatus{AgentID: d.String(), Status: readEnum[routing.AgentStatus](d, "agent status")}
-	case routing.KindCreate:
-		c := routing.CreateConversation{ID: d.String()}
-		c.Channel = readChannel(d)
-		c.Client = readEnum[routing.Client](d, "client")
-		c.PushEnabled = d.Bool()
-		c.Priority = d.Int()
-		c.Skills = d.Strings()
-		c.Group = d.String()
-		c.VisitorID = d.String()
-		c.Message = d.String()
-		return c
-	case routing.KindMessage:
-		c := routing.PostMessage{ConversationID: d.String()}
-		c.Author = readEnum[routing.Author](d, "author")
-		c.AgentID = d.String()
-		c.Text = d.String()
-		return c
-	case routing.KindPresence:
-		return routing.Presence{ConversationID: d.String(), Event: readEnum[routing.PresenceEvent](d, "presence event")}
-	case routing.KindAccept:
-		return routing.Accept{ConversationID: d.String(), AgentID: d.String()}
-	case routing.KindReject:
-		return routing.Reject{ConversationID: d.String(), AgentID: d.String()}
-	case routing.KindLeave:
-		return routing.Leave{ConversationID: d.String(), AgentID: d.String()}
-	case routing.KindEnd:
-		c := routing.End{ConversationID: d.String()}
-		c.By = readEnum[routing.EndedBy](d, "ended by")
-		c.AgentID = d.String()
-		return c
-	case routing.KindSetTicketStatus:
-		return routing.SetTicketStatus{ConversationID: d.String(), Status: readEnum[routing.TicketStatus](d, "ticket status")}
-	case routing.KindRelease:
-		c := routing.Release{AgentID: d.String(), ConversationID: d.String()}
-		c.TicketStatus = readEnum[routing.TicketStatus](d, "ticket status")
-		c.SetTicket = d.Bool()
-		return c
-	case routing.KindRequestAssignment:
-		return routing.RequestAssignment{AgentID: d.String(), ConversationID: d.String(), Force: d.Bool()}
-	case routing.KindSetPolicy:
-		var c routing.SetPolicy
-		readPatch(d, &c.Patch)
-		return c
-	case routing.KindTick:
-		return routing.Tick{}
-	default:
-		d.Fail("unknown entry type %d", byte(k))
-		return nil
-	}
-}
-
-// enum is a routing enum stored as one byte.
-type enum interface {
-	~uint8
-	Valid() bool
-}
-
-func readEnum[E enum](d *wire.Decoder, what string) E {
-	v := E(d.Byte())
-	if d.Err() == nil && !v.Valid() {
-		d.Fail("unknown %s %d", what, uint8(v))
-	}
-	return v
-}
-
-func readChannel(d *wire.Decoder) capacity.Channel {
-	return readEnum[capacity.Channel](d, "channel")
-}
-
-// appendLimits writes per-channel integers with their count, so channels can
-// be appended later.
-func appendLimits(enc *wire.Encoder, v []int) {
-	enc.Uvarint(uint64(len(v)))
-	for _, n := range v {
-		enc.Int(n)
-	}
-}
-
-func readLimits(d *wire.Decoder, dst []int) {
-	n := d.Uvarint()
-	if d.Err() == nil && n > uint64(len(dst)) {
-		d.Fail("%d channels, know %d", n, len(dst))
-		return
-	}
-	for i := 0; i < int(n); i++ {
-		dst[i] = d.Int()
-	}
-}
-
-// --- policy patch ------------------------------------------------------------
-
-// patchDurations and patchBools list the patch's fields in their fixed wire
-// order: bit i of the presence mask is field i (durations first, then bools,
-// then mode and strategy). Fields are only appended.
-func patchDurations(p *routing.PolicyPatch) []**time.Duration {
-	return []**time.Duration{
-		&p.WebIdleAfter, &p.WebIdleTimeout, &p.WebDisconnectTimeout,
-		&p.MobileInactivityTimeout, &p.MobileDisconnectTimeout,
-		&p.MobileAgentEndedTimeout, &p.MobileBackgroundTimeout,
-		&p.MessagingInactivityTimeout, &p.OfferTimeout, &p.ReassignDelay,
-		&p.IdempotencyRetention,
-	}
-}
-
-func patchBools(p *routing.PolicyPatch) []**bool {
-	return []**bool{&p.AgentCanEndChat, &p.CountInactiveMessaging, &p.AutoAccept}
-}
-
-const (
-	numPatchDurations = 11
-	numPatchBools     = 3
-	patchModeBit      = numPatchDurations + numPatchBools
-	patchStrategyBit  = patchModeBit + 1
-	patchKnownBits    = uint64(1)<<(patchStrategyBit+1) - 1
-)
-
-func appendPatch(enc *wire.Encoder, p *routing.PolicyPatch) {
-	var mask uint64
-	ds, bs := patchDurations(p), patchBools(p)
-	for i, f := range ds {
-		if *f != nil {
-			mask |= 1 << i
-		}
-	}
-	for i, f := range bs {
-		if *f != nil {
-			mask |= 1 << (numPatchDurations + i)
-		}
-	}
-	if p.Mode != nil {
-		mask |= 1 << patchModeBit
-	}
-	if p.Strategy != nil {
-		mask |= 1 << patchStrategyBit
-	}
-	enc.Uvarint(mask)
-	for _, f := range ds {
-		if *f != nil {
-			enc.Varint(int64(**f))
-		}
-	}
-	for _, f := range bs {
-		if *f != nil {
-			enc.Bool(**f)
-		}
-	}
-	if p.Mode != nil {
-		enc.Byte(byte(*p.Mode))
-	}
-	if p.Strategy != nil {
-		enc.Byte(byte(*p.Strategy))
-	}
-}
-
-func readPatch(d *wire.Decoder, p *routing.PolicyPatch) {
-	mask := d.Uvarint()
-	if d.Err() == nil && mask&^patchKnownBits != 0 {
-		d.Fail("unknown policy fields %#x", mask&^patchKnownBits)
-		return
-	}
-	for i, f := range patchDurations(p) {
-		if mask&(1<<i) != 0 {
-			v := time.Duration(d.Varint())
-			*f = &v
-		}
-	}
-	for i, f := range patchBools(p) {
-		if mask&(1<<(numPatchDurations+i)) != 0 {
-			v := d.Bool()
-			*f = &v
-		}
-	}
-	if mask&(1<<patchModeBit) != 0 {
-		v := readEnum[routing.Mode](d, "routing mode")
-		p.Mode = &v
-	}
-	if mask&(1<<patchStrategyBit) != 0 {
-		v := readEnum[routing.Strategy](d, "routing strategy")
-		p.Strategy = &v
-	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/omnirouter/omnirouter/internal/httpbody"
 	"github.com/omnirouter/omnirouter/internal/wire"
+	"github.com/omnirouter/omnirouter/routing"
 )
 
 // The internal endpoints, served by Node.Handler under /internal/cluster/.
@@ -164,7 +165,7 @@ func (n *Node) servePropose(w http.ResponseWriter, r *http.Request) {
 func appendApplied(enc *wire.Encoder, served string, idx uint64, res *applyResult) {
 	enc.String(served)
 	enc.Uvarint(idx)
-	appendOutcome(enc, &res.out)
+	routing.EncodeOutcome(enc, res.out)
 	switch {
 	case res.err == nil:
 		enc.Byte(resNoErr)
@@ -181,7 +182,7 @@ func appendApplied(enc *wire.Encoder, served string, idx uint64, res *applyResul
 func readApplied(d *wire.Decoder) (applyResult, string, uint64) {
 	served := d.String()
 	idx := d.Uvarint()
-	res := applyResult{out: readOutcome(d)}
+	res := applyResult{out: routing.DecodeOutcome(d)}
 	switch d.Byte() {
 	case resNoErr:
 	case resBadBackup:

@@ -22,7 +22,7 @@ func TestTimerFiresOnceAfterFailover(t *testing.T) {
 	f := c.follower(leader)
 
 	disconnect, idle := 1500*time.Millisecond, time.Hour
-	propose(t, f, "", routing.SetPolicy{Patch: routing.PolicyPatch{WebDisconnectTimeout: &disconnect, WebIdleAfter: &idle}})
+	propose(t, f, "", routing.SetPolicy{Patch: routing.MustPatch("chat.web.disconnect_timeout", disconnect, "chat.web.idle_after", idle)})
 	propose(t, f, "", routing.UpsertAgent{ID: "a1", Name: "Ana", Capacity: capacity.Limits{2, 2}})
 	propose(t, f, "", routing.SetAgentStatus{AgentID: "a1", Status: routing.StatusOnline})
 	propose(t, f, "", routing.CreateConversation{ID: "c1", Channel: capacity.Chat, Client: routing.ClientWeb, Message: "hello"})

@@ -13,17 +13,35 @@ const (
 	MaxPriority = 1000
 )
 
+// ValidID checks an agent or conversation id (what names it in the
+// error): 1..MaxIDLen bytes of letters, digits and - _ . : @. It is nil or
+// an *Error with code invalid_id.
+func ValidID(what, id string) error {
+	if err := validID(what, id); err != nil {
+		return err
+	}
+	return nil
+}
+
+// ValidLabels checks a list of skills or groups (what names the list).
+func ValidLabels(what string, labels []string) error {
+	if err := validLabels(what, labels); err != nil {
+		return err
+	}
+	return nil
+}
+
 func validID(what, id string) *Error {
 	if id == "" {
-		return invalidf(CodeInvalidID, "%s id is required", what)
+		return invalidf(CodeInvalidID, "%s is required", what)
 	}
 	if len(id) > MaxIDLen {
-		return invalidf(CodeInvalidID, "%s id is longer than %d bytes", what, MaxIDLen)
+		return invalidf(CodeInvalidID, "%s is longer than %d bytes", what, MaxIDLen)
 	}
 	for i := 0; i < len(id); i++ {
 		b := id[i]
 		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '-' || b == '_' || b == '.' || b == ':' || b == '@') {
-			return invalidf(CodeInvalidID, "%s id %q may only hold letters, digits and - _ . : @", what, id)
+			return invalidf(CodeInvalidID, "%s %q may only hold letters, digits and - _ . : @", what, id)
 		}
 	}
 	return nil
@@ -42,7 +60,7 @@ func validLabels(what string, labels []string) *Error {
 }
 
 func (m *Machine) agentOrErr(id string) (*Agent, *Error) {
-	if err := validID("agent", id); err != nil {
+	if err := validID("agent id", id); err != nil {
 		return nil, err
 	}
 	a := m.getAgent(id)
@@ -53,7 +71,7 @@ func (m *Machine) agentOrErr(id string) (*Agent, *Error) {
 }
 
 func (m *Machine) upsertAgent(c UpsertAgent) Outcome {
-	if err := validID("agent", c.ID); err != nil {
+	if err := validID("agent id", c.ID); err != nil {
 		return Outcome{Err: err}
 	}
 	if len(c.Name) > MaxNameLen {

@@ -74,40 +74,10 @@ func (m *Machine) apply(at int64, key string, cmd Command, withEvents bool) (Out
 
 // run validates and executes one command.
 func (m *Machine) run(cmd Command) Outcome {
-	switch c := cmd.(type) {
-	case UpsertAgent:
-		return m.upsertAgent(c)
-	case RemoveAgent:
-		return m.removeAgent(c)
-	case SetAgentStatus:
-		return m.setAgentStatus(c)
-	case CreateConversation:
-		return m.create(c)
-	case PostMessage:
-		return m.postMessage(c)
-	case Presence:
-		return m.presence(c)
-	case Accept:
-		return m.accept(c)
-	case Reject:
-		return m.reject(c)
-	case Leave:
-		return m.leave(c)
-	case End:
-		return m.end(c)
-	case SetTicketStatus:
-		return m.setTicketStatus(c)
-	case Release:
-		return m.release(c)
-	case RequestAssignment:
-		return m.requestAssignment(c)
-	case SetPolicy:
-		return m.setPolicy(c)
-	case Tick:
-		return Outcome{}
-	default:
-		return Outcome{Err: invalidf(CodeInvalidCommand, "unknown command %T", cmd)}
+	if k := cmd.Kind(); k.known() {
+		return commandTable[k].apply(m, cmd)
 	}
+	return Outcome{Err: invalidf(CodeInvalidCommand, "unknown command %T", cmd)}
 }
 
 // refreshOutcome points out's entities at their state after the command,

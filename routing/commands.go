@@ -1,6 +1,9 @@
 package routing
 
-import "github.com/omnirouter/omnirouter/capacity"
+import (
+	"github.com/omnirouter/omnirouter/capacity"
+	"github.com/omnirouter/omnirouter/internal/wire"
+)
 
 // Kind identifies a command type. Kinds are stored in the replicated log:
 // they are only ever appended, never renumbered or reused.
@@ -22,24 +25,9 @@ const (
 	KindRequestAssignment Kind = 13
 	KindSetPolicy         Kind = 14
 	KindTick              Kind = 15
+	// numKinds is one past the newest kind.
+	numKinds = KindTick + 1
 )
-
-var kindNames = map[Kind]string{
-	KindUpsertAgent: "upsert_agent", KindRemoveAgent: "remove_agent",
-	KindSetAgentStatus: "set_agent_status", KindCreate: "create_conversation",
-	KindMessage: "message", KindPresence: "presence", KindAccept: "accept",
-	KindReject: "reject", KindLeave: "leave", KindEnd: "end",
-	KindSetTicketStatus: "set_ticket_status", KindRelease: "release",
-	KindRequestAssignment: "request_assignment", KindSetPolicy: "set_policy",
-	KindTick: "tick",
-}
-
-func (k Kind) String() string {
-	if n, ok := kindNames[k]; ok {
-		return n
-	}
-	return "unknown"
-}
 
 // Command is one input of the state machine. Every command is applied with
 // the leader's time and an optional client key (see Machine.Apply).
@@ -48,6 +36,8 @@ type Command interface {
 	// target names the agent or conversation the command is about, to tell a
 	// retried key from a key reused for something else.
 	target() string
+	// encode writes the command's fields for the log (codec.go).
+	encode(e *wire.Encoder)
 }
 
 // UpsertAgent creates an agent or updates its name, capacity, skills and

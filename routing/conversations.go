@@ -12,7 +12,7 @@ const MaxTextLen = 1 << 20
 const noticeAgentLeft = "The agent has left the chat."
 
 func (m *Machine) convOrErr(id string) (*Conversation, *Error) {
-	if err := validID("conversation", id); err != nil {
+	if err := validID("conversation id", id); err != nil {
 		return nil, err
 	}
 	c := m.getConv(id)
@@ -49,7 +49,7 @@ func validText(text string) *Error {
 }
 
 func (m *Machine) create(c CreateConversation) Outcome {
-	if err := validID("conversation", c.ID); err != nil {
+	if err := validID("conversation id", c.ID); err != nil {
 		return Outcome{Err: err}
 	}
 	if !c.Channel.Valid() {

@@ -3,9 +3,8 @@ package routing
 // eventLog keeps the latest events, oldest first, with contiguous ids, in a
 // fifo: appending writes one slot, trimming the oldest moves an offset, and
 // a clone copies the chunk pointers (EventRetention / fifoChunkLen of
-// them), not the events. (A B-tree of events, as before, shifted up to a
-// node's worth of ~200-byte events on every append and every trim: the
-// largest part of applying a create.)
+// them), not the events. (A B-tree of events would shift up to a node's
+// worth of ~200-byte events on every append and every trim.)
 type eventLog struct {
 	q fifo[Event]
 }

@@ -32,6 +32,15 @@ func newHarness(t *testing.T, patch ...PolicyPatch) *harness {
 func dur(d time.Duration) *time.Duration { return &d }
 func ptr[T any](v T) *T                  { return &v }
 
+// rawPatch sets one field to a raw value, unchecked (a patch decoded from
+// the log is not checked either: Apply validates it).
+func rawPatch(name string, v int64) PolicyPatch {
+	var p PolicyPatch
+	i := fieldIndex(name)
+	p.set, p.vals[i] = 1<<i, v
+	return p
+}
+
 // apply runs cmd at the harness time and checks the invariants.
 func (h *harness) apply(key string, cmd Command) Outcome {
 	h.t.Helper()

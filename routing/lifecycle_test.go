@@ -143,7 +143,7 @@ func TestWebChatSession(t *testing.T) {
 			h.wantLoad("a1", capacity.Chat, 0)
 		}},
 		{"agent ending is refused when agent_can_end_chat is off", func(h *harness) {
-			h.do(SetPolicy{Patch: PolicyPatch{AgentCanEndChat: ptr(false)}})
+			h.do(SetPolicy{Patch: MustPatch("chat.agent_can_end_chat", false)})
 			h.onlineAgent("a1", 1, 0)
 			h.webChat("c1")
 			h.accept("c1", "a1")
@@ -403,7 +403,7 @@ func TestMessagingActivity(t *testing.T) {
 			}
 		}},
 		{"with count_inactive_messaging inactive conversations still count", func(h *harness) {
-			h.do(SetPolicy{Patch: PolicyPatch{CountInactiveMessaging: ptr(true)}})
+			h.do(SetPolicy{Patch: MustPatch("messaging.count_inactive_messaging", true)})
 			h.onlineAgent("a1", 0, 1)
 			h.messaging("m1")
 			h.accept("m1", "a1")
@@ -411,7 +411,7 @@ func TestMessagingActivity(t *testing.T) {
 			h.wantLoad("a1", capacity.Messaging, 1)
 			h.messaging("m2")
 			h.wantState("m2", StateQueued, ActivityActive)
-			h.do(SetPolicy{Patch: PolicyPatch{CountInactiveMessaging: ptr(false)}})
+			h.do(SetPolicy{Patch: MustPatch("messaging.count_inactive_messaging", false)})
 			h.wantLoad("a1", capacity.Messaging, 1) // m2 took the freed slot at once
 			h.wantState("m2", StateOffered, ActivityActive)
 		}},

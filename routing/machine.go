@@ -62,8 +62,8 @@ type Machine struct {
 	// after the clock, which only moves forward), so expiry drops them
 	// from the front. A key stored again after its record expired is in
 	// it twice; the later record is the key's. keyByName finds a key's
-	// record. (Before, a B-tree by key and a B-tree by expiry: two
-	// random-position inserts in 200k-entry trees per keyed command.)
+	// record. (B-trees by key and by expiry would cost two random-position
+	// inserts in 200k-entry trees per keyed command.)
 	keys      fifo[*keyRecord]
 	keyByName map[string]*keyRecord
 
@@ -94,9 +94,9 @@ type Machine struct {
 // convRef is an item of the conversation index, which keeps conversations
 // in arrival order (Seq, assigned by Apply and never changed): a new
 // conversation goes at the end of the B-tree, along a path that stays in
-// the cache, where a position by id (or by a hash of it, as before) was a
-// descent through cold nodes on every create (inserts into the 250k-entry
-// index were a third of a follower's create). Lookups by id go through
+// the cache, where a position by id (or by a hash of it) is a descent
+// through cold nodes on every create (such inserts into a 250k-entry index
+// measured a third of a follower's create). Lookups by id go through
 // convByID. The order is the same on every replica.
 type convRef struct {
 	seq uint64
@@ -104,17 +104,6 @@ type convRef struct {
 }
 
 func convLess(a, b convRef) bool { return a.seq < b.seq }
-
-// hashString is 64-bit FNV-1a: deterministic across processes and
-// platforms, unlike hash/maphash.
-func hashString(s string) uint64 {
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= 1099511628211
-	}
-	return h
-}
 
 // agentRef is an item of the agent index: a small value, so that a
 // lookup probe does not allocate.

@@ -1,6 +1,13 @@
 package routing
 
-import "time"
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/omnirouter/omnirouter/internal/wire"
+)
 
 // Policy holds every tunable of the state machine. It is part of the
 // replicated state: it changes only through a SetPolicy command, never from a
@@ -16,14 +23,14 @@ type Policy struct {
 	IdempotencyRetention time.Duration
 }
 
-// WebPolicy is the web widget's session lifecycle (DESIGN §3.1).
+// WebPolicy is the web widget's session lifecycle.
 type WebPolicy struct {
 	IdleAfter         time.Duration // no page activity → inactive
 	IdleTimeout       time.Duration // inactive this long → ended
 	DisconnectTimeout time.Duration // disconnected this long → ended
 }
 
-// MobilePolicy is the mobile SDK's session lifecycle (DESIGN §3.2).
+// MobilePolicy is the mobile SDK's session lifecycle.
 type MobilePolicy struct {
 	InactivityTimeout time.Duration
 	DisconnectTimeout time.Duration
@@ -31,13 +38,13 @@ type MobilePolicy struct {
 	BackgroundTimeout time.Duration
 }
 
-// MessagingPolicy is messaging's activity rules (DESIGN §3.4).
+// MessagingPolicy is messaging's activity rules.
 type MessagingPolicy struct {
 	InactivityTimeout      time.Duration
 	CountInactiveMessaging bool
 }
 
-// RoutingPolicy is how conversations meet agents (DESIGN §4).
+// RoutingPolicy is how conversations meet agents.
 type RoutingPolicy struct {
 	Mode          Mode
 	Strategy      Strategy
@@ -46,7 +53,7 @@ type RoutingPolicy struct {
 	ReassignDelay time.Duration
 }
 
-// DefaultPolicy returns the defaults of DESIGN.md.
+// DefaultPolicy returns the defaults of the contract.
 func DefaultPolicy() Policy {
 	return Policy{
 		Web: WebPolicy{
@@ -72,92 +79,366 @@ func DefaultPolicy() Policy {
 	}
 }
 
-// Bounds on every policy duration.
+// Bounds on a policy duration unless its field says otherwise.
 const (
 	MinPolicyDuration = time.Millisecond
 	MaxPolicyDuration = 30 * 24 * time.Hour
 )
 
-// PolicyPatch sets the fields that are non-nil and keeps the others. It is
-// applied inside the state machine, so two concurrent patches of different
-// fields both take effect.
-type PolicyPatch struct {
-	WebIdleAfter               *time.Duration
-	WebIdleTimeout             *time.Duration
-	WebDisconnectTimeout       *time.Duration
-	MobileInactivityTimeout    *time.Duration
-	MobileDisconnectTimeout    *time.Duration
-	MobileAgentEndedTimeout    *time.Duration
-	MobileBackgroundTimeout    *time.Duration
-	AgentCanEndChat            *bool
-	MessagingInactivityTimeout *time.Duration
-	CountInactiveMessaging     *bool
-	Mode                       *Mode
-	Strategy                   *Strategy
-	AutoAccept                 *bool
-	OfferTimeout               *time.Duration
-	ReassignDelay              *time.Duration
-	IdempotencyRetention       *time.Duration
+// PolicyKind is the type of a policy field's value.
+type PolicyKind uint8
+
+const (
+	PolicyDuration PolicyKind = iota // a time.Duration, written "10m" in the API
+	PolicyBool
+	PolicyInt
+	PolicyEnum // one of the field's Values, by name
+)
+
+// policyField is one tunable: its API name (a dotted path into the policy
+// JSON), its type and bounds, and where it lives in a Policy. Its position
+// in policyFields is its number in the log and in snapshots: fields are
+// only ever appended.
+type policyField struct {
+	name     string
+	kind     PolicyKind
+	min, max int64    // durations (ns) and ints
+	values   []string // enums: the names of the values, by value
+	get      func(*Policy) int64
+	set      func(*Policy, int64)
 }
 
-// patchDurations lists the patch's duration fields with the policy fields
-// they set and their API names, so that validation and application cannot
-// drift apart.
-func (p *PolicyPatch) durations(pol *Policy) []durationField {
-	return []durationField{
-		{"chat.web.idle_after", p.WebIdleAfter, &pol.Web.IdleAfter},
-		{"chat.web.idle_timeout", p.WebIdleTimeout, &pol.Web.IdleTimeout},
-		{"chat.web.disconnect_timeout", p.WebDisconnectTimeout, &pol.Web.DisconnectTimeout},
-		{"chat.mobile_sdk.inactivity_timeout", p.MobileInactivityTimeout, &pol.Mobile.InactivityTimeout},
-		{"chat.mobile_sdk.disconnect_timeout", p.MobileDisconnectTimeout, &pol.Mobile.DisconnectTimeout},
-		{"chat.mobile_sdk.agent_ended_timeout", p.MobileAgentEndedTimeout, &pol.Mobile.AgentEndedTimeout},
-		{"chat.mobile_sdk.background_timeout", p.MobileBackgroundTimeout, &pol.Mobile.BackgroundTimeout},
-		{"messaging.inactivity_timeout", p.MessagingInactivityTimeout, &pol.Messaging.InactivityTimeout},
-		{"routing.offer_timeout", p.OfferTimeout, &pol.Routing.OfferTimeout},
-		{"routing.reassign_delay", p.ReassignDelay, &pol.Routing.ReassignDelay},
-		{"idempotency_retention", p.IdempotencyRetention, &pol.IdempotencyRetention},
+// policyFields is the whole policy. Adding a tunable is one entry here plus
+// its field in Policy and its default; the API, the log, snapshots and
+// validation all follow this table.
+var policyFields = [...]policyField{
+	durationField("chat.web.idle_after", 0, 0, func(p *Policy) *time.Duration { return &p.Web.IdleAfter }),
+	durationField("chat.web.idle_timeout", 0, 0, func(p *Policy) *time.Duration { return &p.Web.IdleTimeout }),
+	durationField("chat.web.disconnect_timeout", 0, 0, func(p *Policy) *time.Duration { return &p.Web.DisconnectTimeout }),
+	durationField("chat.mobile_sdk.inactivity_timeout", 0, 0, func(p *Policy) *time.Duration { return &p.Mobile.InactivityTimeout }),
+	durationField("chat.mobile_sdk.disconnect_timeout", 0, 0, func(p *Policy) *time.Duration { return &p.Mobile.DisconnectTimeout }),
+	durationField("chat.mobile_sdk.agent_ended_timeout", 0, 0, func(p *Policy) *time.Duration { return &p.Mobile.AgentEndedTimeout }),
+	durationField("chat.mobile_sdk.background_timeout", 0, 0, func(p *Policy) *time.Duration { return &p.Mobile.BackgroundTimeout }),
+	boolField("chat.agent_can_end_chat", func(p *Policy) *bool { return &p.AgentCanEndChat }),
+	durationField("messaging.inactivity_timeout", 0, 0, func(p *Policy) *time.Duration { return &p.Messaging.InactivityTimeout }),
+	boolField("messaging.count_inactive_messaging", func(p *Policy) *bool { return &p.Messaging.CountInactiveMessaging }),
+	enumField("routing.mode", modeNames[:], func(p *Policy) *Mode { return &p.Routing.Mode }),
+	enumField("routing.strategy", strategyNames[:], func(p *Policy) *Strategy { return &p.Routing.Strategy }),
+	boolField("routing.auto_accept", func(p *Policy) *bool { return &p.Routing.AutoAccept }),
+	durationField("routing.offer_timeout", 0, 0, func(p *Policy) *time.Duration { return &p.Routing.OfferTimeout }),
+	durationField("routing.reassign_delay", 0, 0, func(p *Policy) *time.Duration { return &p.Routing.ReassignDelay }),
+	durationField("idempotency_retention", 0, 0, func(p *Policy) *time.Duration { return &p.IdempotencyRetention }),
+}
+
+// numPolicyFields is len(policyFields), a constant.
+const numPolicyFields = len(policyFields)
+
+// A patch's presence mask has one bit per field.
+var _ = [1]struct{}{}[(numPolicyFields-1)/64]
+
+// durationField is a duration within min..max (zero bounds: the defaults).
+func durationField(name string, min, max time.Duration, ref func(*Policy) *time.Duration) policyField {
+	if min == 0 && max == 0 {
+		min, max = MinPolicyDuration, MaxPolicyDuration
 	}
+	return policyField{name: name, kind: PolicyDuration, min: int64(min), max: int64(max),
+		get: func(p *Policy) int64 { return int64(*ref(p)) },
+		set: func(p *Policy, v int64) { *ref(p) = time.Duration(v) }}
 }
 
-type durationField struct {
-	name string
-	set  *time.Duration
-	dst  *time.Duration
+func boolField(name string, ref func(*Policy) *bool) policyField {
+	return policyField{name: name, kind: PolicyBool, min: 0, max: 1,
+		get: func(p *Policy) int64 {
+			if *ref(p) {
+				return 1
+			}
+			return 0
+		},
+		set: func(p *Policy, v int64) { *ref(p) = v != 0 }}
 }
 
-// Validate checks every field the patch sets.
-func (p *PolicyPatch) Validate() error {
-	var scratch Policy
-	for _, f := range p.durations(&scratch) {
-		if f.set != nil && (*f.set < MinPolicyDuration || *f.set > MaxPolicyDuration) {
-			return invalidf(CodeInvalidPolicy, "%s must be between %v and %v, got %v", f.name, MinPolicyDuration, MaxPolicyDuration, *f.set)
+// intField is an integer within min..max.
+func intField(name string, min, max int, ref func(*Policy) *int) policyField {
+	return policyField{name: name, kind: PolicyInt, min: int64(min), max: int64(max),
+		get: func(p *Policy) int64 { return int64(*ref(p)) },
+		set: func(p *Policy, v int64) { *ref(p) = int(v) }}
+}
+
+func enumField[T ~uint8](name string, values []string, ref func(*Policy) *T) policyField {
+	return policyField{name: name, kind: PolicyEnum, min: 0, max: int64(len(values) - 1), values: values,
+		get: func(p *Policy) int64 { return int64(*ref(p)) },
+		set: func(p *Policy, v int64) { *ref(p) = T(v) }}
+}
+
+var _ = intField // the first integer field is yet to come
+
+// PolicyValue is one field of a policy, for the API to show.
+type PolicyValue struct {
+	Name     string // dotted API name: "chat.web.idle_after"
+	Kind     PolicyKind
+	Duration time.Duration // PolicyDuration
+	Bool     bool          // PolicyBool
+	Int      int64         // PolicyInt
+	Enum     string        // PolicyEnum: the value's name
+}
+
+// Values lists every field of p in the table's order.
+func (p Policy) Values() []PolicyValue {
+	out := make([]PolicyValue, numPolicyFields)
+	for i := range policyFields {
+		f := &policyFields[i]
+		v := f.get(&p)
+		out[i] = PolicyValue{Name: f.name, Kind: f.kind}
+		switch f.kind {
+		case PolicyDuration:
+			out[i].Duration = time.Duration(v)
+		case PolicyBool:
+			out[i].Bool = v != 0
+		case PolicyInt:
+			out[i].Int = v
+		case PolicyEnum:
+			out[i].Enum = f.values[v]
 		}
 	}
-	if p.Mode != nil && !p.Mode.Valid() {
-		return invalidf(CodeInvalidPolicy, "unknown routing mode %d", *p.Mode)
+	return out
+}
+
+// PolicyFieldNames lists the API names of every policy field, in the
+// table's order.
+func PolicyFieldNames() []string {
+	out := make([]string, numPolicyFields)
+	for i := range policyFields {
+		out[i] = policyFields[i].name
 	}
-	if p.Strategy != nil && !p.Strategy.Valid() {
-		return invalidf(CodeInvalidPolicy, "unknown routing strategy %d", *p.Strategy)
+	return out
+}
+
+// PolicyPatch sets the fields it holds and keeps the others. It is applied
+// inside the state machine, so two concurrent patches of different fields
+// both take effect.
+type PolicyPatch struct {
+	set  uint64 // bit i: policyFields[i] is in the patch
+	vals [numPolicyFields]int64
+}
+
+// Empty reports whether the patch sets nothing.
+func (p *PolicyPatch) Empty() bool { return p.set == 0 }
+
+func fieldIndex(name string) int {
+	for i := range policyFields {
+		if policyFields[i].name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// Set puts one field, by API name, in the patch. v is a time.Duration or a
+// duration string ("90s") for a duration, a bool, an int or int64, or an
+// enum's value or its name. The value's range is checked by Validate.
+func (p *PolicyPatch) Set(name string, v any) error {
+	i := fieldIndex(name)
+	if i < 0 {
+		return invalidf("unknown_field", "unknown policy field %q", name)
+	}
+	f := &policyFields[i]
+	wrong := func(want string) error {
+		return invalidf("invalid_type", "policy field %q must be %s", name, want)
+	}
+	var x int64
+	switch f.kind {
+	case PolicyDuration:
+		switch d := v.(type) {
+		case time.Duration:
+			x = int64(d)
+		case string:
+			parsed, err := time.ParseDuration(d)
+			if err != nil {
+				return invalidf("invalid_duration", "%s: %q is not a duration (e.g. \"90s\", \"10m\", \"1h\")", name, d)
+			}
+			x = int64(parsed)
+		default:
+			return wrong("a duration string")
+		}
+	case PolicyBool:
+		b, ok := v.(bool)
+		if !ok {
+			return wrong("a boolean")
+		}
+		if b {
+			x = 1
+		}
+	case PolicyInt:
+		switch n := v.(type) {
+		case int:
+			x = int64(n)
+		case int64:
+			x = n
+		default:
+			return wrong("an integer")
+		}
+	case PolicyEnum:
+		s, ok := v.(string)
+		if !ok {
+			if u, isEnum := enumValue(v); isEnum {
+				x = u
+				break
+			}
+			return wrong("a string")
+		}
+		j := slices.Index(f.values, s)
+		if j < 0 {
+			short := name[strings.LastIndexByte(name, '.')+1:]
+			return invalidf("invalid_"+short, "unknown %s %q (one of %s)", short, s, strings.Join(f.values, ", "))
+		}
+		x = int64(j)
+	}
+	p.set |= 1 << i
+	p.vals[i] = x
+	return nil
+}
+
+func enumValue(v any) (int64, bool) {
+	switch e := v.(type) {
+	case Mode:
+		return int64(e), true
+	case Strategy:
+		return int64(e), true
+	}
+	return 0, false
+}
+
+// MustPatch builds a patch from name, value pairs (see Set); it panics on
+// a bad pair. For tests and fixed patches in code.
+func MustPatch(pairs ...any) PolicyPatch {
+	var p PolicyPatch
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if err := p.Set(pairs[i].(string), pairs[i+1]); err != nil {
+			panic(err)
+		}
+	}
+	if len(pairs)%2 != 0 {
+		panic("routing: MustPatch takes name, value pairs")
+	}
+	return p
+}
+
+// Validate checks every field the patch sets against its bounds.
+func (p *PolicyPatch) Validate() error {
+	if p.set&^(uint64(1)<<numPolicyFields-1) != 0 {
+		return invalidf(CodeInvalidPolicy, "unknown policy fields in patch")
+	}
+	for i := range policyFields {
+		if p.set&(1<<i) == 0 {
+			continue
+		}
+		if err := policyFields[i].check(p.vals[i]); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-// apply sets the patch's fields on pol; p must be valid.
-func (p *PolicyPatch) apply(pol *Policy) {
-	for _, f := range p.durations(pol) {
-		if f.set != nil {
-			*f.dst = *f.set
-		}
+func (f *policyField) check(v int64) error {
+	if v >= f.min && v <= f.max {
+		return nil
 	}
-	setIf(&pol.AgentCanEndChat, p.AgentCanEndChat)
-	setIf(&pol.Messaging.CountInactiveMessaging, p.CountInactiveMessaging)
-	setIf(&pol.Routing.Mode, p.Mode)
-	setIf(&pol.Routing.Strategy, p.Strategy)
-	setIf(&pol.Routing.AutoAccept, p.AutoAccept)
+	switch f.kind {
+	case PolicyDuration:
+		return invalidf(CodeInvalidPolicy, "%s must be between %v and %v, got %v", f.name, time.Duration(f.min), time.Duration(f.max), time.Duration(v))
+	case PolicyEnum:
+		return invalidf(CodeInvalidPolicy, "unknown %s %d", f.name, v)
+	default:
+		return invalidf(CodeInvalidPolicy, "%s must be between %d and %d, got %d", f.name, f.min, f.max, v)
+	}
 }
 
-func setIf[T any](dst *T, v *T) {
-	if v != nil {
-		*dst = *v
+// apply sets the patch's fields on pol; p must be valid.
+func (p *PolicyPatch) apply(pol *Policy) {
+	for i := range policyFields {
+		if p.set&(1<<i) != 0 {
+			policyFields[i].set(pol, p.vals[i])
+		}
 	}
+}
+
+// --- encoding -----------------------------------------------------------------
+
+// A patch on the log: the presence mask, then each present field's value
+// in table order. A policy in a snapshot: every field's value in table
+// order.
+
+func (p *PolicyPatch) encode(e *wire.Encoder) {
+	e.Uvarint(p.set)
+	for i := range policyFields {
+		if p.set&(1<<i) != 0 {
+			e.Varint(p.vals[i])
+		}
+	}
+}
+
+func decodePatch(d *wire.Decoder) PolicyPatch {
+	var p PolicyPatch
+	p.set = d.Uvarint()
+	if d.Err() == nil && p.set&^(uint64(1)<<numPolicyFields-1) != 0 {
+		d.Fail("unknown policy fields %#x", p.set)
+		return PolicyPatch{}
+	}
+	for i := range policyFields {
+		if p.set&(1<<i) != 0 {
+			p.vals[i] = d.Varint()
+		}
+	}
+	return p
+}
+
+func encodePolicy(e *wire.Encoder, p *Policy) {
+	for i := range policyFields {
+		e.Varint(policyFields[i].get(p))
+	}
+}
+
+func decodePolicy(d *wire.Decoder, p *Policy) {
+	for i := range policyFields {
+		f := &policyFields[i]
+		v := d.Varint()
+		if d.Err() != nil {
+			return
+		}
+		if err := f.check(v); err != nil {
+			d.Fail("policy: %v", err)
+			return
+		}
+		f.set(p, v)
+	}
+}
+
+// String shows the fields a patch sets, for logs and test failures.
+func (p PolicyPatch) String() string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i := range policyFields {
+		if p.set&(1<<i) == 0 {
+			continue
+		}
+		if b.Len() > 1 {
+			b.WriteByte(' ')
+		}
+		f := &policyFields[i]
+		fmt.Fprintf(&b, "%s=", f.name)
+		switch f.kind {
+		case PolicyDuration:
+			b.WriteString(time.Duration(p.vals[i]).String())
+		case PolicyEnum:
+			if p.vals[i] >= 0 && p.vals[i] < int64(len(f.values)) {
+				b.WriteString(f.values[p.vals[i]])
+			} else {
+				fmt.Fprint(&b, p.vals[i])
+			}
+		default:
+			fmt.Fprint(&b, p.vals[i])
+		}
+	}
+	b.WriteByte('}')
+	return b.String()
 }

@@ -141,26 +141,18 @@ func (g *commandGen) next() (int64, Command) {
 		}
 		return step, r
 	case p < 91:
+		// One to three fields of the whole policy table, each within its
+		// bounds (durations of at most an hour, so that timers fire).
 		var pp PolicyPatch
-		switch g.r.IntN(8) {
-		case 0:
-			pp.Mode = ptr(Mode(g.r.IntN(int(numModes))))
-		case 1:
-			pp.Strategy = ptr(Strategy(g.r.IntN(int(numStrategies))))
-		case 2:
-			pp.AutoAccept = ptr(g.r.IntN(2) == 0)
-		case 3:
-			pp.CountInactiveMessaging = ptr(g.r.IntN(2) == 0)
-		case 4:
-			pp.OfferTimeout, pp.ReassignDelay = g.dur(60), g.dur(120)
-		case 5:
-			pp.WebIdleAfter, pp.WebIdleTimeout, pp.WebDisconnectTimeout = g.dur(900), g.dur(1800), g.dur(180)
-		case 6:
-			pp.MobileInactivityTimeout, pp.MobileDisconnectTimeout = g.dur(3600), g.dur(3600)
-			pp.MobileAgentEndedTimeout, pp.MobileBackgroundTimeout = g.dur(600), g.dur(1800)
-		case 7:
-			pp.MessagingInactivityTimeout, pp.IdempotencyRetention = g.dur(900), g.dur(600)
-			pp.AgentCanEndChat = ptr(g.r.IntN(2) == 0)
+		for range 1 + g.r.IntN(3) {
+			i := g.r.IntN(numPolicyFields)
+			f := &policyFields[i]
+			v := f.min + g.r.Int64N(f.max-f.min+1)
+			if f.kind == PolicyDuration {
+				v = int64(*g.dur(3600))
+			}
+			pp.set |= 1 << i
+			pp.vals[i] = v
 		}
 		return step, SetPolicy{Patch: pp}
 	default:

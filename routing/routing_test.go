@@ -118,7 +118,7 @@ func TestCapacityAndRouting(t *testing.T) {
 			h.wantOfferedTo("c4", "a") // a and b have 2 free, c 1: a was assigned before b
 		}},
 		{"spare_percentage picks the largest free share", func(h *harness) {
-			h.do(SetPolicy{Patch: PolicyPatch{Strategy: ptr(StrategySparePercentage)}})
+			h.do(SetPolicy{Patch: MustPatch("routing.strategy", StrategySparePercentage)})
 			h.onlineAgent("big", 10, 0)
 			h.onlineAgent("small", 2, 0)
 			for i := range 4 {
@@ -133,7 +133,7 @@ func TestCapacityAndRouting(t *testing.T) {
 			}
 		}},
 		{"round_robin picks the agent whose last assignment is oldest", func(h *harness) {
-			h.do(SetPolicy{Patch: PolicyPatch{Strategy: ptr(StrategyRoundRobin)}})
+			h.do(SetPolicy{Patch: MustPatch("routing.strategy", StrategyRoundRobin)})
 			h.onlineAgent("a", 10, 0)
 			h.onlineAgent("b", 1, 0)
 			h.onlineAgent("c", 10, 0)
@@ -189,7 +189,7 @@ func TestCapacityAndRouting(t *testing.T) {
 			h.wantOfferedTo("c1", "a") // both missed it: back to the best one
 		}},
 		{"auto_accept assigns at once", func(h *harness) {
-			h.do(SetPolicy{Patch: PolicyPatch{AutoAccept: ptr(true)}})
+			h.do(SetPolicy{Patch: MustPatch("routing.auto_accept", true)})
 			h.onlineAgent("a", 1, 0)
 			h.webChat("c1")
 			h.wantState("c1", StateAssigned, ActivityActive)
@@ -261,7 +261,7 @@ func TestCapacityAndRouting(t *testing.T) {
 
 // DESIGN §4 routing mode external: the state machine only validates.
 func TestExternalAssignments(t *testing.T) {
-	ext := PolicyPatch{Mode: ptr(ModeExternal)}
+	ext := MustPatch("routing.mode", ModeExternal)
 	rows := []behaviour{
 		{"conversations wait for the routing engine", func(h *harness) {
 			h.onlineAgent("a", 1, 0)
@@ -314,7 +314,7 @@ func TestExternalAssignments(t *testing.T) {
 		{"switching to auto dispatches what waits", func(h *harness) {
 			h.onlineAgent("a", 1, 0)
 			h.webChat("c1")
-			h.do(SetPolicy{Patch: PolicyPatch{Mode: ptr(ModeAuto)}})
+			h.do(SetPolicy{Patch: MustPatch("routing.mode", ModeAuto)})
 			h.wantOfferedTo("c1", "a")
 		}},
 	}
@@ -353,7 +353,7 @@ func TestIdempotencyKeys(t *testing.T) {
 			}
 		}},
 		{"keys expire after the retention period in state-machine time", func(h *harness) {
-			h.do(SetPolicy{Patch: PolicyPatch{IdempotencyRetention: dur(time.Minute)}})
+			h.do(SetPolicy{Patch: MustPatch("idempotency_retention", time.Minute)})
 			h.apply("k1", CreateConversation{ID: "c1", Channel: capacity.Chat})
 			h.advance(time.Minute)
 			if out := h.apply("k1", CreateConversation{ID: "c1", Channel: capacity.Chat}); out.Replayed {
@@ -361,7 +361,7 @@ func TestIdempotencyKeys(t *testing.T) {
 			}
 		}},
 		{"an expired key may be used for another request, which it then replays", func(h *harness) {
-			h.do(SetPolicy{Patch: PolicyPatch{IdempotencyRetention: dur(time.Minute)}})
+			h.do(SetPolicy{Patch: MustPatch("idempotency_retention", time.Minute)})
 			h.apply("k1", CreateConversation{ID: "c1", Channel: capacity.Chat})
 			h.advance(2 * time.Minute)
 			if out := h.apply("k1", CreateConversation{ID: "c2", Channel: capacity.Chat}); out.Err != nil || out.Replayed {
@@ -374,10 +374,10 @@ func TestIdempotencyKeys(t *testing.T) {
 		}},
 		{"a shortened retention applies to keys stored after it", func(h *harness) {
 			h.apply("old", CreateConversation{ID: "c1", Channel: capacity.Chat}) // kept an hour
-			h.do(SetPolicy{Patch: PolicyPatch{IdempotencyRetention: dur(time.Minute)}})
+			h.do(SetPolicy{Patch: MustPatch("idempotency_retention", time.Minute)})
 			h.apply("new", CreateConversation{ID: "c2", Channel: capacity.Chat}) // kept a minute
 			h.advance(2 * time.Minute)
-			h.do(SetPolicy{Patch: PolicyPatch{IdempotencyRetention: dur(time.Hour)}})
+			h.do(SetPolicy{Patch: MustPatch("idempotency_retention", time.Hour)})
 			if out := h.apply("new", CreateConversation{ID: "c2", Channel: capacity.Chat}); out.Replayed {
 				h.t.Fatal("a key replayed after its (shortened) retention")
 			}
@@ -466,8 +466,8 @@ func TestRefusedInputChangesNothing(t *testing.T) {
 	h.refuse(PostMessage{ConversationID: "c1", Author: AuthorVisitor}, ErrInvalid, CodeInvalidText)
 	h.refuse(PostMessage{ConversationID: "c1", Author: AuthorAgent, AgentID: "a", Text: "x"}, ErrConflict, CodeNotAssigned)
 	h.refuse(SetAgentStatus{AgentID: "a", Status: 42}, ErrInvalid, "invalid_status")
-	h.refuse(SetPolicy{Patch: PolicyPatch{OfferTimeout: dur(0)}}, ErrInvalid, CodeInvalidPolicy)
-	h.refuse(SetPolicy{Patch: PolicyPatch{Strategy: ptr(Strategy(9))}}, ErrInvalid, CodeInvalidPolicy)
+	h.refuse(SetPolicy{Patch: MustPatch("routing.offer_timeout", time.Duration(0))}, ErrInvalid, CodeInvalidPolicy)
+	h.refuse(SetPolicy{Patch: rawPatch("routing.strategy", 9)}, ErrInvalid, CodeInvalidPolicy)
 	h.refuse(Leave{ConversationID: "c1", AgentID: "a"}, ErrConflict, CodeNotAssigned)
 	h.refuse(Presence{ConversationID: "c1", Event: 77}, ErrInvalid, "invalid_presence_event")
 }

@@ -2,12 +2,9 @@ package routing
 
 import (
 	"bufio"
-	"cmp"
 	"errors"
 	"fmt"
 	"io"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/omnirouter/omnirouter/capacity"
@@ -20,27 +17,16 @@ import (
 // same state write the same bytes. Derived indexes (queue, deadlines,
 // availability) are rebuilt on read.
 //
-// Version 3 lists conversations in arrival order (Seq) and idempotency
-// records in the order they were stored (Machine.keys; a key stored again
-// after expiring appears twice, the later record is the key's). Version 2,
-// still read, listed both in hash order (hashString of the id or key, then
-// the id or key); version 1, still read, listed both in id order.
+// Conversations are listed in arrival order (Seq) and idempotency records
+// in the order they were stored (Machine.keys; a key stored again after
+// expiring appears twice, the later record is the key's).
+//
+// Compatibility: a release reads its own version and the previous
+// release's; the version changes whenever the layout does (docs/compatibility.md).
 const (
 	snapshotMagic   = "omnirouter-state"
 	snapshotVersion = 3
-	// snapshotV1 is the oldest version this build reads.
-	snapshotV1 = 1
 )
-
-// oldKeyOrdered reports whether key (or conversation id) next may follow
-// prev in a version 1 (id order) or 2 (hash order) snapshot.
-func oldKeyOrdered(version byte, prev, next string) bool {
-	if version == snapshotV1 {
-		return prev < next
-	}
-	hp, hn := hashString(prev), hashString(next)
-	return hp < hn || hp == hn && prev < next
-}
 
 // ErrBadSnapshot is wrapped by every ReadSnapshot error.
 var ErrBadSnapshot = errors.New("bad snapshot")
@@ -119,16 +105,11 @@ func DecodeSnapshot(data []byte) (*Machine, error) {
 	if len(data) < len(snapshotMagic)+1 || string(data[:len(snapshotMagic)]) != snapshotMagic {
 		return nil, fmt.Errorf("%w: not an omnirouter state snapshot", ErrBadSnapshot)
 	}
-	version := data[len(snapshotMagic)]
-	if version < snapshotV1 || version > snapshotVersion {
-		return nil, fmt.Errorf("%w: format version %d, this build reads %d to %d", ErrBadSnapshot, version, snapshotV1, snapshotVersion)
+	if version := data[len(snapshotMagic)]; version != snapshotVersion {
+		return nil, fmt.Errorf("%w: format version %d, this build reads %d", ErrBadSnapshot, version, snapshotVersion)
 	}
-	// Lists must be strictly ordered as their version wrote them: a
-	// duplicate or a shuffled list is corruption, not another state.
-	convOrdered := func(prev, next *Conversation) bool { return prev.Seq < next.Seq }
-	if version < 3 {
-		convOrdered = func(prev, next *Conversation) bool { return oldKeyOrdered(version, prev.ID, next.ID) }
-	}
+	// Lists must be strictly ordered: a duplicate or a shuffled list is
+	// corruption, not another state.
 	d := wire.NewDecoder(data[len(snapshotMagic)+1:])
 	m := New()
 	m.now = d.Varint()
@@ -153,7 +134,7 @@ func DecodeSnapshot(data []byte) (*Machine, error) {
 	for i := 0; i < n && d.Err() == nil; i++ {
 		c := decodeConversation(d)
 		c.cow = m.cow
-		if i > 0 && !convOrdered(prevConv, c) {
+		if i > 0 && prevConv.Seq >= c.Seq {
 			d.Fail("conversations out of order")
 		}
 		if c.Seq == 0 || c.Seq >= m.nextSeq {
@@ -165,27 +146,9 @@ func DecodeSnapshot(data []byte) (*Machine, error) {
 		prevConv = c
 	}
 	n = d.Len(d.Remaining())
-	var byKey []*keyRecord // versions 1 and 2: in key order
 	for i := 0; i < n && d.Err() == nil; i++ {
 		k := &keyRecord{Key: d.String(), Kind: Kind(d.Byte()), Target: d.String(), ExpireAt: d.Varint()}
 		k.Outcome = DecodeOutcome(d)
-		if version >= 3 {
-			m.putKey(k)
-			continue
-		}
-		if i > 0 && !oldKeyOrdered(version, byKey[i-1].Key, k.Key) {
-			d.Fail("keys out of order")
-		}
-		byKey = append(byKey, k)
-	}
-	// A version 1 or 2 snapshot kept the keys in a B-tree by expiry as
-	// well: that order, (expiry, key hash, key), is the order of storing
-	// for every replica that restores the snapshot.
-	slices.SortFunc(byKey, func(a, b *keyRecord) int {
-		return cmp.Or(cmp.Compare(a.ExpireAt, b.ExpireAt),
-			cmp.Compare(hashString(a.Key), hashString(b.Key)), strings.Compare(a.Key, b.Key))
-	})
-	for _, k := range byKey {
 		m.putKey(k)
 	}
 	n = d.Len(d.Remaining())
@@ -241,34 +204,6 @@ func (m *Machine) rebuildIndexes() {
 
 func encodeDuration(e *wire.Encoder, d time.Duration) { e.Varint(int64(d)) }
 func decodeDuration(d *wire.Decoder) time.Duration    { return time.Duration(d.Varint()) }
-
-func encodePolicy(e *wire.Encoder, p *Policy) {
-	for _, f := range (&PolicyPatch{}).durations(p) {
-		encodeDuration(e, *f.dst)
-	}
-	e.Bool(p.AgentCanEndChat)
-	e.Bool(p.Messaging.CountInactiveMessaging)
-	e.Byte(byte(p.Routing.Mode))
-	e.Byte(byte(p.Routing.Strategy))
-	e.Bool(p.Routing.AutoAccept)
-}
-
-func decodePolicy(d *wire.Decoder, p *Policy) {
-	for _, f := range (&PolicyPatch{}).durations(p) {
-		*f.dst = decodeDuration(d)
-		if *f.dst < MinPolicyDuration || *f.dst > MaxPolicyDuration {
-			d.Fail("policy %s out of range", f.name)
-		}
-	}
-	p.AgentCanEndChat = d.Bool()
-	p.Messaging.CountInactiveMessaging = d.Bool()
-	p.Routing.Mode = Mode(d.Byte())
-	p.Routing.Strategy = Strategy(d.Byte())
-	p.Routing.AutoAccept = d.Bool()
-	if !p.Routing.Mode.Valid() || !p.Routing.Strategy.Valid() {
-		d.Fail("bad routing mode or strategy")
-	}
-}
 
 func encodeLimits(e *wire.Encoder, l [capacity.NumChannels]int) {
 	for _, n := range l {
