@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/omnirouter/omnirouter/cluster/forward"
 )
 
 // Sentinel errors. The API layer maps them with errors.Is.
@@ -17,7 +19,7 @@ var (
 	// lost after the command entered the log, the wait timed out, or a
 	// forwarded request lost its response). Retrying with the same
 	// idempotency key is safe: it is applied at most once.
-	ErrAmbiguous = errors.New("cluster: write may or may not have committed")
+	ErrAmbiguous = forward.ErrAmbiguous
 	// ErrShutdown: the node is shutting down or shut down.
 	ErrShutdown = errors.New("cluster: node is shut down")
 	// ErrUnknownNode is returned by Remove for a node not in the cluster.
@@ -37,7 +39,7 @@ var (
 
 // errRetry marks a failure that happened before the command reached any log:
 // Propose tries again (through the new leader) until its budget runs out.
-var errRetry = errors.New("cluster: retry")
+var errRetry = forward.ErrRetry
 
 // retryable wraps err so that it is retried.
 func retryable(err error) error { return fmt.Errorf("%w: %w", errRetry, err) }

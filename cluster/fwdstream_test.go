@@ -3,6 +3,7 @@ package cluster
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omnirouter/omnirouter/cluster/forward"
 	"github.com/omnirouter/omnirouter/internal/testutil"
 	"github.com/omnirouter/omnirouter/internal/wire"
 	"github.com/omnirouter/omnirouter/routing"
@@ -120,22 +122,6 @@ func TestForwardStreamFollowsTheLeader(t *testing.T) {
 	c.checkConverged()
 }
 
-// TestForwardFallsBackToProposeBatch: a leader that does not know forward
-// streams (HTTP 404, the previous release) gets proposebatch requests.
-func TestForwardFallsBackToProposeBatch(t *testing.T) {
-	routingReady(t)
-	c := newCluster(t, clusterOpts{n: 3, inmem: true})
-	leader := c.waitLeader(nil)
-	leader.noStream.Store(true)
-	f := c.follower(leader)
-	results, errs := proposeMany(t, f, "fallback", 50)
-	checkAgentOutcomes(t, leader, results, errs)
-	if n := leader.streamsOpened.Load(); n != 0 {
-		t.Errorf("%d streams accepted by a leader that refuses them", n)
-	}
-	c.checkConverged()
-}
-
 // TestForwardStreamStalledLeader: a leader that stops reading (a paused
 // process) leaves the follower's commands unanswered, and big ones fill the
 // stream until a write stalls; the follower closes the stream after
@@ -183,9 +169,9 @@ func TestForwardStreamStalledLeader(t *testing.T) {
 // and returns the connection (nil unless it answered 101) and the status.
 func openRawStream(t *testing.T, url string) (io.ReadWriteCloser, *bufio.Reader, int) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, url+pathProposeStream, nil)
+	req, _ := http.NewRequest(http.MethodPost, url+forward.Path, nil)
 	req.Header.Set("Connection", "Upgrade")
-	req.Header.Set("Upgrade", streamProtocol)
+	req.Header.Set("Upgrade", "omnirouter-forward/1")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -193,8 +179,8 @@ func openRawStream(t *testing.T, url string) (io.ReadWriteCloser, *bufio.Reader,
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if d := wire.NewDecoder(body); d.Byte() != stRetry {
-			t.Errorf("refused upgrade answered %q, want status RETRY", body)
+		if err := forward.ReadStatus(wire.NewDecoder(body)); !errors.Is(err, forward.ErrRetry) {
+			t.Errorf("refused upgrade answered %q (%v), want status RETRY", body, err)
 		}
 		return nil, nil, resp.StatusCode
 	}
@@ -205,7 +191,9 @@ func openRawStream(t *testing.T, url string) (io.ReadWriteCloser, *bufio.Reader,
 
 // TestForwardStreamOnlyOnTheLeader: a node that is not leader refuses the
 // upgrade with RETRY (nothing happened); a stream whose node stops leading
-// answers each later command RETRY, and nothing of it is applied.
+// answers each later command RETRY, and nothing of it is applied. The test
+// speaks the stream's frames itself: a uvarint length, then the payload
+// (to the leader: tag, command; back: tag, status, message).
 func TestForwardStreamOnlyOnTheLeader(t *testing.T) {
 	routingReady(t)
 	c := newCluster(t, clusterOpts{n: 3, inmem: true})
@@ -224,35 +212,28 @@ func TestForwardStreamOnlyOnTheLeader(t *testing.T) {
 	pl.Uvarint(7)
 	e := commandEntry(0, "deposed", agentCmd(77))
 	pl.Bytes(encodeEntry(&e))
-	if _, err := rwc.Write(appendFrame(nil, pl.Buf)); err != nil {
+	frame := binary.AppendUvarint(nil, uint64(len(pl.Buf)))
+	if _, err := rwc.Write(append(frame, pl.Buf...)); err != nil {
 		t.Fatal(err)
 	}
-	frame, err := readFrame(br)
+	size, err := binary.ReadUvarint(br)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := wire.NewDecoder(frame)
+	answer := make([]byte, size)
+	if _, err := io.ReadFull(br, answer); err != nil {
+		t.Fatal(err)
+	}
+	d := wire.NewDecoder(answer)
 	tag := d.Uvarint()
-	res := readForwardResult(d)
-	if d.Err() != nil || tag != 7 || !errors.Is(res.err, errRetry) {
-		t.Fatalf("answer on a deposed leader's stream: tag %d, %v (%v), want 7 and RETRY", tag, res.err, d.Err())
+	status := forward.ReadStatus(d)
+	if d.Err() != nil || tag != 7 || !errors.Is(status, forward.ErrRetry) {
+		t.Fatalf("answer on a deposed leader's stream: tag %d, %v (%v), want 7 and RETRY", tag, status, d.Err())
 	}
 	c.checkConverged()
 	var applied bool
 	f.node.Read(context.Background(), Stale, func(m *routing.Machine) { _, applied = m.Agent(agentCmd(77).ID) })
 	if applied {
 		t.Error("a command answered RETRY was applied")
-	}
-}
-
-// TestForwardStreamSendOnBrokenStream: a command the forwarder took for a
-// stream that broke meanwhile was never written: RETRY, not ambiguous.
-func TestForwardStreamSendOnBrokenStream(t *testing.T) {
-	s := &fwdStream{err: errors.New("connection reset")}
-	r := &fwdReq{done: make(chan fwdResult, 1)}
-	r.state.Store(fwdTaken)
-	s.send([]*fwdReq{r})
-	if res := <-r.done; !errors.Is(res.err, errRetry) || errors.Is(res.err, ErrAmbiguous) {
-		t.Fatalf("result %v, want RETRY", res.err)
 	}
 }

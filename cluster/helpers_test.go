@@ -21,6 +21,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/omnirouter/omnirouter/cluster/forward"
 	"github.com/omnirouter/omnirouter/internal/testutil"
 	"github.com/omnirouter/omnirouter/routing"
 )
@@ -32,22 +33,15 @@ type testNode struct {
 	srv     *httptest.Server
 	handler atomic.Pointer[http.Handler]
 	inmem   *raft.InmemTransport
-	// dropAnswers makes the HTTP server run forwarded proposals and then
-	// cut the connection instead of answering (on a forward stream opened
-	// while it is set: the first result closes the stream).
+	// dropAnswers makes forward streams opened while it is set lose their
+	// answers: the first result closes the stream instead.
 	dropAnswers atomic.Bool
-	// noStream makes the node answer forward stream requests 404, as a
-	// leader of the previous release does: followers use proposebatch.
-	noStream atomic.Bool
 	// streamsOpened counts forward stream requests that reached the node
 	// (a leader accepts them; another node answers RETRY).
 	streamsOpened atomic.Uint64
 	// stallStreams makes the node stop reading forward streams opened
 	// while it is set, as a paused process does.
 	stallStreams atomic.Bool
-	// holdBatch, when set, makes proposebatch requests wait until the
-	// channel is closed before they are served.
-	holdBatch atomic.Pointer[chan struct{}]
 	// mtlsRequests counts requests that presented a verified client
 	// certificate (TLS clusters).
 	mtlsRequests atomic.Uint64
@@ -101,11 +95,7 @@ func newCluster(t testing.TB, o clusterOpts) *testCluster {
 				http.Error(w, "node down", http.StatusServiceUnavailable)
 				return
 			}
-			if r.URL.Path == pathProposeStream {
-				if tn.noStream.Load() {
-					http.NotFound(w, r)
-					return
-				}
+			if r.URL.Path == forward.Path {
 				tn.streamsOpened.Add(1)
 				if tn.dropAnswers.Load() {
 					w = dropStreamAnswers{w}
@@ -113,17 +103,6 @@ func newCluster(t testing.TB, o clusterOpts) *testCluster {
 				if tn.stallStreams.Load() {
 					w = stallStream{w}
 				}
-			}
-			if hold := tn.holdBatch.Load(); hold != nil && r.URL.Path == pathProposeBatch {
-				<-*hold
-			}
-			if tn.dropAnswers.Load() && (r.URL.Path == pathPropose || r.URL.Path == pathProposeBatch) {
-				(*h).ServeHTTP(httptest.NewRecorder(), r)
-				conn, _, err := http.NewResponseController(w).Hijack()
-				if err == nil {
-					conn.Close()
-				}
-				return
 			}
 			(*h).ServeHTTP(w, r)
 		}))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/omnirouter/omnirouter/cluster/forward"
 	"github.com/omnirouter/omnirouter/internal/wire"
 )
 
@@ -148,9 +149,8 @@ func readInfo(d *wire.Decoder) NodeInfo {
 // requestJoin asks the peer at addr (which forwards to its leader) to add
 // this node.
 func (n *Node) requestJoin(ctx context.Context, addr string) error {
-	var enc wire.Encoder
-	enc.Byte(forwardVersion1)
-	appendInfo(&enc, n.selfInfo())
+	enc := requestBody()
+	appendInfo(enc, n.selfInfo())
 	_, _, err := n.call(ctx, addr+pathJoin, enc.Buf)
 	return err
 }
@@ -173,10 +173,10 @@ func (n *Node) probe(ctx context.Context, addr string) (NodeInfo, bool, error) {
 		return NodeInfo{}, false, err
 	}
 	d := wire.NewDecoder(body)
-	st := d.Byte()
+	st := forward.ReadStatus(d)
 	info := readInfo(d)
 	hasState := d.Bool()
-	if err := d.Err(); err != nil || st != stOK {
+	if err := d.Err(); err != nil || st != nil {
 		return NodeInfo{}, false, fmt.Errorf("%s: bad info answer", addr)
 	}
 	return info, hasState, nil
@@ -185,7 +185,7 @@ func (n *Node) probe(ctx context.Context, addr string) (NodeInfo, bool, error) {
 func (n *Node) serveInfo(w http.ResponseWriter, r *http.Request) {
 	cfg, err := n.configuration()
 	var enc wire.Encoder
-	enc.Byte(stOK)
+	forward.AppendOK(&enc)
 	appendInfo(&enc, n.selfInfo())
 	enc.Bool(err != nil || len(cfg.Servers) > 0)
 	writeResponse(w, &enc)
@@ -208,9 +208,8 @@ func (n *Node) serveJoin(w http.ResponseWriter, r *http.Request) {
 	err := n.onLeader(ctx, r.URL.Query().Has("fwd"), func(ctx context.Context) error {
 		return n.addNode(ctx, info)
 	}, func(ctx context.Context, addr string) error {
-		var enc wire.Encoder
-		enc.Byte(forwardVersion1)
-		appendInfo(&enc, info)
+		enc := requestBody()
+		appendInfo(enc, info)
 		_, _, err := n.call(ctx, addr+pathJoin+"?fwd=1", enc.Buf)
 		return err
 	})
@@ -218,7 +217,7 @@ func (n *Node) serveJoin(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	writeResponse(w, &wire.Encoder{Buf: []byte{stOK}})
+	writeOK(w)
 }
 
 // onLeader runs local on the leader, or remote against the leader's HTTP
@@ -296,9 +295,8 @@ func (n *Node) Join(ctx context.Context, id, raftAddr, httpAddr string) error {
 	if info.ID == "" || info.RaftAddr == "" {
 		return errors.New("cluster: join needs a node id and a raft address")
 	}
-	var enc wire.Encoder
-	enc.Byte(forwardVersion1)
-	appendInfo(&enc, info)
+	enc := requestBody()
+	appendInfo(enc, info)
 	return n.retryOnLeader(ctx, func(ctx context.Context) error { return n.addNode(ctx, info) },
 		pathJoin+"?fwd=1", enc.Buf)
 }
@@ -306,8 +304,7 @@ func (n *Node) Join(ctx context.Context, id, raftAddr, httpAddr string) error {
 // Remove takes a node out of the cluster and forgets its addresses. It may
 // be called on any node. Removing the leader makes it step down.
 func (n *Node) Remove(ctx context.Context, id string) error {
-	var enc wire.Encoder
-	enc.Byte(forwardVersion1)
+	enc := requestBody()
 	enc.String(id)
 	err := n.retryOnLeader(ctx, func(ctx context.Context) error { return n.removeNode(ctx, id) },
 		pathRemove+"?fwd=1", enc.Buf)
@@ -386,5 +383,5 @@ func (n *Node) serveRemove(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	writeResponse(w, &wire.Encoder{Buf: []byte{stOK}})
+	writeOK(w)
 }

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/omnirouter/omnirouter/cluster/forward"
 )
 
 // Config configures a Node. Zero durations and counts take the defaults
@@ -187,8 +189,8 @@ type Node struct {
 	proposals chan *proposal
 	inflight  chan struct{} // one token per log entry being committed
 
-	forwards    chan *fwdReq  // follower: commands waiting to be forwarded
-	fwdInflight chan struct{} // one token per forward request in flight
+	fwd       *forward.Forwarder // follower: writes to the leader
+	fwdServer *forward.Server    // leader: followers' streams
 
 	ctx    context.Context // cancelled by Shutdown
 	cancel context.CancelFunc
@@ -201,20 +203,8 @@ type Node struct {
 	lastLeader    atomic.Value
 	leaderChanges atomic.Uint64
 
-	// The follower's stream to the leader (forwarder goroutine only), and
-	// the leader that last would not open one.
-	stream        *fwdStream
-	noStreamAddr  string
-	noStreamUntil time.Time
-	// Stream goroutines, both halves; none start once streamsClosed.
-	// openStreams counts this node's streams to leaders.
-	streamMu      sync.Mutex
-	streamsClosed bool
-	streamWG      sync.WaitGroup
-	openStreams   int
-
 	stats struct {
-		entries, commands, forwarded, forwardRequests atomic.Uint64
+		entries, commands, forwarded atomic.Uint64
 	}
 
 	shutdownOnce sync.Once
@@ -250,9 +240,6 @@ func Open(cfg Config) (*Node, error) {
 		http:      cfg.HTTPClient,
 		proposals: make(chan *proposal, 4096),
 		inflight:  make(chan struct{}, cfg.MaxInflight),
-
-		forwards:    make(chan *fwdReq, 4096),
-		fwdInflight: make(chan struct{}, maxForwardInflight),
 	}
 	n.lastLeader.Store("")
 	n.ctx, n.cancel = context.WithCancel(context.Background())
@@ -261,11 +248,23 @@ func Open(cfg Config) (*Node, error) {
 		n.closeStores()
 		return nil, err
 	}
-	n.wg.Add(5)
+	n.fwdServer = forward.NewServer((*streamLeader)(n))
+	n.fwd = forward.NewForwarder(forward.Config{
+		HTTP: n.http,
+		Leader: func() string {
+			if id, addr := n.leaderHTTP(); id != n.id {
+				return addr
+			}
+			return ""
+		},
+		AnswerTimeout: n.cfg.ApplyTimeout / 2,
+		RetireTimeout: n.cfg.ApplyTimeout,
+		Logger:        n.log,
+	})
+	n.wg.Add(4)
 	go n.snapshotLoop()
 	go n.watchLeadership()
 	go n.runBatcher()
-	go n.runForwarder()
 	go n.runMembership()
 	return n, nil
 }
@@ -380,7 +379,8 @@ func (n *Node) Shutdown() error {
 		}
 		n.cancel()
 		n.stopLeaderLoop()
-		n.closeStreams()
+		n.fwd.Close()
+		n.fwdServer.Close()
 		if err := n.raft.Shutdown().Error(); err != nil {
 			n.shutdownErr = fmt.Errorf("cluster: raft shutdown: %w", err)
 		}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/omnirouter/omnirouter/cluster/forward"
+
 	"github.com/omnirouter/omnirouter/routing"
 )
 
@@ -72,7 +74,7 @@ func (n *Node) propose(ctx context.Context, e entry) (applyResult, string, uint6
 			err = retryable(ErrNoLeader)
 		} else {
 			n.stats.forwarded.Add(1)
-			res, served, idx, err = n.forwardBatched(ctx, e)
+			res, served, idx, err = n.forwardCommand(ctx, e)
 		}
 		if err == nil {
 			return res, served, idx, nil
@@ -87,6 +89,50 @@ func (n *Node) propose(ctx context.Context, e entry) (applyResult, string, uint6
 			return applyResult{}, "", 0, fmt.Errorf("%w (last attempt: %v)", ErrNoLeader, err)
 		}
 	}
+}
+
+// forwardCommand sends e to the leader on this node's forward stream.
+func (n *Node) forwardCommand(ctx context.Context, e entry) (applyResult, string, uint64, error) {
+	d, err := n.fwd.Forward(ctx, encodeEntry(&e))
+	if err != nil {
+		return applyResult{}, "", 0, err
+	}
+	a := readApplied(d)
+	if err := d.Err(); err != nil {
+		return applyResult{}, "", 0, ambiguous(fmt.Errorf("undecodable answer from leader: %w", err))
+	}
+	return a.res, a.served, a.index, nil
+}
+
+// streamLeader is the node as its forward.Server sees it: followers'
+// commands go to the batcher like local ones.
+type streamLeader Node
+
+func (l *streamLeader) IsLeader() bool { return l.raft.State() == raft.Leader }
+
+func (l *streamLeader) Propose(cmd []byte, done func(forward.Result, error)) error {
+	n := (*Node)(l)
+	e, err := decodeEntry(cmd)
+	if err == nil && e.typ == typeBatch {
+		err = errors.New("cluster: batches are not forwarded") // only the leader's batcher makes them
+	}
+	if err != nil {
+		return err
+	}
+	p := &proposal{sink: func(r proposalResult) {
+		if r.err != nil {
+			done(nil, r.err)
+			return
+		}
+		done(&appliedAnswer{served: n.id, index: r.index, res: r.res}, nil)
+	}}
+	if err := n.enqueue(n.ctx, p, e); err != nil {
+		if errors.Is(err, ErrShutdown) {
+			err = retryable(err)
+		}
+		return err
+	}
+	return nil
 }
 
 // pause waits retryPause, or fails when the budget or ctx runs out.

@@ -35,12 +35,12 @@ type Stats struct {
 	Entries  uint64
 	Commands uint64
 	// Forwarded counts writes this node forwarded to a leader, and
-	// ForwardRequests the HTTP requests that carried them
-	// (Forwarded/ForwardRequests is the forward batching gain).
+	// ForwardRequests the stream writes that carried them
+	// (Forwarded/ForwardRequests is the forwarder's batching gain).
 	Forwarded       uint64
 	ForwardRequests uint64
 	// ForwardStreams is the number of open forward streams to leaders (1
-	// on a follower that forwards; 0 means proposebatch requests).
+	// on a follower that forwards).
 	ForwardStreams int
 	// SnapshotRestores counts raft snapshots installed into the state.
 	SnapshotRestores uint64
@@ -60,8 +60,8 @@ func (n *Node) Status() Status {
 			Entries:          n.stats.entries.Load(),
 			Commands:         n.stats.commands.Load(),
 			Forwarded:        n.stats.forwarded.Load(),
-			ForwardRequests:  n.stats.forwardRequests.Load(),
-			ForwardStreams:   n.forwardStreams(),
+			ForwardRequests:  n.fwd.Writes(),
+			ForwardStreams:   n.fwd.Streams(),
 			SnapshotRestores: n.fsm.restores.Load(),
 		},
 	}
