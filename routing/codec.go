@@ -166,9 +166,15 @@ func encodePair(e *wire.Encoder, conversationID, agentID string) {
 	e.String(agentID)
 }
 
-func decodeAccept(d *wire.Decoder) Accept { return Accept{ConversationID: d.String(), AgentID: d.String()} }
-func decodeReject(d *wire.Decoder) Reject { return Reject{ConversationID: d.String(), AgentID: d.String()} }
-func decodeLeave(d *wire.Decoder) Leave   { return Leave{ConversationID: d.String(), AgentID: d.String()} }
+func decodeAccept(d *wire.Decoder) Accept {
+	return Accept{ConversationID: d.String(), AgentID: d.String()}
+}
+func decodeReject(d *wire.Decoder) Reject {
+	return Reject{ConversationID: d.String(), AgentID: d.String()}
+}
+func decodeLeave(d *wire.Decoder) Leave {
+	return Leave{ConversationID: d.String(), AgentID: d.String()}
+}
 
 func (c End) encode(e *wire.Encoder) {
 	e.String(c.ConversationID)
