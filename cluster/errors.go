@@ -7,6 +7,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/omnirouter/omnirouter/cluster/forward"
+	"github.com/omnirouter/omnirouter/cluster/storage"
 )
 
 // Sentinel errors. The API layer maps them with errors.Is.
@@ -29,12 +30,12 @@ var (
 	ErrBadBackup = errors.New("cluster: invalid backup")
 	// ErrDataDirInUse is returned by Open when another process (or another
 	// Node in this one) already runs on the data directory.
-	ErrDataDirInUse = errors.New("cluster: data directory in use")
+	ErrDataDirInUse = storage.ErrDataDirInUse
 	// ErrLogStoreMismatch is returned by Open when the data directory
 	// already holds raft state in a log store other than the one
 	// configured: a node never silently starts with an empty log beside
 	// its real one.
-	ErrLogStoreMismatch = errors.New("cluster: data directory holds another log store")
+	ErrLogStoreMismatch = storage.ErrLogStoreMismatch
 )
 
 // errRetry marks a failure that happened before the command reached any log:
@@ -67,3 +68,9 @@ func classifyApplyErr(err error) error {
 		return ambiguous(err)
 	}
 }
+
+// Log store kinds (Config.LogStore).
+const (
+	LogStoreWAL  = storage.WAL
+	LogStoreBolt = storage.Bolt
+)

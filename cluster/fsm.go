@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/omnirouter/omnirouter/cluster/storage"
 	"github.com/omnirouter/omnirouter/internal/wire"
 	"github.com/omnirouter/omnirouter/routing"
 )
@@ -36,7 +37,7 @@ type fsm struct {
 
 	restores atomic.Uint64 // snapshot restores, for tests and status
 
-	snaps snapshotWatch // when to snapshot (snappolicy.go)
+	snaps storage.SnapshotWatch // when to snapshot
 }
 
 func newFSM() *fsm {
@@ -65,7 +66,7 @@ var (
 // process: applying the rest of the log without it would let this replica
 // diverge from the others.
 func (f *fsm) Apply(l *raft.Log) any {
-	f.snaps.applied(len(l.Data))
+	f.snaps.Applied(len(l.Data))
 	e, err := decodeEntry(l.Data)
 	if err != nil {
 		panic(fmt.Sprintf("cluster: FATAL: raft log entry %d (term %d) cannot be applied by this version: %v; "+
@@ -148,7 +149,7 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 		nodes:   sortedNodes(f.nodes),
 		applied: f.applied.Load(),
 		watch:   &f.snaps,
-		mark:    f.snaps.position(),
+		mark:    f.snaps.Position(),
 	}, nil
 }
 
@@ -175,7 +176,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	f.advance(applied, true)
 	f.mu.Unlock()
 	f.restores.Add(1)
-	f.snaps.taken(applied, f.snaps.position(), counted.n)
+	f.snaps.Taken(applied, f.snaps.Position(), counted.n)
 	return nil
 }
 
@@ -213,8 +214,8 @@ type fsmSnapshot struct {
 	nodes   []NodeInfo
 	applied uint64
 
-	watch *snapshotWatch // told the snapshot's size once it is stored
-	mark  uint64         // the watch's log-byte count when it was cut
+	watch *storage.SnapshotWatch // told the snapshot's size once it is stored
+	mark  uint64                 // the watch's log-byte count when it was cut
 }
 
 func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
@@ -226,7 +227,7 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 	if err := sink.Close(); err != nil {
 		return err
 	}
-	s.watch.taken(s.applied, s.mark, counted.n)
+	s.watch.Taken(s.applied, s.mark, counted.n)
 	return nil
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/omnirouter/omnirouter/cluster/forward"
+	"github.com/omnirouter/omnirouter/cluster/storage"
 )
 
 // Config configures a Node. Zero durations and counts take the defaults
@@ -30,7 +31,7 @@ type Config struct {
 	// snapshots/. Required.
 	DataDir string
 	// LogStore is LogStoreWAL or LogStoreBolt. Empty: what DataDir already
-	// holds, else LogStoreWAL.
+	// holds, else LogStoreWAL. A data dir keeps the kind it was created with.
 	LogStore string
 	// RaftAddr is the raft TCP address to listen on and advertise
 	// (host:port). Ignored when Transport is set.
@@ -178,7 +179,7 @@ type Node struct {
 	log    *slog.Logger
 	raft   *raft.Raft
 	fsm    *fsm
-	stores *raftStores
+	stores *storage.Stores
 	// dirLock holds the data directory's lock until the stores are closed.
 	dirLock *os.File
 	trans   raft.Transport
@@ -227,7 +228,7 @@ func Open(cfg Config) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("cluster: data dir: %w", err)
 	}
-	dirLock, err := lockDataDir(cfg.DataDir)
+	dirLock, err := storage.LockDir(cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
@@ -271,13 +272,13 @@ func Open(cfg Config) (*Node, error) {
 
 func (n *Node) openRaft() error {
 	hl := newHCLogger(n.log, "raft")
-	stores, err := openRaftStores(n.cfg.DataDir, n.cfg.LogStore, n.cfg.walSegmentSize, hl)
+	stores, err := storage.Open(n.cfg.DataDir, n.cfg.LogStore, n.cfg.walSegmentSize, hl)
 	if err != nil {
 		return err
 	}
 	n.stores = stores
-	n.log.Info("raft log store", "kind", stores.kind)
-	logs, err := raft.NewLogCache(512, stores.logs)
+	n.log.Info("raft log store", "kind", stores.Kind)
+	logs, err := raft.NewLogCache(512, stores.Logs)
 	if err != nil {
 		return fmt.Errorf("cluster: log cache: %w", err)
 	}
@@ -334,11 +335,11 @@ func (n *Node) openRaft() error {
 		return fmt.Errorf("cluster: raft config: %w", err)
 	}
 
-	existing, err := raft.HasExistingState(logs, stores.stable, snaps)
+	existing, err := raft.HasExistingState(logs, stores.Stable, snaps)
 	if err != nil {
 		return fmt.Errorf("cluster: inspect raft state: %w", err)
 	}
-	r, err := raft.NewRaft(rc, n.fsm, logs, stores.stable, snaps, n.trans)
+	r, err := raft.NewRaft(rc, n.fsm, logs, stores.Stable, snaps, n.trans)
 	if err != nil {
 		return fmt.Errorf("cluster: start raft: %w", err)
 	}
@@ -415,7 +416,7 @@ func (n *Node) closeStores() error {
 	}
 	var err error
 	if n.stores != nil {
-		if cerr := n.stores.closer.Close(); cerr != nil {
+		if cerr := n.stores.Close(); cerr != nil {
 			err = fmt.Errorf("cluster: close raft store: %w", cerr)
 		}
 	}

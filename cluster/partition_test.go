@@ -114,7 +114,7 @@ func testLaggingFollowerCatchesUpBySnapshot(t *testing.T, kind string) {
 	if err := leader.node.Snapshot(); err != nil {
 		t.Fatal(err)
 	}
-	first, _ := leader.node.stores.logs.FirstIndex()
+	first, _ := leader.node.stores.Logs.FirstIndex()
 	if first <= lag.node.fsm.applied.Load()+1 {
 		t.Fatalf("leader log still starts at %d; the follower applied %d", first, lag.node.fsm.applied.Load())
 	}

@@ -1,4 +1,11 @@
-package cluster
+// Package storage owns what a node keeps on its disk besides snapshots:
+// the raft log and stable store (hashicorp/raft-wal on a file system of
+// zero-filled segments, or raft-boltdb), the data directory's lock, and the
+// rule that decides when a node snapshots.
+//
+// Nothing here ever skips an fsync: an acknowledged write survives a
+// crash.
+package storage
 
 import (
 	"errors"
@@ -18,17 +25,17 @@ import (
 	"go.etcd.io/bbolt"
 )
 
-// Log store kinds (Config.LogStore).
+// Log store kinds.
 const (
-	// LogStoreWAL keeps the raft log in hashicorp/raft-wal segment files:
+	// WAL keeps the raft log in hashicorp/raft-wal segment files:
 	// an append is one write and one fsync of a zero-filled segment, so a
 	// commit costs one fsync on each node where bbolt pays two (data pages,
 	// then the meta page). Term and vote live in a small bbolt file beside
 	// it (written only on elections).
-	LogStoreWAL = "wal"
-	// LogStoreBolt keeps log and stable state in one raft-boltdb/v2 file
+	WAL = "wal"
+	// Bolt keeps log and stable state in one raft-boltdb/v2 file
 	// (raft.db), every commit fsynced.
-	LogStoreBolt = "bolt"
+	Bolt = "bolt"
 )
 
 const (
@@ -36,13 +43,27 @@ const (
 	walDir   = "wal"
 )
 
-// raftStores is the log and stable store raft runs on, and how to close them.
-type raftStores struct {
-	kind   string
-	logs   raft.LogStore
-	stable raft.StableStore
+// Sentinel errors.
+var (
+	// ErrDataDirInUse: another process (or another node in this one)
+	// already runs on the data directory.
+	ErrDataDirInUse = errors.New("data directory in use")
+	// ErrLogStoreMismatch: the data directory already holds raft state in
+	// another log store than the one asked for: a node never silently
+	// starts with an empty log beside its real one.
+	ErrLogStoreMismatch = errors.New("data directory holds another log store")
+)
+
+// Stores are the log and stable store raft runs on.
+type Stores struct {
+	Kind   string // WAL or Bolt
+	Logs   raft.LogStore
+	Stable raft.StableStore
 	closer io.Closer
 }
+
+// Close closes the stores.
+func (s *Stores) Close() error { return s.closer.Close() }
 
 // chooseLogStore decides which store a data directory uses. Existing state
 // wins over the configured kind only when the configuration did not ask
@@ -54,20 +75,20 @@ func chooseLogStore(dataDir, configured string) (string, error) {
 	switch {
 	case hasBolt && hasWAL:
 		return "", fmt.Errorf("%w: both %s and %s/ exist in %s", ErrLogStoreMismatch, boltFile, walDir, dataDir)
-	case hasBolt && configured == LogStoreWAL:
+	case hasBolt && configured == WAL:
 		return "", fmt.Errorf("%w: %s holds a bolt log (%s); start with --log-store bolt", ErrLogStoreMismatch, dataDir, boltFile)
-	case hasWAL && configured == LogStoreBolt:
+	case hasWAL && configured == Bolt:
 		return "", fmt.Errorf("%w: %s holds a wal log (%s/); start with --log-store wal", ErrLogStoreMismatch, dataDir, walDir)
 	case hasBolt:
-		return LogStoreBolt, nil
+		return Bolt, nil
 	case hasWAL:
-		return LogStoreWAL, nil
+		return WAL, nil
 	case configured == "":
-		return LogStoreWAL, nil
-	case configured == LogStoreWAL || configured == LogStoreBolt:
+		return WAL, nil
+	case configured == WAL || configured == Bolt:
 		return configured, nil
 	default:
-		return "", fmt.Errorf("cluster: unknown log store %q (want %q or %q)", configured, LogStoreWAL, LogStoreBolt)
+		return "", fmt.Errorf("storage: unknown log store %q (want %q or %q)", configured, WAL, Bolt)
 	}
 }
 
@@ -89,18 +110,20 @@ func exists(path string) bool {
 	return !errors.Is(err, fs.ErrNotExist)
 }
 
-// openRaftStores opens the data directory's log and stable store. Neither
-// kind ever skips an fsync: an acknowledged write survives a crash.
-func openRaftStores(dataDir, configured string, segmentSize int, log hclog.Logger) (*raftStores, error) {
+// Open opens the data directory's log and stable store: the kind the
+// directory already holds, else configured ("" means WAL). segmentSize
+// overrides the WAL's segment size (0: raft-wal's 64 MiB). Neither kind
+// ever skips an fsync.
+func Open(dataDir, configured string, segmentSize int, log hclog.Logger) (*Stores, error) {
 	kind, err := chooseLogStore(dataDir, configured)
 	if err != nil {
 		return nil, err
 	}
 	switch kind {
-	case LogStoreWAL:
+	case WAL:
 		dir := filepath.Join(dataDir, walDir)
 		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("cluster: wal dir: %w", err)
+			return nil, fmt.Errorf("storage: wal dir: %w", err)
 		}
 		// The WAL does not close a meta store it opened itself, so it gets
 		// one it does not own and both are closed on shutdown.
@@ -117,11 +140,11 @@ func openRaftStores(dataDir, configured string, segmentSize int, log hclog.Logge
 		if err != nil {
 			vfs.Close()
 			meta.Close()
-			return nil, fmt.Errorf("cluster: open wal: %w", err)
+			return nil, fmt.Errorf("storage: open wal: %w", err)
 		}
 		// The file system closes after the WAL: it waits for a spare
 		// segment being filled.
-		return &raftStores{kind: kind, logs: w, stable: w, closer: closers{w, vfs, meta}}, nil
+		return &Stores{Kind: kind, Logs: w, Stable: w, closer: closers{w, vfs, meta}}, nil
 	default:
 		// The freelist is not written with each commit (it is rebuilt by
 		// scanning when the file is opened), which cuts the pages every
@@ -136,8 +159,8 @@ func openRaftStores(dataDir, configured string, segmentSize int, log hclog.Logge
 			},
 		})
 		if err != nil {
-			return nil, fmt.Errorf("cluster: open raft store: %w", err)
+			return nil, fmt.Errorf("storage: open raft store: %w", err)
 		}
-		return &raftStores{kind: kind, logs: store, stable: store, closer: store}, nil
+		return &Stores{Kind: kind, Logs: store, Stable: store, closer: store}, nil
 	}
 }

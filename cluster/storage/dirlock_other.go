@@ -1,6 +1,6 @@
 //go:build !unix
 
-package cluster
+package storage
 
 import (
 	"fmt"
@@ -8,12 +8,12 @@ import (
 	"path/filepath"
 )
 
-// lockDataDir only creates dir/LOCK here: there is no flock. The stores'
+// LockDir only creates dir/LOCK here: there is no flock. The stores'
 // own file locks still keep a second process out.
-func lockDataDir(dir string) (*os.File, error) {
+func LockDir(dir string) (*os.File, error) {
 	f, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("cluster: lock data dir: %w", err)
+		return nil, fmt.Errorf("storage: lock data dir: %w", err)
 	}
 	return f, nil
 }

@@ -1,4 +1,4 @@
-package cluster
+package storage
 
 import (
 	"errors"
@@ -51,7 +51,7 @@ var _ types.VFS = (*segmentFS)(nil)
 // an earlier process (perhaps half filled) is removed.
 func newSegmentFS(dir string) (*segmentFS, error) {
 	if err := os.Remove(filepath.Join(dir, spareSegmentName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("cluster: remove old spare wal segment: %w", err)
+		return nil, fmt.Errorf("storage: remove old spare wal segment: %w", err)
 	}
 	return &segmentFS{FS: walfs.New(), dir: dir}, nil
 }
@@ -79,7 +79,7 @@ func (v *segmentFS) Create(dir, name string, size uint64) (types.WritableFile, e
 		if err := zeroFill(f, int64(size)); err != nil {
 			f.Close()
 			os.Remove(path)
-			return nil, fmt.Errorf("cluster: fill wal segment %s: %w", name, err)
+			return nil, fmt.Errorf("storage: fill wal segment %s: %w", name, err)
 		}
 	}
 	v.startSpare(dir, size)

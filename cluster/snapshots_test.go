@@ -8,45 +8,6 @@ import (
 	"github.com/omnirouter/omnirouter/internal/testutil"
 )
 
-func TestSnapshotRule(t *testing.T) {
-	var w snapshotWatch
-	w.applied(1000)
-	if w.due(3, 4, 1) {
-		t.Error("due after 3 entries with a threshold of 4")
-	}
-	if !w.due(4, 4, 1) {
-		t.Error("first snapshot not due after the threshold (no size to compare with yet)")
-	}
-	w.taken(4, w.position(), 5000) // a 5000-byte snapshot at index 4
-	w.applied(4999)
-	if w.due(100, 4, 1) {
-		t.Error("due with 4999 log bytes since a 5000-byte snapshot at ratio 1")
-	}
-	if !w.due(100, 4, 0.5) {
-		t.Error("not due with 4999 log bytes since a 5000-byte snapshot at ratio 0.5")
-	}
-	if !w.due(100, 4, -1) {
-		t.Error("size condition off, yet not due after 96 entries")
-	}
-	w.applied(1)
-	if !w.due(100, 4, 1) {
-		t.Error("not due with 5000 log bytes since a 5000-byte snapshot at ratio 1")
-	}
-	if w.due(7, 4, 1) {
-		t.Error("due after 3 entries since the last snapshot")
-	}
-	w.taken(2, 0, 1) // an older snapshot finishing late changes nothing
-	if w.index != 4 || w.size != 5000 {
-		t.Errorf("a late older snapshot replaced the record: index %d size %d", w.index, w.size)
-	}
-}
-
-func (w *snapshotWatch) last() (index, mark, size uint64) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.index, w.mark, w.size
-}
-
 // TestSnapshotsFollowLogVolume: past the first snapshot, a node snapshots
 // again only once the log written since is at least ratio × the last
 // snapshot's size, however many entries that takes; with the size
@@ -75,14 +36,14 @@ func TestSnapshotsFollowLogVolume(t *testing.T) {
 			}
 			var idx1, mark1, size1 uint64
 			testutil.Until(t, 10*time.Second, "a first snapshot", func() error {
-				if idx1, mark1, size1 = watch.last(); idx1 == 0 {
+				if idx1, mark1, size1 = watch.Last(); idx1 == 0 {
 					return fmt.Errorf("none yet")
 				}
 				return nil
 			})
 			var idx2, mark2 uint64
 			testutil.Until(t, 20*time.Second, "a second snapshot", func() error {
-				if idx2, mark2, _ = watch.last(); idx2 > idx1 {
+				if idx2, mark2, _ = watch.Last(); idx2 > idx1 {
 					return nil
 				}
 				write()
