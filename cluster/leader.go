@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/omnirouter/omnirouter/internal/pause"
+
 	"github.com/hashicorp/raft"
 
 	"github.com/omnirouter/omnirouter/routing"
@@ -47,10 +49,8 @@ func (n *Node) leaderStart(ctx context.Context) bool {
 			}
 		}
 		n.log.Warn("leader start: barrier or registration failed", "err", err)
-		select {
-		case <-ctx.Done():
+		if !pause.For(ctx, backoff) {
 			return false
-		case <-time.After(backoff):
 		}
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/omnirouter/omnirouter/internal/pause"
+
 	"github.com/hashicorp/raft"
 
 	"github.com/omnirouter/omnirouter/cluster/forward"
@@ -36,10 +38,8 @@ func (n *Node) runMembership() {
 			n.log.Info("waiting to join the cluster", "err", err)
 			loggedWaiting = true
 		}
-		select {
-		case <-n.ctx.Done():
+		if !pause.For(n.ctx, wait) {
 			return
-		case <-time.After(wait):
 		}
 	}
 }

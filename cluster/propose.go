@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/omnirouter/omnirouter/internal/pause"
+
 	"github.com/hashicorp/raft"
 
 	"github.com/omnirouter/omnirouter/cluster/forward"
@@ -135,21 +137,19 @@ func (l *streamLeader) Propose(cmd []byte, done func(forward.Result, error)) err
 	return nil
 }
 
-// pause waits retryPause, or fails when the budget or ctx runs out.
+// pause waits retryPause, or fails when the budget or ctx runs out, or the
+// node stops.
 func (n *Node) pause(ctx context.Context, giveUp time.Time) error {
 	if !time.Now().Add(retryPause).Before(giveUp) {
 		return errors.New("no leader found in time")
 	}
-	t := time.NewTimer(retryPause)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
+	if !pause.For(ctx, retryPause) {
 		return ctx.Err()
-	case <-n.ctx.Done():
+	}
+	if n.stopped.Load() {
 		return ErrShutdown
 	}
+	return nil
 }
 
 // leaderHTTP returns the current leader's id and HTTP address, if both are

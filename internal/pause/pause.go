@@ -1,6 +1,8 @@
 // Package pause owns the one way this project waits out a duration in
-// running code: for d, or less if a context ends first. (Tests wait with
-// internal/testutil.Until instead.)
+// running code (a retry's backoff, a poll's interval, a fault held for a
+// while): for d, or less if a context ends first. Waiting for an event with
+// a time limit is a select on the event and a timer, not a pause; tests
+// wait with internal/testutil.Until.
 package pause
 
 import (

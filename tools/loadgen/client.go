@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/omnirouter/omnirouter/internal/pause"
 )
 
 // client is a keep-alive HTTP client spread over the cluster's nodes. Every
@@ -117,10 +119,8 @@ func (c *client) do(ctx context.Context, method, path, key string, body, out any
 		if onRetry != nil {
 			onRetry(err)
 		}
-		select {
-		case <-ctx.Done():
+		if !pause.For(ctx, time.Duration(min(attempt+1, 10))*50*time.Millisecond) {
 			return err
-		case <-time.After(time.Duration(min(attempt+1, 10)) * 50 * time.Millisecond):
 		}
 	}
 	return err

@@ -23,6 +23,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/omnirouter/omnirouter/internal/pause"
+
 	"github.com/omnirouter/omnirouter/internal/jsonstr"
 )
 
@@ -430,10 +432,8 @@ func (r *run) awaitOffer(ctx context.Context, conv conversation, created time.Ti
 			r.offerLat.ok(time.Since(created))
 			return conv, true
 		}
-		select {
-		case <-ctx.Done():
+		if !pause.For(ctx, 20*time.Millisecond) {
 			return conv, false
-		case <-time.After(20 * time.Millisecond):
 		}
 		if err := r.call(ctx, "get_conversation", "GET", "/v1/conversations/"+conv.ID, "", nil, &conv); err != nil {
 			return conv, false

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/omnirouter/omnirouter/internal/pause"
+
 	"github.com/omnirouter/omnirouter/internal/testutil"
 )
 
@@ -338,10 +340,8 @@ func Poll(ctx context.Context, d time.Duration, f func() error) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("after %v: %w", d, err)
 		}
-		select {
-		case <-ctx.Done():
+		if !pause.For(ctx, 50*time.Millisecond) {
 			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }

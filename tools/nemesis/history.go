@@ -14,6 +14,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/omnirouter/omnirouter/internal/pause"
 )
 
 // Status is an operation's outcome as the client saw it.
@@ -238,10 +240,7 @@ func (c *Client) Do(ctx context.Context, op *Op, method, path string, body any) 
 			break
 		}
 		backoff := time.Duration(50+c.rng.IntN(100)*min(attempt, 5)) * time.Millisecond
-		select {
-		case <-ctx.Done():
-		case <-time.After(backoff):
-		}
+		pause.For(ctx, backoff)
 	}
 	op.Return, op.Status, op.Err = -1, Ambiguous, lastErr
 	if !mutation {

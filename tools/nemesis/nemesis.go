@@ -85,12 +85,7 @@ func (n *Nemesis) Run(ctx context.Context) {
 }
 
 // hold waits d, or less if ctx ends (faults are always undone).
-func hold(ctx context.Context, d time.Duration) {
-	select {
-	case <-ctx.Done():
-	case <-time.After(d):
-	}
-}
+func hold(ctx context.Context, d time.Duration) { pause.For(ctx, d) }
 
 func (n *Nemesis) inject(ctx context.Context, kind string) (f Fault) {
 	f = Fault{Kind: kind, Start: n.since()}
