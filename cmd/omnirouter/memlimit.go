@@ -6,11 +6,11 @@ import (
 	"log/slog"
 	"math"
 	"os"
-	"path"
 	"runtime/debug"
-	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/KimMachineGun/automemlimit/memlimit"
 )
 
 // autoMemoryShare is the part of the memory available to the node (its
@@ -75,105 +75,52 @@ func parseSize(s string) (int64, error) {
 	return n << shift, nil
 }
 
-// availableMemory is the memory the node may use: its cgroup's limit
-// (v2, else v1) when one is set and lower than the machine's memory, else
-// the machine's. read reads a file (os.ReadFile; tests give their own).
-func availableMemory(read func(string) ([]byte, error)) (bytes int64, source string, err error) {
-	total, err := memTotal(read)
-	if err != nil {
-		return 0, "", err
+// availableMemory is the memory the node may use: its cgroup's limit when
+// one is set and lower than the machine's memory, else the machine's.
+// Production passes memlimit.FromCgroup (v1 or v2, found through
+// /proc/self/mountinfo, the lowest limit on the cgroup's path) and
+// memlimit.FromSystem. The comparison is ours: the library's ApplyFallback
+// asks the machine only when the cgroup has no limit, and a limit above the
+// machine's memory (a container allowed more than its node has) would set
+// a soft limit the heap can never reach. A cgroup limit that cannot be read
+// is logged and the machine's memory used.
+func availableMemory(cgroup, machine memlimit.Provider, log *slog.Logger) (bytes int64, source string, err error) {
+	limit, cerr := cgroup()
+	if cerr != nil && !errors.Is(cerr, memlimit.ErrNoLimit) && !errors.Is(cerr, memlimit.ErrNoCgroup) &&
+		!errors.Is(cerr, memlimit.ErrCgroupsNotSupported) {
+		log.Warn("cannot read the cgroup's memory limit", "err", cerr)
 	}
-	if limit, where, ok := cgroupMemoryLimit(read); ok && limit < total {
-		return limit, where, nil
+	total, merr := machine()
+	switch {
+	case merr == nil && (cerr != nil || limit >= total):
+		return clampInt64(total), "machine", nil
+	case cerr == nil:
+		return clampInt64(limit), "cgroup", nil
 	}
-	return total, "/proc/meminfo MemTotal", nil
+	return 0, "", fmt.Errorf("the machine's memory: %w", merr)
 }
 
-func memTotal(read func(string) ([]byte, error)) (int64, error) {
-	b, err := read("/proc/meminfo")
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		rest, ok := strings.CutPrefix(line, "MemTotal:")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(rest)
-		if len(f) == 2 && f[1] == "kB" {
-			if kb, err := strconv.ParseInt(f[0], 10, 64); err == nil && kb > 0 {
-				return kb << 10, nil
-			}
-		}
-		return 0, fmt.Errorf("/proc/meminfo: cannot read %q", strings.TrimSpace(line))
-	}
-	return 0, errors.New("/proc/meminfo has no MemTotal")
-}
-
-// cgroupMemoryLimit finds the memory limit of the process's cgroup: the
-// lowest limit set on the cgroup /proc/self/cgroup names or on one of its
-// ancestors, under v2 (memory.max below /sys/fs/cgroup) or v1
-// (memory.limit_in_bytes below the memory controller's mount). Inside a
-// container's cgroup namespace the path is /, the container's own.
-func cgroupMemoryLimit(read func(string) ([]byte, error)) (int64, string, bool) {
-	b, err := read("/proc/self/cgroup")
-	if err != nil {
-		return 0, "", false
-	}
-	best, where := int64(math.MaxInt64), ""
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		// hierarchy-id:controllers:path; v2's is 0::path.
-		f := strings.SplitN(line, ":", 3)
-		if len(f) != 3 {
-			continue
-		}
-		var root, file string
-		switch {
-		case f[0] == "0" && f[1] == "":
-			root, file = "/sys/fs/cgroup", "memory.max"
-		case slices.Contains(strings.Split(f[1], ","), "memory"):
-			root, file = "/sys/fs/cgroup/memory", "memory.limit_in_bytes"
-		default:
-			continue
-		}
-		for dir := path.Clean("/" + f[2]); ; dir = path.Dir(dir) {
-			name := path.Join(root, dir, file)
-			if n, ok := readLimit(read, name); ok && n < best {
-				best, where = n, name
-			}
-			if dir == "/" {
-				break
-			}
-		}
-	}
-	return best, where, where != ""
-}
-
-// readLimit reads a cgroup limit file: a byte count, or "max" (no limit;
-// v1 writes a number near 2^63 instead, which availableMemory's comparison
-// with the machine's memory discards).
-func readLimit(read func(string) ([]byte, error), file string) (int64, bool) {
-	b, err := read(file)
-	if err != nil {
-		return 0, false
-	}
-	n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-	return n, err == nil && n > 0
+func clampInt64(n uint64) int64 {
+	return int64(min(n, math.MaxInt64))
 }
 
 // setMemoryLimit applies --memory-limit unless the operator set GOMEMLIMIT,
-// which always wins. The limit is soft: as the heap nears it the collector
-// runs sooner than --gc-percent would, so a node whose state has grown does
-// not take five times that state in memory and get killed; the runtime caps
-// the collector at about half the CPU rather than thrash.
+// which always wins (an empty GOMEMLIMIT is unset, as the runtime reads
+// it). The limit is soft: as the heap nears it the collector runs sooner
+// than --gc-percent would, so a node whose state has grown does not take
+// five times that state in memory and get killed; the runtime caps the
+// collector at about half the CPU rather than thrash. The library's
+// memlimit.Set is not used: it also obeys AUTOMEMLIMIT, a third knob beside
+// the flag and GOMEMLIMIT that could change the share or turn auto off
+// unseen, and it logs the limit without saying where it came from.
 func setMemoryLimit(f memoryLimitFlag, log *slog.Logger) {
-	if v, ok := os.LookupEnv("GOMEMLIMIT"); ok {
+	if v := os.Getenv("GOMEMLIMIT"); v != "" {
 		log.Info("memory limit from GOMEMLIMIT", "GOMEMLIMIT", v)
 		return
 	}
 	switch {
 	case f.auto:
-		avail, source, err := availableMemory(os.ReadFile)
+		avail, source, err := availableMemory(memlimit.FromCgroup, memlimit.FromSystem, log)
 		if err != nil {
 			log.Warn("no memory limit: cannot tell the memory available", "err", err)
 			return

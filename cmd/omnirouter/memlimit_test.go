@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -9,6 +11,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"testing"
+
+	"github.com/KimMachineGun/automemlimit/memlimit"
 )
 
 func TestParseSize(t *testing.T) {
@@ -53,78 +57,52 @@ func TestMemoryLimitFlag(t *testing.T) {
 	}
 }
 
-// files is a read function over a fixed set of files.
-func files(m map[string]string) func(string) ([]byte, error) {
-	return func(name string) ([]byte, error) {
-		if s, ok := m[name]; ok {
-			return []byte(s), nil
-		}
-		return nil, fs.ErrNotExist
-	}
+// failing is a provider that fails with err.
+func failing(err error) memlimit.Provider {
+	return func() (uint64, error) { return 0, err }
 }
 
-const meminfo16G = "MemTotal:       16777216 kB\nMemFree:         1000 kB\n"
-
+// TestAvailableMemory: the cgroup's limit when it is below the machine's
+// memory, else the machine's; an unreadable cgroup limit is logged.
 func TestAvailableMemory(t *testing.T) {
+	const machine = 16 << 30
+	errUnreadable := fmt.Errorf("open memory.max: %w", fs.ErrPermission)
 	for _, tc := range []struct {
-		name   string
-		files  map[string]string
-		want   int64
-		source string
-	}{{
-		name:   "no cgroup limit",
-		files:  map[string]string{"/proc/meminfo": meminfo16G, "/proc/self/cgroup": "0::/\n", "/sys/fs/cgroup/memory.max": "max\n"},
-		want:   16 << 30,
-		source: "/proc/meminfo MemTotal",
-	}, {
-		name:   "v2 container (namespace root)",
-		files:  map[string]string{"/proc/meminfo": meminfo16G, "/proc/self/cgroup": "0::/\n", "/sys/fs/cgroup/memory.max": "2147483648\n"},
-		want:   2 << 30,
-		source: "/sys/fs/cgroup/memory.max",
-	}, {
-		name: "v2 service: the lowest limit on its path",
-		files: map[string]string{"/proc/meminfo": meminfo16G, "/proc/self/cgroup": "0::/system.slice/omnirouter.service\n",
-			"/sys/fs/cgroup/system.slice/memory.max":                    "4294967296\n",
-			"/sys/fs/cgroup/system.slice/omnirouter.service/memory.max": "max\n"},
-		want:   4 << 30,
-		source: "/sys/fs/cgroup/system.slice/memory.max",
-	}, {
-		name: "v1 hybrid, as on the CI machine",
-		files: map[string]string{"/proc/meminfo": meminfo16G,
-			"/proc/self/cgroup":                                          "9:name=systemd:/\n4:memory:/process_api/e7\n1:cpu:/\n0::/\n",
-			"/sys/fs/cgroup/memory/memory.limit_in_bytes":                "9223372036854771712\n",
-			"/sys/fs/cgroup/memory/process_api/e7/memory.limit_in_bytes": "1073741824\n"},
-		want:   1 << 30,
-		source: "/sys/fs/cgroup/memory/process_api/e7/memory.limit_in_bytes",
-	}, {
-		name: "v1 limit above the machine's memory",
-		files: map[string]string{"/proc/meminfo": meminfo16G, "/proc/self/cgroup": "4:cpu,memory:/\n",
-			"/sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712\n"},
-		want:   16 << 30,
-		source: "/proc/meminfo MemTotal",
-	}, {
-		name:   "no /proc/self/cgroup",
-		files:  map[string]string{"/proc/meminfo": meminfo16G},
-		want:   16 << 30,
-		source: "/proc/meminfo MemTotal",
-	}} {
+		name            string
+		cgroup, machine memlimit.Provider
+		want            int64
+		source          string
+		warn            bool
+	}{
+		{"cgroup limit", memlimit.Limit(2 << 30), memlimit.Limit(machine), 2 << 30, "cgroup", false},
+		{"no cgroup limit", failing(memlimit.ErrNoLimit), memlimit.Limit(machine), machine, "machine", false},
+		{"not in a cgroup", failing(memlimit.ErrNoCgroup), memlimit.Limit(machine), machine, "machine", false},
+		{"no cgroups on this system", failing(memlimit.ErrCgroupsNotSupported), memlimit.Limit(machine), machine, "machine", false},
+		{"cgroup limit above the machine's memory", memlimit.Limit(64 << 30), memlimit.Limit(machine), machine, "machine", false},
+		{"cgroup limit unreadable", failing(errUnreadable), memlimit.Limit(machine), machine, "machine", true},
+		{"machine's memory unknown", memlimit.Limit(2 << 30), failing(memlimit.ErrNoLimit), 2 << 30, "cgroup", false},
+		{"cgroup limit beyond int64", memlimit.Limit(math.MaxUint64), failing(memlimit.ErrNoLimit), math.MaxInt64, "cgroup", false},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, source, err := availableMemory(files(tc.files))
+			var logged bytes.Buffer
+			got, source, err := availableMemory(tc.cgroup, tc.machine, slog.New(slog.NewTextHandler(&logged, nil)))
 			if err != nil || got != tc.want || source != tc.source {
 				t.Fatalf("got %d from %q (%v), want %d from %q", got, source, err, tc.want, tc.source)
 			}
+			if warned := strings.Contains(logged.String(), "level=WARN"); warned != tc.warn {
+				t.Fatalf("warned %v, want %v; log: %s", warned, tc.warn, logged.String())
+			}
 		})
 	}
-	for _, bad := range []string{"", "MemFree: 1 kB\n", "MemTotal: lots\n"} {
-		if _, _, err := availableMemory(files(map[string]string{"/proc/meminfo": bad})); err == nil {
-			t.Errorf("meminfo %q: no error", bad)
-		}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if got, source, err := availableMemory(failing(memlimit.ErrNoLimit), failing(memlimit.ErrNoLimit), log); err == nil {
+		t.Fatalf("neither the cgroup nor the machine knows: %d from %q, want an error", got, source)
 	}
 }
 
 // TestSetMemoryLimit: --memory-limit sets the runtime's soft limit unless
-// GOMEMLIMIT is set, which always wins; auto takes a share of this
-// machine's memory.
+// GOMEMLIMIT is set, which always wins; auto takes a share of the memory
+// available to this process (its cgroup's limit, else the machine's).
 func TestSetMemoryLimit(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	orig := debug.SetMemoryLimit(-1)
@@ -140,13 +118,17 @@ func TestSetMemoryLimit(t *testing.T) {
 	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
 		t.Fatalf("off: limit %d", got)
 	}
-	avail, _, err := availableMemory(os.ReadFile)
+
+	avail, _, err := availableMemory(memlimit.FromCgroup, memlimit.FromSystem, log)
 	if err != nil {
 		t.Skipf("this machine's memory: %v", err)
 	}
+	if avail <= 0 || avail == math.MaxInt64 {
+		t.Fatalf("available memory %d", avail)
+	}
 	setMemoryLimit(memoryLimitFlag{auto: true}, log)
-	if got, want := debug.SetMemoryLimit(-1), int64(float64(avail)*autoMemoryShare); got != want {
-		t.Fatalf("auto: limit %d, want %d", got, want)
+	if got, want := debug.SetMemoryLimit(-1), int64(float64(avail)*0.8); got != want {
+		t.Fatalf("auto: limit %d, want 80%% of %d = %d", got, avail, want)
 	}
 
 	debug.SetMemoryLimit(math.MaxInt64)
@@ -154,5 +136,11 @@ func TestSetMemoryLimit(t *testing.T) {
 	setMemoryLimit(memoryLimitFlag{bytes: 3 << 30}, log)
 	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
 		t.Fatalf("with GOMEMLIMIT set: limit %d, want it left alone", got)
+	}
+	// The runtime reads an empty GOMEMLIMIT as unset; so does the flag.
+	t.Setenv("GOMEMLIMIT", "")
+	setMemoryLimit(memoryLimitFlag{bytes: 3 << 30}, log)
+	if got := debug.SetMemoryLimit(-1); got != 3<<30 {
+		t.Fatalf("with GOMEMLIMIT empty: limit %d, want the flag's 3GiB", got)
 	}
 }
