@@ -16,9 +16,9 @@ import (
 const defaultGCPercent = 400
 
 // setGCPercent applies --gc-percent unless the operator set GOGC, which
-// always wins.
+// always wins. An empty GOGC is unset, as the runtime reads it.
 func setGCPercent(percent int, log *slog.Logger) {
-	if v, ok := os.LookupEnv("GOGC"); ok {
+	if v := os.Getenv("GOGC"); v != "" {
 		log.Info("GC target from GOGC", "GOGC", v)
 		return
 	}

@@ -24,6 +24,12 @@ func TestSetGCPercent(t *testing.T) {
 		t.Fatalf("without GOGC: GC percent %d, want 250", got)
 	}
 
+	t.Setenv("GOGC", "")
+	setGCPercent(300, log)
+	if got := debug.SetGCPercent(100); got != 300 {
+		t.Fatalf("with GOGC empty (unset for the runtime): GC percent %d, want 300", got)
+	}
+
 	t.Setenv("GOGC", "150")
 	setGCPercent(250, log)
 	if got := debug.SetGCPercent(100); got != 100 {
