@@ -1,8 +1,11 @@
 // Package cluster replicates the routing state machine across a small
 // hashicorp/raft cluster (three nodes in production, one for development).
-// It owns raft, its stores (hashicorp/raft-wal or raft-boltdb/v2 for the
-// log and stable state, file snapshots), the transport, membership, the
-// leader's clock and ticker, request forwarding and read consistency. It
+// It owns the node and its raft wiring: the FSM and its snapshots, the
+// transport (TCP or TLS), membership, the leader's clock and ticker, the
+// batcher that cuts log entries, and read consistency. Two packages beside
+// it own the rest: cluster/forward the protocol that carries a follower's
+// writes to the leader, cluster/storage the node's disk (log and stable
+// store, data-directory lock, when to snapshot). It
 // imports no HTTP framework: Node.Handler is a plain http.Handler the API
 // layer mounts.
 //
@@ -28,19 +31,14 @@
 //
 // # Writes from any node
 //
-// Propose works on every node. A follower sends the encoded command to the
-// leader's internal endpoint (the leader's HTTP address is in the replicated
-// node registry) and gets the Outcome back in binary; *routing.Error keeps
-// its class, so errors.Is(err, routing.ErrNotFound) works on the far side.
-// Nothing is redirected. Without a known leader a request waits up to
-// Config.NoLeaderWait and then fails with ErrNoLeader. A follower keeps one
-// forward stream to the leader (an upgraded internal request, fwdstream.go)
-// and writes each command on it as its forwarder takes it; the leader
-// queues it for its batcher at once and writes the outcome back, tagged,
-// when it commits. A leader without streams (an older release) gets
-// proposebatch requests instead: while one is in flight the follower
-// queues the next commands and sends them together (one request, N
-// commands, N outcomes in order).
+// Propose works on every node. A follower writes the encoded command on
+// its forward stream to the leader (package cluster/forward; the leader's
+// HTTP address is in the replicated node registry) and gets the Outcome
+// back in binary; *routing.Error keeps its class, so errors.Is(err,
+// routing.ErrNotFound) works on the far side. Nothing is redirected.
+// Without a known leader a request waits up to Config.NoLeaderWait and
+// then fails with ErrNoLeader. On the leader, a forwarded command joins
+// the batcher's queue the moment it is read.
 //
 // # Batching
 //
@@ -54,10 +52,8 @@
 //
 // Errors before a command reaches the leader's log (not leader, leadership
 // transfer, connection refused) are retried internally. After that point a
-// failure (leadership lost, timeout, a forwarded request whose answer never
-// came back: every command of that batch; a forward stream that broke:
-// every command written on it and not answered) is reported as
-// ErrAmbiguous: the
+// failure (leadership lost, timeout, a forward stream that broke: every
+// command written on it and not answered) is reported as ErrAmbiguous: the
 // command may or may not have committed, and retrying it with the same
 // idempotency key is safe because the state machine replays the first
 // outcome of a key.
