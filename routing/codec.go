@@ -48,6 +48,7 @@ func init() {
 		KindRequestAssignment: spec("request_assignment", decodeRequestAssignment, (*Machine).requestAssignment),
 		KindSetPolicy:         spec("set_policy", decodeSetPolicy, (*Machine).setPolicy),
 		KindTick:              spec("tick", func(*wire.Decoder) Tick { return Tick{} }, func(*Machine, Tick) Outcome { return Outcome{} }),
+		KindSetEventLimits:    spec("set_event_limits", decodeSetEventLimits, (*Machine).setEventLimits),
 	}
 }
 
@@ -227,6 +228,15 @@ func (c SetPolicy) encode(e *wire.Encoder) { c.Patch.encode(e) }
 func decodeSetPolicy(d *wire.Decoder) SetPolicy { return SetPolicy{Patch: decodePatch(d)} }
 
 func (Tick) encode(*wire.Encoder) {}
+
+func (c SetEventLimits) encode(e *wire.Encoder) {
+	e.Int(c.Limits.Count)
+	e.Varint(c.Limits.Bytes)
+}
+
+func decodeSetEventLimits(d *wire.Decoder) SetEventLimits {
+	return SetEventLimits{Limits: EventLimits{Count: d.Int(), Bytes: d.Varint()}}
+}
 
 // --- shared field encodings ----------------------------------------------------
 

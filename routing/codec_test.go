@@ -54,6 +54,7 @@ func exampleCommands(t testing.TB) []Command {
 		RequestAssignment{AgentID: "a1", ConversationID: "c1", Force: true},
 		SetPolicy{Patch: fullPatch(t)},
 		Tick{},
+		SetEventLimits{Limits: EventLimits{Count: 500, Bytes: 1 << 20}},
 	}
 }
 
@@ -202,7 +203,7 @@ func fullConversation() *Conversation {
 		Activity: ActivityInactive, AgentID: "a1", Missed: true, EndedReason: ReasonIdleTimeout,
 		CreatedAt: 1, EndedAt: 2, QueuedAt: 3, Seq: 4,
 		Ticket:     &Ticket{ID: "t1", Status: TicketOpen, CreatedAt: 5, Via: ViaMissedChat},
-		Transcript: []Message{{Author: AuthorSystem, AgentID: "a1", Text: "x", At: 6}},
+		Transcript: []Message{{Author: AuthorSystem, AgentID: "a1", Text: "x", At: 6}}, TranscriptBytes: 1,
 		Joined:     true, Missers: []string{"a2"}, Counted: true, Exempt: true, AwaitAgent: true, Disconnected: true, Backgrounded: true}
 }
 
@@ -219,7 +220,7 @@ func fullOutcome() Outcome {
 			Data: EventData{Reason: "r", Status: "s", Previous: "p", Missed: true, Transcript: []Message{msg},
 				Ticket:   &Ticket{ID: "t2", Status: TicketPending, CreatedAt: 14, Via: ViaAPI},
 				Capacity: capacity.Limits{1, 2}, Load: capacity.Load{3, 4}, Message: &msg}}},
-		Replayed: true,
+		Replayed: true, ConversationID: "c1", AgentID: "a1",
 	}
 }
 

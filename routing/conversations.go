@@ -38,6 +38,31 @@ func (m *Machine) openConv(id string) (*Conversation, *Error) {
 	return c, nil
 }
 
+// transcriptRoom refuses a message that would take c's transcript beyond
+// limits.transcript_messages or limits.transcript_bytes.
+func (m *Machine) transcriptRoom(c *Conversation, text string) *Error {
+	lim := m.policy.Limits
+	if len(c.Transcript)+1 > lim.TranscriptMessages || c.TranscriptBytes+len(text) > lim.TranscriptBytes {
+		return tooLargef(CodeTranscriptFull, "the transcript of conversation %q is full: %d messages and %d bytes, limits %d and %d",
+			c.ID, len(c.Transcript), c.TranscriptBytes, lim.TranscriptMessages, lim.TranscriptBytes)
+	}
+	return nil
+}
+
+// appendMessage adds msg to c's transcript (which has room for it).
+func appendMessage(c *Conversation, msg Message) {
+	c.Transcript = append(c.Transcript, msg)
+	c.TranscriptBytes += len(msg.Text)
+}
+
+// appendNotice adds a system notice when the transcript has room for it;
+// a full transcript goes without: the limit holds for every message.
+func (m *Machine) appendNotice(c *Conversation, text string) {
+	if m.transcriptRoom(c, text) == nil {
+		appendMessage(c, Message{Author: AuthorSystem, Text: text, At: m.now})
+	}
+}
+
 func validText(text string) *Error {
 	if text == "" {
 		return invalidf(CodeInvalidText, "message text is required")
@@ -77,6 +102,9 @@ func (m *Machine) create(c CreateConversation) Outcome {
 		if err := validText(c.Message); err != nil {
 			return Outcome{Err: err}
 		}
+		if len(c.Message) > m.policy.Limits.TranscriptBytes {
+			return Outcome{Err: tooLargef(CodeTranscriptFull, "the first message is %d bytes; limits.transcript_bytes is %d", len(c.Message), m.policy.Limits.TranscriptBytes)}
+		}
 	}
 	if m.getConv(c.ID) != nil {
 		return Outcome{Err: conflictf(CodeConversationExists, "conversation %q already exists", c.ID)}
@@ -96,7 +124,7 @@ func (m *Machine) create(c CreateConversation) Outcome {
 		m.newTicket(conv, TicketNew, ViaMessaging)
 	}
 	if c.Message != "" {
-		conv.Transcript = append(conv.Transcript, Message{Author: AuthorVisitor, Text: c.Message, At: m.now})
+		appendMessage(conv, Message{Author: AuthorVisitor, Text: c.Message, At: m.now})
 	}
 	m.armActivityTimers(conv)
 	m.enqueue(conv)
@@ -136,15 +164,32 @@ func (m *Machine) setTicket(c *Conversation, status TicketStatus) {
 	}
 	if c.Ticket == nil {
 		m.newTicket(c, status, ViaAPI)
-		return
+	} else if c.Ticket.Status != status {
+		t := *c.Ticket
+		t.Status = status
+		c.Ticket = &t
+		m.emit(EventTicketUpdated, c.ID, c.AgentID, EventData{Ticket: c.Ticket, Status: status.String()})
 	}
-	if c.Ticket.Status == status {
-		return
+	// A solved ticket closes close_solved_after later, unless it changes
+	// first.
+	switch {
+	case status != TicketSolved:
+		m.disarm(c, timerCloseSolved)
+	case c.deadlines[timerCloseSolved] == 0:
+		m.arm(c, timerCloseSolved, ms(m.policy.Ticket.CloseSolvedAfter))
 	}
+}
+
+// closeTicket closes a ticket that stayed solved: its session ends, if it
+// was still open, which starts its retention window.
+func (m *Machine) closeTicket(c *Conversation) {
 	t := *c.Ticket
-	t.Status = status
+	t.Status = TicketClosed
 	c.Ticket = &t
-	m.emit(EventTicketUpdated, c.ID, c.AgentID, EventData{Ticket: c.Ticket, Status: status.String()})
+	m.emit(EventTicketUpdated, c.ID, c.AgentID, EventData{Ticket: c.Ticket, Status: TicketClosed.String()})
+	if c.State != StateEnded {
+		m.endSession(c, ReasonTicketClosed)
+	}
 }
 
 func (m *Machine) postMessage(p PostMessage) Outcome {
@@ -166,12 +211,15 @@ func (m *Machine) postMessage(p PostMessage) Outcome {
 			return Outcome{Err: conflictf(CodeNotAssigned, "conversation %q is not assigned to agent %q", c.ID, p.AgentID)}
 		}
 	}
+	if err := m.transcriptRoom(c, p.Text); err != nil {
+		return Outcome{Err: err}
+	}
 	c = m.writableConv(c)
 	msg := Message{Author: p.Author, Text: p.Text, At: m.now}
 	if p.Author == AuthorAgent {
 		msg.AgentID = p.AgentID
 	}
-	c.Transcript = append(c.Transcript, msg)
+	appendMessage(c, msg)
 	m.emit(EventMessage, c.ID, msg.AgentID, EventData{Message: &msg})
 
 	switch {
@@ -398,7 +446,7 @@ func (m *Machine) end(p End) Outcome {
 			return Outcome{Err: conflictf(CodeAgentEndDisabled, "agents may not end chats (policy agent_can_end_chat is off); leave the chat instead")}
 		}
 		c = m.writableConv(c)
-		c.Transcript = append(c.Transcript, Message{Author: AuthorSystem, Text: noticeAgentLeft, At: m.now})
+		m.appendNotice(c, noticeAgentLeft)
 		m.endSession(c, ReasonAgentEnded)
 		return Outcome{Conversation: c}
 	}
@@ -410,7 +458,11 @@ func (m *Machine) end(p End) Outcome {
 func (m *Machine) endSession(c *Conversation, reason string) {
 	m.dequeue(c)
 	m.unhold(c, StateEnded, true)
-	m.disarmAll(c)
+	for t := range numTimers {
+		if t != timerCloseSolved { // a solved ticket still closes
+			m.disarm(c, t)
+		}
+	}
 	c.State = StateEnded
 	c.Activity = ActivityEnded
 	c.EndedReason = reason
@@ -422,6 +474,7 @@ func (m *Machine) endSession(c *Conversation, reason string) {
 			m.newTicket(c, TicketNew, ViaMissedChat)
 		}
 	}
+	m.ended.ReplaceOrInsert(endedKey{At: c.EndedAt, Seq: c.Seq})
 	m.emit(EventEnded, c.ID, c.AgentID, EventData{Reason: reason, Missed: c.Missed, Transcript: c.Transcript})
 }
 
@@ -429,9 +482,15 @@ func (m *Machine) setTicketStatus(p SetTicketStatus) Outcome {
 	if !p.Status.Valid() {
 		return Outcome{Err: invalidf("invalid_ticket_status", "unknown ticket status %d", p.Status)}
 	}
+	if p.Status == TicketClosed {
+		return Outcome{Err: invalidf(CodeInvalidTicketStatus, "a ticket is closed by the state machine, close_solved_after past solved; it cannot be set")}
+	}
 	c, err := m.convOrErr(p.ConversationID)
 	if err != nil {
 		return Outcome{Err: err}
+	}
+	if c.Ticket != nil && c.Ticket.Status == TicketClosed {
+		return Outcome{Err: conflictf(CodeTicketClosed, "the ticket of conversation %q is closed; a closed ticket never changes", c.ID)}
 	}
 	c = m.writableConv(c)
 	m.setTicket(c, p.Status)
@@ -515,6 +574,8 @@ func (m *Machine) fireConversation(id string, t timer) {
 		m.endSession(c, ReasonBackgroundTimeout)
 	case timerAgentEnded:
 		m.endSession(c, ReasonAgentEnded)
+	case timerCloseSolved:
+		m.closeTicket(c)
 	}
 }
 

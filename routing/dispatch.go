@@ -276,6 +276,15 @@ func (m *Machine) setPolicy(p SetPolicy) Outcome {
 	return Outcome{}
 }
 
+func (m *Machine) setEventLimits(c SetEventLimits) Outcome {
+	if err := c.Limits.validate(); err != nil {
+		return Outcome{Err: err}
+	}
+	m.eventLimits = c.Limits
+	m.events.trim(c.Limits)
+	return Outcome{}
+}
+
 // recountAll applies a changed counting rule to every held conversation.
 func (m *Machine) recountAll() {
 	for _, id := range m.agentIDs() {

@@ -79,6 +79,9 @@ const (
 	TicketPending
 	TicketOnHold
 	TicketSolved
+	// TicketClosed is set by the state machine only, close_solved_after
+	// past solved; a closed ticket never changes again.
+	TicketClosed
 	numTicketStatuses
 )
 
@@ -124,6 +127,7 @@ const (
 	ReasonAgentEnded        = "agent_ended"
 	ReasonVisitorEnded      = "visitor_ended"
 	ReasonReleased          = "released"
+	ReasonTicketClosed      = "ticket_closed"
 )
 
 var (
@@ -133,7 +137,7 @@ var (
 	authorNames       = [...]string{"visitor", "agent", "system"}
 	presenceNames     = [...]string{"activity", "disconnected", "connected", "backgrounded", "foregrounded"}
 	statusNames       = [...]string{"offline", "online", "away", "transfers_only"}
-	ticketStatusNames = [...]string{"new", "open", "pending", "on-hold", "solved"}
+	ticketStatusNames = [...]string{"new", "open", "pending", "on-hold", "solved", "closed"}
 	endedByNames      = [...]string{"visitor", "agent"}
 	modeNames         = [...]string{"auto", "external"}
 	strategyNames     = [...]string{"spare_capacity", "spare_percentage", "round_robin"}

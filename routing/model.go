@@ -38,6 +38,7 @@ const (
 	timerInactivity              // mobile: no chat activity → ended; messaging: → inactive
 	timerBackground              // mobile: backgrounded without push → ended
 	timerAgentEnded              // mobile: agent ended; session ends then
+	timerCloseSolved             // ticket solved close_solved_after ago → closed
 	numTimers
 )
 
@@ -68,6 +69,9 @@ type Conversation struct {
 	Ticket   *Ticket
 	// Transcript only ever grows: copies may share its backing array.
 	Transcript []Message
+	// TranscriptBytes is the text bytes of Transcript, checked against
+	// limits.transcript_bytes.
+	TranscriptBytes int
 
 	Joined       bool     // an agent accepted it at least once (not a missed chat)
 	Missers      []string // agents who rejected or let an offer time out, sorted
@@ -192,6 +196,11 @@ type Outcome struct {
 	// Events are every event this apply emitted, timers included, in order.
 	// A replayed outcome carries none.
 	Events []Event
-	// Replayed is true when the outcome is the stored first result of a key.
-	Replayed bool
+	// Replayed is true when the outcome answers a retried key. A replay
+	// carries the first result's error or assignment, and the ids of the
+	// conversation and agent it was about (ConversationID, AgentID), not
+	// their state: the caller reads that.
+	Replayed       bool
+	ConversationID string
+	AgentID        string
 }

@@ -155,6 +155,8 @@ func (g *commandGen) next() (int64, Command) {
 			pp.vals[i] = v
 		}
 		return step, SetPolicy{Patch: pp}
+	case p < 92:
+		return step, SetEventLimits{Limits: EventLimits{Count: 1 + g.r.IntN(300), Bytes: MinEventBytes + g.r.Int64N(1<<20)}}
 	default:
 		return step, Tick{}
 	}
