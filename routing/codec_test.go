@@ -204,7 +204,7 @@ func fullConversation() *Conversation {
 		CreatedAt: 1, EndedAt: 2, QueuedAt: 3, Seq: 4,
 		Ticket:     &Ticket{ID: "t1", Status: TicketOpen, CreatedAt: 5, Via: ViaMissedChat},
 		Transcript: []Message{{Author: AuthorSystem, AgentID: "a1", Text: "x", At: 6}}, TranscriptBytes: 1,
-		Joined:     true, Missers: []string{"a2"}, Counted: true, Exempt: true, AwaitAgent: true, Disconnected: true, Backgrounded: true}
+		Joined: true, Missers: []string{"a2"}, Counted: true, Exempt: true, AwaitAgent: true, Disconnected: true, Backgrounded: true}
 }
 
 func fullOutcome() Outcome {

@@ -31,14 +31,14 @@ const (
 type timer uint8
 
 const (
-	timerOffer      timer = iota // offer not accepted in time
-	timerIdle                    // web: no activity for idle_after → inactive
-	timerIdleEnd                 // web: idle for idle_timeout → ended
-	timerDisconnect              // visitor disconnected too long → ended
-	timerInactivity              // mobile: no chat activity → ended; messaging: → inactive
-	timerBackground              // mobile: backgrounded without push → ended
-	timerAgentEnded              // mobile: agent ended; session ends then
-	timerCloseSolved             // ticket solved close_solved_after ago → closed
+	timerOffer       timer = iota // offer not accepted in time
+	timerIdle                     // web: no activity for idle_after → inactive
+	timerIdleEnd                  // web: idle for idle_timeout → ended
+	timerDisconnect               // visitor disconnected too long → ended
+	timerInactivity               // mobile: no chat activity → ended; messaging: → inactive
+	timerBackground               // mobile: backgrounded without push → ended
+	timerAgentEnded               // mobile: agent ended; session ends then
+	timerCloseSolved              // ticket solved close_solved_after ago → closed
 	numTimers
 )
 
