@@ -3,8 +3,11 @@ package api
 import (
 	"encoding/json"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/omnirouter/omnirouter/routing"
 )
 
 // TestOpenAPICoversRoutes checks that every registered route is documented
@@ -80,5 +83,63 @@ func TestOpenAPIServed(t *testing.T) {
 	r := h.req("GET", "/v1/openapi.json", nil)
 	if r.Status != 200 || r.Header.Get("Content-Type") != "application/json" || len(r.Body) != len(OpenAPI()) {
 		t.Fatalf("openapi.json: %d %s", r.Status, r.Header.Get("Content-Type"))
+	}
+}
+
+// TestOpenAPIPolicyMatchesTheTable: the Policy schema documents exactly the
+// state machine's policy fields, each with its JSON type (and an enum's
+// values).
+func TestOpenAPIPolicyMatchesTheTable(t *testing.T) {
+	var doc struct {
+		Components struct {
+			Schemas map[string]json.RawMessage `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(OpenAPI(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	type schema struct {
+		Type       string             `json:"type"`
+		Enum       []string           `json:"enum"`
+		Properties map[string]*schema `json:"properties"`
+	}
+	var policy schema
+	if err := json.Unmarshal(doc.Components.Schemas["Policy"], &policy); err != nil {
+		t.Fatal(err)
+	}
+	leaves := map[string]*schema{}
+	var walk func(prefix string, s *schema)
+	walk = func(prefix string, s *schema) {
+		for k, p := range s.Properties {
+			name := k
+			if prefix != "" {
+				name = prefix + "." + k
+			}
+			if p.Type == "object" {
+				walk(name, p)
+			} else {
+				leaves[name] = p
+			}
+		}
+	}
+	walk("", &policy)
+	want := map[routing.PolicyKind]string{routing.PolicyDuration: "string", routing.PolicyBool: "boolean",
+		routing.PolicyInt: "integer", routing.PolicyEnum: "string"}
+	for _, f := range routing.PolicyFields() {
+		leaf, ok := leaves[f.Name]
+		if !ok {
+			t.Errorf("policy field %s is not in the OpenAPI Policy schema", f.Name)
+			continue
+		}
+		delete(leaves, f.Name)
+		if leaf.Type != want[f.Kind] {
+			t.Errorf("policy field %s: type %q, want %q", f.Name, leaf.Type, want[f.Kind])
+		}
+		if f.Kind == routing.PolicyEnum && !slices.Equal(leaf.Enum, f.Values) {
+			t.Errorf("policy field %s: enum %v, want %v", f.Name, leaf.Enum, f.Values)
+		}
+	}
+	for name := range leaves {
+		t.Errorf("the OpenAPI Policy schema documents %s, which the policy does not have", name)
 	}
 }

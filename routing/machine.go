@@ -39,6 +39,14 @@ type EventLimits struct {
 // DefaultEventLimits keep 100,000 events or 256 MiB of them.
 var DefaultEventLimits = EventLimits{Count: 100_000, Bytes: 256 << 20}
 
+// Validate checks the limits' bounds.
+func (l EventLimits) Validate() error {
+	if err := l.validate(); err != nil {
+		return err
+	}
+	return nil
+}
+
 func (l EventLimits) validate() *Error {
 	if l.Count < 1 || l.Count > MaxEventCount || l.Bytes < MinEventBytes || l.Bytes > MaxEventBytes {
 		return invalidf("invalid_event_limits", "event retention must be 1..%d events and %d..%d bytes, got %d and %d",

@@ -251,6 +251,23 @@ func PolicyFieldNames() []string {
 	return out
 }
 
+// PolicyFieldInfo describes one policy field, for documents and checks.
+type PolicyFieldInfo struct {
+	Name     string
+	Kind     PolicyKind
+	Min, Max int64    // durations in nanoseconds, ints
+	Values   []string // enums
+}
+
+// PolicyFields describes every policy field, in the table's order.
+func PolicyFields() []PolicyFieldInfo {
+	out := make([]PolicyFieldInfo, numPolicyFields)
+	for i, f := range policyFields {
+		out[i] = PolicyFieldInfo{Name: f.name, Kind: f.kind, Min: f.min, Max: f.max, Values: f.values}
+	}
+	return out
+}
+
 // PolicyPatch sets the fields it holds and keeps the others. It is applied
 // inside the state machine, so two concurrent patches of different fields
 // both take effect.
