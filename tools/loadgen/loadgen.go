@@ -59,6 +59,9 @@ type Config struct {
 	// closed loop: each of Concurrency clients starts its next arrival
 	// when the last one is done.
 	Rate float64
+	// SampleEvery is how often every node's memory and state are read
+	// through the run (Report.Memory); 0 reads none.
+	SampleEvery time.Duration
 }
 
 // Report is the outcome of a run, as printed and as JSON.
@@ -75,6 +78,7 @@ type Report struct {
 	CompletedPerSec float64             `json:"conversations_completed_per_second"`
 	OpenLoop        *OpenLoop           `json:"open_loop,omitempty"`
 	Resources       *Resources          `json:"resources,omitempty"`
+	Memory          *Memory             `json:"memory,omitempty"`
 	Verify          *Verification       `json:"verify,omitempty"`
 }
 
@@ -93,7 +97,10 @@ type OpenLoop struct {
 
 // Verification is the tool's check of its own work.
 type Verification struct {
-	Checked    int      `json:"checked"`
+	Checked int `json:"checked"`
+	// Pruned counts conversations the run ended long enough ago for the
+	// cluster to have pruned them (retention.ended), and that were gone.
+	Pruned     int      `json:"pruned"`
 	Missing    []string `json:"missing,omitempty"`
 	Invariants string   `json:"invariants"`
 }
@@ -111,8 +118,17 @@ type run struct {
 	startLag recorder // open loop: how late arrivals were taken
 	done     atomic.Int64
 	agents   []string
-	created  [][]string // per worker: acknowledged conversation ids
-	ended    [][]string // per worker: conversations the run ended
+	created  [][]string   // per worker: acknowledged conversation ids
+	ended    [][]endedAck // per worker: conversations the run ended
+}
+
+// endedAck is a conversation the run ended, and when: acked when the
+// cluster answered, else the end was sent and its outcome is unknown (the
+// run stopped first).
+type endedAck struct {
+	id    string
+	at    time.Time
+	acked bool
 }
 
 func (r *run) op(kind string) *recorder {
@@ -184,7 +200,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	defer c.close()
 	r := &run{cfg: cfg, c: c, ops: map[string]*recorder{},
-		created: make([][]string, cfg.Concurrency), ended: make([][]string, cfg.Concurrency)}
+		created: make([][]string, cfg.Concurrency), ended: make([][]endedAck, cfg.Concurrency)}
 	if err := r.setup(ctx); err != nil {
 		return nil, fmt.Errorf("setting up agents: %w", err)
 	}
@@ -204,6 +220,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		pace = newPacer(start, end, cfg.Rate)
 		go func() { started <- pace.run(runCtx, arrivals) }()
 	}
+	memc := make(chan *Memory, 1)
+	if cfg.SampleEvery > 0 {
+		go func() { memc <- r.sampleMemory(runCtx, metrics, start, cfg.SampleEvery) }()
+	} else {
+		memc <- nil
+	}
 	var wg sync.WaitGroup
 	for w := range cfg.Concurrency {
 		wg.Add(1)
@@ -215,6 +237,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	stopProgress()
+	cancel() // the sampler's last reading is the run's end
+	mem := <-memc
 	after := metrics.sample(ctx, r.totalOps())
 
 	rep := &Report{Workload: cfg.Workload, Concurrency: cfg.Concurrency, Agents: cfg.Agents, Targets: cfg.Targets,
@@ -230,6 +254,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			StartLagMS: r.startLag.report(elapsed).LatencyMS}
 	}
 	rep.Resources = resources(cfg.Targets, before, after)
+	rep.Memory = mem
 	if cfg.SkipVerify {
 		return rep, nil
 	}
@@ -488,9 +513,7 @@ func (r *run) lifecycle(ctx context.Context, begin time.Time, w int, id string, 
 	}
 	if !chat {
 		body := object("conversation_id", id, "ticket_status", "pending")
-		if r.call(ctx, "release", "POST", "/v1/agents/"+agent+"/release", id+"-rel", body, nil) == nil {
-			r.finish(w, id)
-		}
+		r.finish(w, id, r.call(ctx, "release", "POST", "/v1/agents/"+agent+"/release", id+"-rel", body, nil) == nil)
 		return
 	}
 	if r.call(ctx, "leave", "POST", path+"/leave", id+"-leave", object("agent_id", agent), nil) != nil {
@@ -504,26 +527,35 @@ func (r *run) lifecycle(ctx context.Context, begin time.Time, w int, id string, 
 	if conv, ok = r.awaitOffer(ctx, conv, reopened); !ok || !r.accept(ctx, conv, id+"-acc2") {
 		return
 	}
-	if r.call(ctx, "end", "POST", path+"/end", id+"-end", object("by", "visitor"), nil) == nil {
-		r.finish(w, id)
+	r.finish(w, id, r.call(ctx, "end", "POST", path+"/end", id+"-end", object("by", "visitor"), nil) == nil)
+}
+
+// finish records a conversation whose end was sent: acked when the cluster
+// answered (it then counts as completed).
+func (r *run) finish(w int, id string, acked bool) {
+	r.ended[w] = append(r.ended[w], endedAck{id: id, at: time.Now(), acked: acked})
+	if acked {
+		r.done.Add(1)
 	}
 }
 
-func (r *run) finish(w int, id string) {
-	r.ended[w] = append(r.ended[w], id)
-	r.done.Add(1)
-}
-
 // verify reads back every conversation the cluster acknowledged and the
-// state machine's invariant check.
+// state machine's invariant check. A conversation the run ended may be gone
+// once the cluster's retention.ended has passed since (give or take
+// pruneSlack); before that it must be there, ended.
 func (r *run) verify(ctx context.Context) *Verification {
 	v := &Verification{}
-	ended := map[string]bool{}
+	retention, err := r.retention(ctx)
+	if err != nil {
+		v.Invariants = "check failed: reading the policy: " + err.Error()
+		return v
+	}
+	ended := map[string]endedAck{}
 	var ids []string
 	for w := range r.created {
 		ids = append(ids, r.created[w]...)
-		for _, id := range r.ended[w] {
-			ended[id] = true
+		for _, e := range r.ended[w] {
+			ended[e.id] = e
 		}
 	}
 	var mu sync.Mutex
@@ -540,12 +572,15 @@ func (r *run) verify(ctx context.Context) *Verification {
 				}
 				var conv conversation
 				err := r.c.do(ctx, "GET", "/v1/conversations/"+ids[i], "", nil, &conv, nil)
+				end, endSent := ended[ids[i]]
 				mu.Lock()
 				v.Checked++
 				switch {
+				case err != nil && endSent && isNotFound(err) && time.Since(end.at) > retention-pruneSlack:
+					v.Pruned++
 				case err != nil:
 					v.Missing = append(v.Missing, fmt.Sprintf("%s: %v", ids[i], err))
-				case ended[ids[i]] && conv.State != "ended":
+				case end.acked && conv.State != "ended":
 					v.Missing = append(v.Missing, fmt.Sprintf("%s: acknowledged end, but state is %s", ids[i], conv.State))
 				}
 				mu.Unlock()
@@ -567,6 +602,24 @@ func (r *run) verify(ctx context.Context) *Verification {
 		v.Invariants = "broken: " + strings.Join(inv.Violations, "; ")
 	}
 	return v
+}
+
+// pruneSlack is the uncertainty of the tool's end times against the
+// cluster's clock: a conversation ended within it of retention.ended ago
+// may or may not be pruned.
+const pruneSlack = 5 * time.Second
+
+// retention reads the cluster's retention.ended.
+func (r *run) retention(ctx context.Context) (time.Duration, error) {
+	var pol struct {
+		Retention struct {
+			Ended string `json:"ended"`
+		} `json:"retention"`
+	}
+	if err := r.c.do(ctx, "GET", "/v1/policy", "", nil, &pol, nil); err != nil {
+		return 0, err
+	}
+	return time.ParseDuration(pol.Retention.Ended)
 }
 
 // WriteSummary prints the report for a person.
@@ -607,8 +660,12 @@ func (rep *Report) WriteSummary(w io.Writer) {
 	if rep.Resources != nil {
 		rep.Resources.writeSummary(w)
 	}
+	if rep.Memory != nil && len(rep.Memory.Seconds) >= 3 {
+		rep.Memory.writeSummary(w)
+	}
 	if v := rep.Verify; v != nil {
-		fmt.Fprintf(w, "verify: %d conversations checked, %d missing, invariants %s\n", v.Checked, len(v.Missing), v.Invariants)
+		fmt.Fprintf(w, "verify: %d conversations checked, %d pruned after they ended, %d missing, invariants %s\n",
+			v.Checked, v.Pruned, len(v.Missing), v.Invariants)
 		for i, m := range v.Missing {
 			if i == 20 {
 				fmt.Fprintf(w, "  ... and %d more\n", len(v.Missing)-20)
