@@ -302,14 +302,11 @@ func (sc *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_, err := s.cluster.Read(ctx, Stale, func(m *routing.Machine) {
-		for _, e := range m.Queue() {
-			k := queueKey{channel: e.Channel.String()}
-			if c, ok := m.Conversation(e.ID); ok {
-				k.group = c.Group
-			}
-			depth[k]++
-			if o, ok := oldest[k]; !ok || e.QueuedAt < o {
-				oldest[k] = e.QueuedAt
+		for _, g := range m.QueueGroups() {
+			k := queueKey{channel: g.Channel.String(), group: g.Group}
+			depth[k] += g.Waiting
+			if o, ok := oldest[k]; !ok || g.OldestQueuedAt < o {
+				oldest[k] = g.OldestQueuedAt
 			}
 		}
 		for _, a := range m.Agents() {

@@ -1,6 +1,7 @@
 package routing
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -271,5 +272,25 @@ func TestIdempotencyRecordsAreSmall(t *testing.T) {
 	encodeKeyRecord(&e, rec)
 	if len(e.Buf) > 200 {
 		t.Fatalf("a record of a create with a 60 kB message takes %d bytes in a snapshot", len(e.Buf))
+	}
+}
+
+// TestQueueGroups: the queue summed by channel and group, with the longest
+// wait even when a newer conversation of higher priority comes first.
+func TestQueueGroups(t *testing.T) {
+	h := newHarness(t)
+	h.do(CreateConversation{ID: "old", Channel: capacity.Chat, Group: "sales"})
+	h.advance(time.Minute)
+	h.do(CreateConversation{ID: "vip", Channel: capacity.Chat, Group: "sales", Priority: 5, Skills: []string{"vip"}})
+	h.do(CreateConversation{ID: "m1", Channel: capacity.Messaging})
+	h.do(CreateConversation{ID: "c3", Channel: capacity.Chat})
+	got := h.m.QueueGroups()
+	want := []QueueGroup{
+		{Channel: capacity.Chat, Group: "", Waiting: 1, OldestQueuedAt: h.now},
+		{Channel: capacity.Chat, Group: "sales", Waiting: 2, OldestQueuedAt: t0},
+		{Channel: capacity.Messaging, Group: "", Waiting: 1, OldestQueuedAt: h.now},
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("queue groups\n got %+v\nwant %+v", got, want)
 	}
 }

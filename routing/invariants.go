@@ -155,9 +155,14 @@ func (m *Machine) CheckInvariants() error {
 			if cl.queue.Len() == 0 {
 				bad("empty queue class %q kept", cl.key)
 			}
+			if cl.byAge.Len() != cl.queue.Len() {
+				bad("queue class %q holds %d conversations by age, %d in routing order", cl.key, cl.byAge.Len(), cl.queue.Len())
+			}
 			cl.queue.Ascend(func(k queueKey) bool {
 				if c := m.getConv(k.ID); c == nil || c.State != StateQueued || classKey(c) != cl.key || qkey(c) != k {
 					bad("queue class %q holds %s, which does not belong there", cl.key, k.ID)
+				} else if !cl.byAge.Has(ageKey{QueuedAt: c.QueuedAt, Seq: c.Seq}) {
+					bad("queue class %q lacks %s by age", cl.key, k.ID)
 				}
 				return true
 			})
