@@ -62,6 +62,9 @@ type Config struct {
 	// SampleEvery is how often every node's memory and state are read
 	// through the run (Report.Memory); 0 reads none.
 	SampleEvery time.Duration
+	// MaxArrivals, when positive, ends the run once that many arrivals
+	// have started (or Duration passed, whichever comes first).
+	MaxArrivals int
 }
 
 // Report is the outcome of a run, as printed and as JSON.
@@ -117,6 +120,7 @@ type run struct {
 	offerLat recorder
 	startLag recorder // open loop: how late arrivals were taken
 	done     atomic.Int64
+	arrived  atomic.Int64 // arrivals started
 	agents   []string
 	created  [][]string   // per worker: acknowledged conversation ids
 	ended    [][]endedAck // per worker: conversations the run ended
@@ -342,6 +346,9 @@ type conversation struct {
 func (r *run) worker(ctx context.Context, w int, arrivals <-chan time.Time) {
 	rng := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
 	for i := 0; ctx.Err() == nil; i++ {
+		if n := r.arrived.Add(1); r.cfg.MaxArrivals > 0 && n > int64(r.cfg.MaxArrivals) {
+			return
+		}
 		var begin time.Time // zero: each call timed from its own start
 		if arrivals != nil {
 			select {
