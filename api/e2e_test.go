@@ -384,3 +384,57 @@ func metric(t *testing.T, base, name string) float64 {
 	t.Fatalf("%s has no %s", base, name)
 	return 0
 }
+
+// TestLiveDamagedBackupIsRefused: every single-byte change and every
+// truncation of a real backup is refused with 422 invalid_backup, and the
+// state is what it was.
+func TestLiveDamagedBackupIsRefused(t *testing.T) {
+	n := startLive(t, 1)[0]
+	ok(t, 200, n.url, "PUT", "/v1/agents/a1", map[string]any{"name": "Ana", "capacity": map[string]int{"chat": 2}})
+	ok(t, 200, n.url, "PUT", "/v1/policy", map[string]any{"chat": map[string]any{"web": map[string]any{"idle_after": "24h"}}})
+	ok(t, 201, n.url, "POST", "/v1/conversations", map[string]any{"id": "c1", "channel": "chat", "message": "bonjour"})
+	ok(t, 201, n.url, "POST", "/v1/conversations", map[string]any{"id": "c2", "channel": "messaging", "message": "hello"})
+	backup := call(t, n.url, "GET", "/v1/cluster/snapshot", nil).body
+	ok(t, 200, n.url, "PUT", "/v1/agents/a2", map[string]any{"name": "Bo"}) // not in the backup
+	state := func() string {
+		cl := ok(t, 200, n.url, "GET", "/v1/cluster", nil)
+		return fmt.Sprint(cl["applied_index"]) + string(call(t, n.url, "GET", "/v1/agents", nil).body) +
+			string(call(t, n.url, "GET", "/v1/conversations/c1", nil).body) +
+			string(call(t, n.url, "GET", "/v1/conversations/c2", nil).body) + string(call(t, n.url, "GET", "/v1/policy", nil).body)
+	}
+	before := state()
+	restore := func(b []byte) reply {
+		req, _ := http.NewRequest("POST", n.url+"/v1/cluster/restore", bytes.NewReader(b))
+		req.Header.Set("Content-Type", "application/octet-stream")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return reply{status: resp.StatusCode, body: body}
+	}
+	refused := func(what string, b []byte) {
+		r := restore(b)
+		if r.status != 422 || !strings.Contains(string(r.body), `"invalid_backup"`) {
+			t.Fatalf("%s: %d %s, want 422 invalid_backup", what, r.status, r.body)
+		}
+	}
+	for i := range backup {
+		for _, x := range []byte{0x01, 0x80} {
+			bad := bytes.Clone(backup)
+			bad[i] ^= x
+			refused(fmt.Sprintf("byte %d ^ %#x", i, x), bad)
+		}
+	}
+	for cut := range len(backup) {
+		refused(fmt.Sprintf("truncated to %d of %d bytes", cut, len(backup)), backup[:cut])
+	}
+	refused("one byte more", append(bytes.Clone(backup), 0))
+	if after := state(); after != before {
+		t.Fatalf("refused backups changed the state:\n%s\n%s", before, after)
+	}
+	if r := restore(backup); r.status != 200 {
+		t.Fatalf("the intact backup: %d %s", r.status, r.body)
+	}
+}

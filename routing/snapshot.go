@@ -2,6 +2,8 @@ package routing
 
 import (
 	"bufio"
+	"encoding/binary"
+	"hash/crc32"
 	"errors"
 	"fmt"
 	"io"
@@ -21,12 +23,50 @@ import (
 // in the order they were stored (Machine.keys; a key stored again after
 // expiring appears twice, the later record is the key's).
 //
+// A trailer ends every snapshot: the length of everything before it (8
+// bytes, big-endian) and the CRC-32C of it (4 bytes). A snapshot is a
+// backup file an operator carries around: one flipped or missing byte
+// anywhere makes it refused before a single field is read.
+//
 // Compatibility: a release reads its own version and the previous
 // release's; the version changes whenever the layout does (docs/compatibility.md).
 const (
 	snapshotMagic   = "omnirouter-state"
 	snapshotVersion = 3
+	trailerLen      = 12
 )
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// summingWriter counts and checksums what passes through it.
+type summingWriter struct {
+	w   io.Writer
+	n   uint64
+	crc uint32
+}
+
+func (s *summingWriter) Write(p []byte) (int, error) {
+	n, err := s.w.Write(p)
+	s.n += uint64(n)
+	s.crc = crc32.Update(s.crc, castagnoli, p[:n])
+	return n, err
+}
+
+// checkTrailer verifies a snapshot's length and checksum and returns what
+// the trailer covers.
+func checkTrailer(data []byte) ([]byte, error) {
+	if len(data) < len(snapshotMagic)+1+trailerLen {
+		return nil, fmt.Errorf("%w: %d bytes is too short for a snapshot", ErrBadSnapshot, len(data))
+	}
+	body, trailer := data[:len(data)-trailerLen], data[len(data)-trailerLen:]
+	if n := binary.BigEndian.Uint64(trailer); n != uint64(len(body)) {
+		return nil, fmt.Errorf("%w: it says it holds %d bytes before its checksum, it holds %d (truncated or extended)", ErrBadSnapshot, n, len(body))
+	}
+	if sum := binary.BigEndian.Uint32(trailer[8:]); sum != crc32.Checksum(body, castagnoli) {
+		return nil, fmt.Errorf("%w: checksum mismatch (the file is damaged)", ErrBadSnapshot)
+	}
+	return body, nil
+}
 
 // ErrBadSnapshot is wrapped by every ReadSnapshot error.
 var ErrBadSnapshot = errors.New("bad snapshot")
@@ -36,7 +76,8 @@ const flushAt = 64 << 10
 // WriteSnapshot writes the whole state to w. Writing a Clone while the
 // original keeps applying is safe.
 func (m *Machine) WriteSnapshot(w io.Writer) error {
-	bw := bufio.NewWriterSize(w, flushAt)
+	sum := &summingWriter{w: w}
+	bw := bufio.NewWriterSize(sum, flushAt)
 	e := &wire.Encoder{Buf: make([]byte, 0, flushAt)}
 	var werr error
 	flush := func(force bool) {
@@ -83,7 +124,14 @@ func (m *Machine) WriteSnapshot(w io.Writer) error {
 	if werr != nil {
 		return werr
 	}
-	return bw.Flush()
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	var trailer [trailerLen]byte
+	binary.BigEndian.PutUint64(trailer[:], sum.n)
+	binary.BigEndian.PutUint32(trailer[8:], sum.crc)
+	_, err := w.Write(trailer[:])
+	return err
 }
 
 // ReadSnapshot builds a fresh machine from a snapshot written by
@@ -99,6 +147,16 @@ func ReadSnapshot(r io.Reader) (*Machine, error) {
 
 // DecodeSnapshot is ReadSnapshot on bytes.
 func DecodeSnapshot(data []byte) (*Machine, error) {
+	body, err := checkTrailer(data)
+	if err != nil {
+		return nil, err
+	}
+	return decodeSnapshotBody(body)
+}
+
+// decodeSnapshotBody decodes what the trailer covers (fuzzed on its own:
+// the checksum would refuse nearly every mutation first).
+func decodeSnapshotBody(data []byte) (*Machine, error) {
 	if len(data) < len(snapshotMagic)+1 || string(data[:len(snapshotMagic)]) != snapshotMagic {
 		return nil, fmt.Errorf("%w: not an omnirouter state snapshot", ErrBadSnapshot)
 	}
