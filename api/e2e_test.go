@@ -184,6 +184,7 @@ func TestLiveSingleNode(t *testing.T) {
 	}
 	ok(t, 200, n.url, "PUT", "/v1/agents/a2", map[string]any{"name": "Bo"})
 	req, _ := http.NewRequest("POST", n.url+"/v1/cluster/restore", bytes.NewReader(b.body))
+	req.Header.Set("Content-Type", "application/octet-stream")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -195,7 +196,7 @@ func TestLiveSingleNode(t *testing.T) {
 	if r := call(t, n.url, "GET", "/v1/agents/a2", nil); r.status != 404 {
 		t.Fatalf("after restore a2: %d", r.status)
 	}
-	if r := call(t, n.url, "POST", "/v1/cluster/restore", "garbage"); r.status != 422 {
+	if r := restoreAs(t, n.url, "application/octet-stream", []byte("garbage")); r.status != 422 {
 		t.Fatalf("bad backup: %d %s", r.status, r.body)
 	}
 	m := call(t, n.url, "GET", "/metrics", nil)
@@ -385,6 +386,20 @@ func metric(t *testing.T, base, name string) float64 {
 	return 0
 }
 
+// restoreAs posts a backup with the given Content-Type.
+func restoreAs(t *testing.T, base, contentType string, b []byte) reply {
+	t.Helper()
+	req, _ := http.NewRequest("POST", base+"/v1/cluster/restore", bytes.NewReader(b))
+	req.Header.Set("Content-Type", contentType)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return reply{status: resp.StatusCode, header: resp.Header, body: body}
+}
+
 // TestLiveDamagedBackupIsRefused: every single-byte change and every
 // truncation of a real backup is refused with 422 invalid_backup, and the
 // state is what it was.
@@ -403,17 +418,7 @@ func TestLiveDamagedBackupIsRefused(t *testing.T) {
 			string(call(t, n.url, "GET", "/v1/conversations/c2", nil).body) + string(call(t, n.url, "GET", "/v1/policy", nil).body)
 	}
 	before := state()
-	restore := func(b []byte) reply {
-		req, _ := http.NewRequest("POST", n.url+"/v1/cluster/restore", bytes.NewReader(b))
-		req.Header.Set("Content-Type", "application/octet-stream")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return reply{status: resp.StatusCode, body: body}
-	}
+	restore := func(b []byte) reply { return restoreAs(t, n.url, "application/octet-stream", b) }
 	refused := func(what string, b []byte) {
 		r := restore(b)
 		if r.status != 422 || !strings.Contains(string(r.body), `"invalid_backup"`) {

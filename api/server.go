@@ -52,6 +52,9 @@ type Config struct {
 	Logger   *slog.Logger
 	// Now is the wall clock used for wait times; nil means time.Now.
 	Now func() time.Time
+	// LoopbackHostsOnly serves only requests whose Host is a loopback name
+	// (a node without an auth file, not started --insecure).
+	LoopbackHostsOnly bool
 }
 
 // Server is the HTTP API.
@@ -68,6 +71,8 @@ type Server struct {
 	internalSecret string
 	internalCert   bool
 	deadlines      *deadline.Shared
+	// loopbackHostsOnly: see Config.LoopbackHostsOnly and guard.
+	loopbackHostsOnly bool
 
 	// closing is canceled by CloseStreams: long-polls and SSE streams end.
 	closing      context.Context
@@ -86,7 +91,9 @@ func New(cfg Config) *Server {
 		internalH:      cfg.Internal,
 		internalSecret: cfg.InternalSecret,
 		internalCert:   cfg.InternalClientCert,
-		deadlines:      deadline.New(proposeTimeout, deadlineGrain),
+
+		loopbackHostsOnly: cfg.LoopbackHostsOnly,
+		deadlines:         deadline.New(proposeTimeout, deadlineGrain),
 	}
 	s.closing, s.closeStreams = context.WithCancel(context.Background())
 	if s.log == nil {
@@ -120,7 +127,7 @@ func (s *Server) routes() *gin.Engine {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
-	r.Use(s.recoverer, s.observe)
+	r.Use(s.recoverer, s.observe, s.guard)
 	r.NoRoute(func(c *gin.Context) {
 		s.fail(c, errorf(http.StatusNotFound, "not_found", "no such endpoint %s", c.Request.URL.Path))
 	})

@@ -14,8 +14,9 @@ const (
 )
 
 // ValidID checks an agent or conversation id (what names it in the
-// error): 1..MaxIDLen bytes of letters, digits and - _ . : @. It is nil or
-// an *Error with code invalid_id.
+// error): 1..MaxIDLen bytes of letters, digits and - _ . : @, and not "."
+// or "..", which do not survive a URL. It is nil or an *Error with code
+// invalid_id.
 func ValidID(what, id string) error {
 	if err := validID(what, id); err != nil {
 		return err
@@ -37,6 +38,11 @@ func validID(what, id string) *Error {
 	}
 	if len(id) > MaxIDLen {
 		return invalidf(CodeInvalidID, "%s is longer than %d bytes", what, MaxIDLen)
+	}
+	if id == "." || id == ".." {
+		// A URL path segment clients and proxies remove: /v1/agents/..
+		// would name another resource.
+		return invalidf(CodeInvalidID, "%s may not be %q", what, id)
 	}
 	for i := 0; i < len(id); i++ {
 		b := id[i]

@@ -16,7 +16,7 @@ for r in $(seq 1 "$rounds"); do
   t0=$(ms)
   i=0
   until curl -sf -o /dev/null -X POST "http://127.0.0.1:808$survivor/v1/conversations" \
-      -H "Idempotency-Key: failover-$t0" -d "{\"id\":\"failover-$t0\",\"channel\":\"chat\"}"; do
+      -H "Idempotency-Key: failover-$t0" -H "Content-Type: application/json" -d "{\"id\":\"failover-$t0\",\"channel\":\"chat\"}"; do
     i=$((i + 1)); [ $i -lt 2000 ] || { echo "no write accepted within 20s" >&2; exit 1; }
     sleep 0.01
   done
