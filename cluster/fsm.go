@@ -31,10 +31,11 @@ type fsm struct {
 	// and configuration entries; raft's no-op and barrier entries are never
 	// delivered here).
 	applied atomic.Uint64
-	// appliedCh is closed and replaced after every apply; eventsCh after every
-	// apply that emitted events (or a restore). Both are guarded by mu.
+	// appliedCh is closed and replaced after every apply (guarded by mu).
 	appliedCh chan struct{}
-	eventsCh  chan struct{}
+	// events wakes event readers after applies that emitted events (or a
+	// restore).
+	events *broadcast
 
 	restores atomic.Uint64 // snapshot restores, for tests and status
 
@@ -46,7 +47,7 @@ func newFSM() *fsm {
 		m:         routing.New(),
 		nodes:     map[string]NodeInfo{},
 		appliedCh: make(chan struct{}),
-		eventsCh:  make(chan struct{}),
+		events:    newBroadcast(),
 	}
 }
 
@@ -127,8 +128,7 @@ func (f *fsm) advance(index uint64, events bool) {
 	close(f.appliedCh)
 	f.appliedCh = make(chan struct{})
 	if events {
-		close(f.eventsCh)
-		f.eventsCh = make(chan struct{})
+		f.events.publish(f.m.LastEventID())
 	}
 }
 

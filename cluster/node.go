@@ -276,7 +276,11 @@ func Open(cfg Config) (*Node, error) {
 		RetireTimeout: n.cfg.ApplyTimeout,
 		Logger:        n.log,
 	})
-	n.wg.Add(4)
+	n.wg.Add(5)
+	go func() {
+		defer n.wg.Done()
+		n.fsm.events.run(n.ctx)
+	}()
 	go n.snapshotLoop()
 	go n.watchLeadership()
 	go n.runBatcher()
