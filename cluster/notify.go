@@ -10,7 +10,7 @@ import (
 
 // eventsWake is how often, at most, event readers waiting for new events
 // are woken: every event of the window reaches them in one wake-up.
-const eventsWake = 5 * time.Millisecond
+const eventsWake = 25 * time.Millisecond
 
 // broadcast wakes the readers waiting for new events without making the
 // apply path pay for each of them: an apply that emitted events stores the
