@@ -33,6 +33,7 @@ func bench(args []string, stdout, stderr io.Writer) error {
 	cpuProfile := fs.String("cpuprofile", "", "write the load tool's own CPU profile to this file (to see what the tool costs the machine)")
 	sampleEvery := fs.Duration("sample-every", time.Second, "read every node's memory and state (live heap, RSS, conversations, events, idempotency records, last snapshot size) this often through the run; 0: never")
 	plot := fs.String("plot", "", "also chart the memory samples as SVG to this file")
+	longPolls := fs.Int("long-polls", 0, "event readers that follow the event log with long-polls through the run, spread over the targets")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -60,7 +61,7 @@ func bench(args []string, stdout, stderr io.Writer) error {
 	rep, err := loadgen.Run(ctx, loadgen.Config{
 		Targets: strings.Split(*targets, ","), Duration: *duration, Concurrency: *concurrency,
 		Agents: *agents, Workload: *workload, Token: *token, Progress: stderr, SkipVerify: *skipVerify, TLS: tlsConfig,
-		Rate: *rate, SampleEvery: *sampleEvery,
+		Rate: *rate, SampleEvery: *sampleEvery, LongPolls: *longPolls,
 	})
 	if rep != nil {
 		rep.WriteSummary(stdout)

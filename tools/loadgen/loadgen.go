@@ -65,6 +65,9 @@ type Config struct {
 	// MaxArrivals, when positive, ends the run once that many arrivals
 	// have started (or Duration passed, whichever comes first).
 	MaxArrivals int
+	// LongPolls is how many event readers follow the event log with
+	// long-polls through the load phase (Report.LongPolls).
+	LongPolls int
 }
 
 // Report is the outcome of a run, as printed and as JSON.
@@ -82,6 +85,7 @@ type Report struct {
 	OpenLoop        *OpenLoop           `json:"open_loop,omitempty"`
 	Resources       *Resources          `json:"resources,omitempty"`
 	Memory          *Memory             `json:"memory,omitempty"`
+	LongPolls       *LongPolls          `json:"long_polls,omitempty"`
 	Verify          *Verification       `json:"verify,omitempty"`
 }
 
@@ -224,6 +228,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		pace = newPacer(start, end, cfg.Rate)
 		go func() { started <- pace.run(runCtx, arrivals) }()
 	}
+	stopPolls := func() *LongPolls { return nil }
+	if cfg.LongPolls > 0 {
+		stopPolls = runLongPolls(runCtx, cfg.Targets, cfg.Token, cfg.TLS, cfg.LongPolls)
+	}
 	memc := make(chan *Memory, 1)
 	if cfg.SampleEvery > 0 {
 		go func() { memc <- r.sampleMemory(runCtx, metrics, start, cfg.SampleEvery) }()
@@ -243,6 +251,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	stopProgress()
 	cancel() // the sampler's last reading is the run's end
 	mem := <-memc
+	polls := stopPolls()
 	after := metrics.sample(ctx, r.totalOps())
 
 	rep := &Report{Workload: cfg.Workload, Concurrency: cfg.Concurrency, Agents: cfg.Agents, Targets: cfg.Targets,
@@ -259,6 +268,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	rep.Resources = resources(cfg.Targets, before, after)
 	rep.Memory = mem
+	rep.LongPolls = polls
 	if cfg.SkipVerify {
 		return rep, nil
 	}
@@ -666,6 +676,9 @@ func (rep *Report) WriteSummary(w io.Writer) {
 	}
 	if rep.Resources != nil {
 		rep.Resources.writeSummary(w)
+	}
+	if lp := rep.LongPolls; lp != nil {
+		fmt.Fprintf(w, "long-polls: %d readers, %d requests, %d events read, errors %v\n", lp.Clients, lp.Requests, lp.Events, lp.Errors)
 	}
 	if rep.Memory != nil && len(rep.Memory.Seconds) >= 3 {
 		rep.Memory.writeSummary(w)
