@@ -119,6 +119,7 @@ func (c CreateConversation) encode(e *wire.Encoder) {
 	e.String(c.Group)
 	e.String(c.VisitorID)
 	e.String(c.Message)
+	e.String(c.Subject)
 }
 
 func decodeCreate(d *wire.Decoder) CreateConversation {
@@ -131,6 +132,7 @@ func decodeCreate(d *wire.Decoder) CreateConversation {
 	c.Group = d.String()
 	c.VisitorID = d.String()
 	c.Message = d.String()
+	c.Subject = d.String()
 	return c
 }
 
@@ -181,12 +183,14 @@ func (c End) encode(e *wire.Encoder) {
 	e.String(c.ConversationID)
 	e.Byte(byte(c.By))
 	e.String(c.AgentID)
+	e.Bool(c.Voicemail)
 }
 
 func decodeEnd(d *wire.Decoder) End {
 	c := End{ConversationID: d.String()}
 	c.By = readEnum[EndedBy](d, "ended by")
 	c.AgentID = d.String()
+	c.Voicemail = d.Bool()
 	return c
 }
 

@@ -71,7 +71,8 @@ type CreateConversation struct {
 	Skills      []string
 	Group       string
 	VisitorID   string
-	Message     string // optional first visitor message
+	Message     string // the first end-user message: optional, but an email's
+	Subject     string // email only
 }
 
 // PostMessage appends a message to a conversation's transcript.
@@ -102,6 +103,9 @@ type End struct {
 	ConversationID string
 	By             EndedBy
 	AgentID        string // required when By is EndedByAgent
+	// Voicemail: a caller who hangs up before anyone answered left a
+	// voicemail (the missed call's ticket says so).
+	Voicemail bool
 }
 
 // SetTicketStatus changes the status of a conversation's ticket (creating

@@ -14,6 +14,7 @@ const (
 	StateAssigned                // an agent holds it
 	StateUnassigned              // chat only: the agent left, the session is still open
 	StateEnded                   // the session is over
+	StateWrapUp                  // voice: the call is over, its agent still held for wrap-up
 	numStates
 )
 
@@ -128,10 +129,12 @@ const (
 	ReasonVisitorEnded      = "visitor_ended"
 	ReasonReleased          = "released"
 	ReasonTicketClosed      = "ticket_closed"
+	ReasonCallerHungUp      = "caller_hung_up" // voice: before anyone answered
+	ReasonQueueTimeout      = "queue_timeout"  // voice: waited voice.max_queue_wait
 )
 
 var (
-	stateNames        = [...]string{"queued", "offered", "assigned", "unassigned", "ended"}
+	stateNames        = [...]string{"queued", "offered", "assigned", "unassigned", "ended", "wrap_up"}
 	activityNames     = [...]string{"active", "inactive", "ended"}
 	clientNames       = [...]string{"", "web", "mobile_sdk"}
 	authorNames       = [...]string{"visitor", "agent", "system"}

@@ -67,7 +67,7 @@ func (m *Machine) CheckInvariants() error {
 			if a.Load[ch] > a.Capacity[ch]+exempt[ch] {
 				bad("agent %s over %s capacity: load %d, limit %d, exempt %d", a.ID, capacity.Channel(ch), a.Load[ch], a.Capacity[ch], exempt[ch])
 			}
-			want := a.Status == StatusOnline && capacity.Spare(a.Capacity, a.Load, capacity.Channel(ch)) > 0
+			want := m.receives(a, capacity.Channel(ch)) && capacity.Spare(a.Capacity, a.Load, capacity.Channel(ch)) > 0
 			slot := a.avail[ch]
 			if slot.in != want || (want && (slot.key != m.strategyKey(a, capacity.Channel(ch)) || !m.avail[ch].Has(slot.key))) {
 				bad("agent %s: availability index wrong on %s", a.ID, capacity.Channel(ch))
@@ -100,8 +100,14 @@ func (m *Machine) CheckInvariants() error {
 		if c.Exempt && !c.Counted {
 			bad("conversation %s exempt but not counted", c.ID)
 		}
-		if (c.State == StateEnded) != (c.Activity == ActivityEnded) {
+		if (c.State == StateEnded || c.State == StateWrapUp) != (c.Activity == ActivityEnded) {
 			bad("conversation %s: state %s with activity %s", c.ID, c.State, c.Activity)
+		}
+		if (c.State == StateWrapUp) != (c.deadlines[timerWrapUp] != 0) {
+			bad("conversation %s: state %s, wrap-up timer armed=%v", c.ID, c.State, c.deadlines[timerWrapUp] != 0)
+		}
+		if c.deadlines[timerMaxWait] != 0 && (c.Channel != capacity.Voice || c.Joined || (c.State != StateQueued && c.State != StateOffered)) {
+			bad("conversation %s: %s, %s, joined=%v with the queue-wait timer armed", c.ID, c.Channel, c.State, c.Joined)
 		}
 		if c.State == StateEnded {
 			ended++
@@ -139,7 +145,7 @@ func (m *Machine) CheckInvariants() error {
 			if !m.deadlines.Has(deadlineKey{At: at, Owner: ownerConversation, ID: c.ID, Timer: timer(t)}) {
 				bad("conversation %s: timer %d at %d not in the deadline index", c.ID, t, at)
 			}
-			if c.State == StateEnded && timer(t) != timerCloseSolved {
+			if (c.State == StateEnded || c.State == StateWrapUp) && timer(t) != timerCloseSolved && timer(t) != timerWrapUp {
 				bad("ended conversation %s has timer %d armed", c.ID, t)
 			}
 		}
@@ -191,7 +197,11 @@ func (m *Machine) CheckInvariants() error {
 		}
 		return true
 	})
-	if total := m.avail[capacity.Chat].Len() + m.avail[capacity.Messaging].Len(); total != availCount {
+	total := 0
+	for ch := range m.avail {
+		total += m.avail[ch].Len()
+	}
+	if total != availCount {
 		bad("availability index holds %d entries for %d available agent channels", total, availCount)
 	}
 	if m.policy.Routing.Mode == ModeAuto {

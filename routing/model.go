@@ -23,7 +23,10 @@ type Ticket struct {
 // Ticket origins.
 const (
 	ViaMessaging  = "messaging"
+	ViaEmail      = "email"
 	ViaMissedChat = "missed_chat"
+	ViaMissedCall = "missed_call"
+	ViaVoicemail  = "voicemail" // a missed call whose caller left a voicemail
 	ViaAPI        = "api"
 )
 
@@ -39,11 +42,13 @@ const (
 	timerBackground               // mobile: backgrounded without push → ended
 	timerAgentEnded               // mobile: agent ended; session ends then
 	timerCloseSolved              // ticket solved close_solved_after ago → closed
+	timerMaxWait                  // voice: waited voice.max_queue_wait unanswered → ended
+	timerWrapUp                   // voice: wrap-up over → ended
 	numTimers
 )
 
-// Conversation is a chat or messaging conversation. Values handed out by the
-// Machine are copies; their slices are shared and must be treated as
+// Conversation is a chat, messaging conversation, email or call. Values
+// handed out by the Machine are copies; their slices are shared and must be treated as
 // read-only.
 type Conversation struct {
 	ID          string
@@ -54,6 +59,7 @@ type Conversation struct {
 	Skills      []string // sorted, unique
 	Group       string
 	VisitorID   string
+	Subject     string // email
 
 	State       State
 	Activity    Activity
@@ -148,6 +154,7 @@ const (
 	EventInactive      = "conversation.inactive"
 	EventActive        = "conversation.active"
 	EventEnded         = "conversation.ended"
+	EventWrapUp        = "conversation.wrap_up"
 	EventMessage       = "conversation.message"
 	EventTicketCreated = "ticket.created"
 	EventTicketUpdated = "ticket.updated"

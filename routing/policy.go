@@ -24,6 +24,23 @@ type Policy struct {
 	Retention            RetentionPolicy
 	Ticket               TicketPolicy
 	Limits               LimitsPolicy
+	Email                EmailPolicy
+	Voice                VoicePolicy
+}
+
+// EmailPolicy is how email tickets are routed.
+type EmailPolicy struct {
+	// AutoAccept assigns an email without an offer.
+	AutoAccept bool
+	// RouteToAway lets away agents receive email.
+	RouteToAway bool
+}
+
+// VoicePolicy is how calls ring, end and wait.
+type VoicePolicy struct {
+	RingTimeout  time.Duration // an unanswered call rings the next agent after this
+	WrapUp       time.Duration // an agent stays held this long after a call (0: not at all)
+	MaxQueueWait time.Duration // a call waiting (ringing included) this long ends, missed
 }
 
 // RetentionPolicy is how long finished work stays in the state.
@@ -74,6 +91,9 @@ type RoutingPolicy struct {
 	AutoAccept    bool
 	OfferTimeout  time.Duration
 	ReassignDelay time.Duration
+	// FocusMode keeps an agent who holds or was offered real-time work
+	// (chat, messaging, voice) from new work on another real-time channel.
+	FocusMode bool
 }
 
 // DefaultPolicy returns the defaults of the contract.
@@ -102,6 +122,8 @@ func DefaultPolicy() Policy {
 		Retention:            RetentionPolicy{Ended: 24 * time.Hour},
 		Ticket:               TicketPolicy{CloseSolvedAfter: 96 * time.Hour},
 		Limits:               LimitsPolicy{TranscriptMessages: 5000, TranscriptBytes: 1 << 20},
+		Email:                EmailPolicy{AutoAccept: true},
+		Voice:                VoicePolicy{RingTimeout: 30 * time.Second, MaxQueueWait: 10 * time.Minute},
 	}
 }
 
@@ -117,6 +139,7 @@ const (
 	MaxTranscriptMessages = 100_000
 	MinTranscriptBytes    = 1 << 10
 	MaxTranscriptBytes    = 64 << 20
+	MaxWrapUp             = 15 * time.Minute
 )
 
 // PolicyKind is the type of a policy field's value.
@@ -166,6 +189,12 @@ var policyFields = [...]policyField{
 	boundedDuration("ticket.close_solved_after", MinPolicyDuration, MaxCloseSolvedAfter, func(p *Policy) *time.Duration { return &p.Ticket.CloseSolvedAfter }),
 	intField("limits.transcript_messages", 1, MaxTranscriptMessages, func(p *Policy) *int { return &p.Limits.TranscriptMessages }),
 	intField("limits.transcript_bytes", MinTranscriptBytes, MaxTranscriptBytes, func(p *Policy) *int { return &p.Limits.TranscriptBytes }),
+	boolField("email.auto_accept", func(p *Policy) *bool { return &p.Email.AutoAccept }),
+	boolField("email.route_to_away", func(p *Policy) *bool { return &p.Email.RouteToAway }),
+	durationField("voice.ring_timeout", func(p *Policy) *time.Duration { return &p.Voice.RingTimeout }),
+	boundedDuration("voice.wrap_up", 0, MaxWrapUp, func(p *Policy) *time.Duration { return &p.Voice.WrapUp }),
+	durationField("voice.max_queue_wait", func(p *Policy) *time.Duration { return &p.Voice.MaxQueueWait }),
+	boolField("routing.focus_mode", func(p *Policy) *bool { return &p.Routing.FocusMode }),
 }
 
 // numPolicyFields is len(policyFields), a constant.

@@ -125,10 +125,23 @@ func classEligible(a *Agent, cl *queueClass) bool {
 	return cl.routable && containsAll(a.Skills, cl.skills) && (cl.group == "" || contains(a.Groups, cl.group))
 }
 
+// firstEligibleAcross returns the first queued conversation, in routing
+// order across channels, that agent a may take now: one queue for an agent
+// who takes several channels.
+func (m *Machine) firstEligibleAcross(a *Agent) *Conversation {
+	var best *Conversation
+	for ch := range capacity.NumChannels {
+		if c := m.firstEligible(a, ch); c != nil && (best == nil || queueLess(qkey(c), qkey(best))) {
+			best = c
+		}
+	}
+	return best
+}
+
 // firstEligible returns the first queued conversation on ch, in routing
 // order, that agent a may take now.
 func (m *Machine) firstEligible(a *Agent, ch capacity.Channel) *Conversation {
-	if a.Status != StatusOnline || capacity.Spare(a.Capacity, a.Load, ch) == 0 {
+	if !m.receives(a, ch) || capacity.Spare(a.Capacity, a.Load, ch) == 0 || !m.focusAllows(a, ch) {
 		return nil
 	}
 	var best queueKey

@@ -368,6 +368,7 @@ func encodeConversation(e *wire.Encoder, c *Conversation) {
 	e.Strings(c.Skills)
 	e.String(c.Group)
 	e.String(c.VisitorID)
+	e.String(c.Subject)
 	e.Byte(byte(c.State))
 	e.Byte(byte(c.Activity))
 	e.String(c.AgentID)
@@ -394,7 +395,7 @@ func encodeConversation(e *wire.Encoder, c *Conversation) {
 func decodeConversation(d *wire.Decoder) *Conversation {
 	c := &Conversation{ID: d.String(), Channel: capacity.Channel(d.Byte()), Client: Client(d.Byte()),
 		PushEnabled: d.Bool(), Priority: d.Int(), Skills: d.Strings(), Group: d.String(), VisitorID: d.String(),
-		State: State(d.Byte()), Activity: Activity(d.Byte()), AgentID: d.String(), Missed: d.Bool(),
+		Subject: d.String(), State: State(d.Byte()), Activity: Activity(d.Byte()), AgentID: d.String(), Missed: d.Bool(),
 		EndedReason: d.String(), CreatedAt: d.Varint(), EndedAt: d.Varint(), QueuedAt: d.Varint(), Seq: d.Uvarint()}
 	c.Ticket = decodeTicket(d)
 	c.Transcript = decodeMessages(d)
