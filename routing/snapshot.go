@@ -3,9 +3,9 @@ package routing
 import (
 	"bufio"
 	"encoding/binary"
-	"hash/crc32"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"time"
 
