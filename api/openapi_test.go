@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/omnirouter/omnirouter/capacity"
 	"github.com/omnirouter/omnirouter/routing"
 )
 
@@ -141,5 +142,52 @@ func TestOpenAPIPolicyMatchesTheTable(t *testing.T) {
 	}
 	for name := range leaves {
 		t.Errorf("the OpenAPI Policy schema documents %s, which the policy does not have", name)
+	}
+}
+
+// TestOpenAPIEnumsMatch: the enums the document lists are the state
+// machine's: channels, conversation states, ticket statuses and origins,
+// event types.
+func TestOpenAPIEnumsMatch(t *testing.T) {
+	var doc map[string]any
+	if err := json.Unmarshal(OpenAPI(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	enum := func(path ...string) []string {
+		var node any = doc
+		for _, p := range path {
+			node = node.(map[string]any)[p]
+		}
+		var out []string
+		for _, v := range node.(map[string]any)["enum"].([]any) {
+			out = append(out, v.(string))
+		}
+		return out
+	}
+	var channels, states, ticketStatuses []string
+	for ch := range capacity.NumChannels {
+		channels = append(channels, ch.String())
+	}
+	for s := routing.State(0); !strings.HasPrefix(s.String(), "unknown"); s++ {
+		states = append(states, s.String())
+	}
+	for s := routing.TicketStatus(0); !strings.HasPrefix(s.String(), "unknown"); s++ {
+		ticketStatuses = append(ticketStatuses, s.String())
+	}
+	schemas := []string{"components", "schemas"}
+	for _, c := range []struct {
+		path []string
+		want []string
+	}{
+		{append(schemas, "Conversation", "properties", "channel"), channels},
+		{append(schemas, "ConversationCreate", "properties", "channel"), channels},
+		{append(schemas, "Conversation", "properties", "state"), states},
+		{append(schemas, "Ticket", "properties", "status"), ticketStatuses},
+		{append(schemas, "Ticket", "properties", "via"), []string{routing.ViaMessaging, routing.ViaEmail, routing.ViaMissedChat, routing.ViaMissedCall, routing.ViaVoicemail, routing.ViaAPI}},
+		{append(schemas, "Event", "properties", "type"), routing.EventTypes()},
+	} {
+		if got := enum(c.path...); !slices.Equal(got, c.want) {
+			t.Errorf("%s: enum %v, want %v", strings.Join(c.path[2:], "."), got, c.want)
+		}
 	}
 }

@@ -164,6 +164,13 @@ const (
 	EventPolicyChanged = "policy.changed"
 )
 
+// EventTypes lists every event type, for documents and checks.
+func EventTypes() []string {
+	return []string{EventQueued, EventOffered, EventAssigned, EventRejected, EventOfferTimedOut, EventUnassigned,
+		EventRequeued, EventInactive, EventActive, EventEnded, EventWrapUp, EventMessage, EventTicketCreated,
+		EventTicketUpdated, EventAgentStatus, EventAgentCapacity, EventAgentRemoved, EventPolicyChanged}
+}
+
 // Event is something a routing engine, workspace or ticketing system cares
 // about. IDs increase by one with every event.
 type Event struct {
