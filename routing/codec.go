@@ -103,7 +103,9 @@ func (c RemoveAgent) encode(e *wire.Encoder) {
 	e.Bool(c.Force)
 }
 
-func decodeRemoveAgent(d *wire.Decoder) RemoveAgent { return RemoveAgent{ID: d.String(), Force: d.Bool()} }
+func decodeRemoveAgent(d *wire.Decoder) RemoveAgent {
+	return RemoveAgent{ID: d.String(), Force: d.Bool()}
+}
 
 func (c SetAgentStatus) encode(e *wire.Encoder) {
 	e.String(c.AgentID)

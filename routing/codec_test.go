@@ -204,7 +204,7 @@ func TestPolicyPatchSet(t *testing.T) {
 func fullConversation() *Conversation {
 	return &Conversation{ID: "c1", Channel: capacity.Messaging, Client: ClientWeb, PushEnabled: true,
 		Priority: 3, Skills: []string{"fr"}, Group: "g", VisitorID: "v", Subject: "s", OptionalSkills: []string{"vip"}, SecondaryGroups: []string{"g2"}, Relaxed: true, TransferPending: true, TransferTarget: "a2",
-		State: StateUnassigned,
+		State:    StateUnassigned,
 		Activity: ActivityInactive, AgentID: "a1", Missed: true, EndedReason: ReasonIdleTimeout,
 		CreatedAt: 1, EndedAt: 2, QueuedAt: 3, Seq: 4,
 		Ticket:     &Ticket{ID: "t1", Status: TicketOpen, CreatedAt: 5, Via: ViaMissedChat},

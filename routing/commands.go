@@ -82,7 +82,7 @@ type CreateConversation struct {
 	SecondaryGroups []string
 	VisitorID       string
 	Message         string // the first end-user message: optional, but an email's
-	Subject     string // email only
+	Subject         string // email only
 }
 
 // PostMessage appends a message to a conversation's transcript.
