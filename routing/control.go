@@ -112,12 +112,14 @@ func (m *Machine) update(u UpdateConversation) Outcome {
 		return Outcome{Err: err}
 	}
 	c = m.writableConv(c)
+	m.heldStat(c, -1) // its group may change
 	m.requeueClass(c, func() {
 		if u.Set&UpdatePriority != 0 {
 			c.Priority = u.Priority
 		}
 		c.Skills, c.OptionalSkills, c.Group, c.SecondaryGroups = sortedSet(skills), sortedSet(optional), group, sortedSet(secondary)
 	})
+	m.heldStat(c, 1)
 	m.armRelax(c)
 	m.emit(EventUpdated, c.ID, c.AgentID, EventData{})
 	return Outcome{Conversation: c}

@@ -145,6 +145,7 @@ func (m *Machine) create(c CreateConversation) Outcome {
 	}
 	m.armActivityTimers(conv)
 	m.armRelax(conv)
+	m.statCreated(conv)
 	m.enqueue(conv)
 	m.emit(EventQueued, conv.ID, "", EventData{})
 	return Outcome{Conversation: conv}
@@ -387,7 +388,9 @@ func (m *Machine) accept(p Accept) Outcome {
 	}
 	c = m.writableConv(c)
 	m.disarm(c, timerOffer)
+	m.heldStat(c, -1)
 	c.State = StateAssigned
+	m.heldStat(c, 1)
 	m.joined(c)
 	m.emit(EventAssigned, c.ID, c.AgentID, EventData{})
 	m.tookTransfer(c)
@@ -526,6 +529,7 @@ func (m *Machine) endSession(c *Conversation, reason string) {
 	if c.Channel == capacity.Voice && !c.Joined {
 		c.Missed = true // missedCall made its ticket
 	}
+	m.statEnded(c, reason)
 	m.ended.ReplaceOrInsert(endedKey{At: c.EndedAt, Seq: c.Seq})
 	m.emit(EventEnded, c.ID, c.AgentID, EventData{Reason: reason, Missed: c.Missed, Transcript: c.Transcript})
 }

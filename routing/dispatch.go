@@ -236,6 +236,9 @@ func (m *Machine) route(c *Conversation, a *Agent, force bool) {
 // is no missed chat, and a call is answered (it no longer waits for
 // voice.max_queue_wait).
 func (m *Machine) joined(c *Conversation) {
+	if !c.Joined {
+		m.statFirstAssigned(c)
+	}
 	c.Joined = true
 	m.disarm(c, timerMaxWait)
 }

@@ -238,6 +238,7 @@ func (m *Machine) CheckInvariants() error {
 		checkMirror(bad, "agent", m.agentByID, m.agents, func(r agentRef) (string, *Agent) { return r.id, r.a })
 	}
 	m.checkKeys(bad)
+	m.checkStats(bad)
 	var eventBytes int64
 	m.events.q.each(0, func(e *Event) bool {
 		eventBytes += eventSize(e)

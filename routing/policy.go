@@ -27,6 +27,14 @@ type Policy struct {
 	Limits               LimitsPolicy
 	Email                EmailPolicy
 	Voice                VoicePolicy
+	Stats                StatsPolicy
+}
+
+// StatsPolicy is how statistics judge the waits.
+type StatsPolicy struct {
+	// ServiceLevelTarget: a first assignment within this wait counts
+	// toward the service level.
+	ServiceLevelTarget time.Duration
 }
 
 // EmailPolicy is how email tickets are routed.
@@ -133,6 +141,7 @@ func DefaultPolicy() Policy {
 		Limits:               LimitsPolicy{TranscriptMessages: 5000, TranscriptBytes: 1 << 20},
 		Email:                EmailPolicy{AutoAccept: true},
 		Voice:                VoicePolicy{RingTimeout: 30 * time.Second, MaxQueueWait: 10 * time.Minute},
+		Stats:                StatsPolicy{ServiceLevelTarget: 30 * time.Second},
 	}
 }
 
@@ -208,6 +217,7 @@ var policyFields = [...]policyField{
 	durationField("routing.skills_timeout.messaging", func(p *Policy) *time.Duration { return &p.Routing.SkillsTimeout[capacity.Messaging] }),
 	durationField("routing.skills_timeout.email", func(p *Policy) *time.Duration { return &p.Routing.SkillsTimeout[capacity.Email] }),
 	durationField("routing.skills_timeout.voice", func(p *Policy) *time.Duration { return &p.Routing.SkillsTimeout[capacity.Voice] }),
+	durationField("stats.service_level_target", func(p *Policy) *time.Duration { return &p.Stats.ServiceLevelTarget }),
 }
 
 // numPolicyFields is len(policyFields), a constant.

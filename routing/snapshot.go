@@ -120,6 +120,7 @@ func (m *Machine) WriteSnapshot(w io.Writer) error {
 		flush(false)
 		return true
 	})
+	encodeStats(e, m.stats)
 	flush(true)
 	if werr != nil {
 		return werr
@@ -221,6 +222,7 @@ func decodeSnapshotBody(data []byte) (*Machine, error) {
 	if d.Err() == nil && m.events.Len() != n {
 		d.Fail("%d events, more than the limits (%d, %d bytes) keep", n, m.eventLimits.Count, m.eventLimits.Bytes)
 	}
+	decodeStats(d, m)
 	if d.Err() == nil && d.Remaining() != 0 {
 		d.Fail("%d trailing bytes", d.Remaining())
 	}
@@ -251,6 +253,7 @@ func (m *Machine) rebuildIndexes() {
 		}
 		return true
 	})
+	m.rebuildStats()
 	m.agents.Ascend(func(r agentRef) bool {
 		a := r.a
 		if a.ReassignAt != 0 {
