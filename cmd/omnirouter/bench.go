@@ -16,6 +16,9 @@ import (
 	"github.com/omnirouter/omnirouter/tools/loadgen"
 )
 
+// benchCommand is `omnirouter bench`.
+func benchCommand(args []string, e *env) error { return bench(args, e.stdout, e.stderr) }
+
 // bench runs the load tool: `omnirouter bench --targets a,b,c`.
 func bench(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
@@ -31,8 +34,15 @@ func bench(args []string, stdout, stderr io.Writer) error {
 	caFile := fs.String("tls-ca", os.Getenv("OMNIROUTER_TLS_CA"), "PEM CA certificate(s) of nodes that serve https")
 	rate := fs.Float64("rate", 0, "open loop: start this many conversations (create: creations; mixed: work items) per second on a fixed schedule, at most --concurrency at once, each timed from when it was due; 0 runs a closed loop")
 	cpuProfile := fs.String("cpuprofile", "", "write the load tool's own CPU profile to this file (to see what the tool costs the machine)")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: omnirouter bench --targets <addrs> [flags]\n\nLoads a running cluster through its public API, reports throughput and latency per\noperation, then reads back every acknowledged conversation and checks the invariants.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := parseArgs(fs, args, stdout); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
