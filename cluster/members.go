@@ -72,9 +72,10 @@ func (n *Node) checkMembers(ctx context.Context) {
 		if string(s.ID) == n.id {
 			continue
 		}
+		results[i].at = time.Now() // not caught up unless it answers
 		reg, ok := n.fsm.node(string(s.ID))
 		if !ok || reg.HTTPAddr == "" {
-			continue // not registered yet: cannot be asked, not caught up
+			continue // not registered yet: cannot be asked
 		}
 		wg.Add(1)
 		go func() {
