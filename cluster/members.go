@@ -14,8 +14,8 @@ import (
 // The leader's watch over the members: every memberCheckEvery it asks each
 // member (GET /internal/cluster/info at its registered HTTP address) how far
 // it has applied. A member is caught up when its applied index is within
-// catchUpSlack entries of the leader's commit index as it was before the
-// question; a nonvoter that is caught up is promoted to voter. A node that
+// catchUpSlack entries of the commit index the leader read when it asked;
+// a nonvoter that is caught up is promoted to voter. A node that
 // joined with a wrong address therefore never votes, and a cluster never
 // needs it for a quorum. Each new leader keeps doing it, so a promotion cut
 // short by a leader change happens on the next one.
