@@ -161,23 +161,6 @@ func (c *testCluster) newNode(id string) *testNode {
 	return tn
 }
 
-// addNode starts a new node that joins the running cluster through the
-// other nodes' addresses (as `omnirouter serve --join` does). It is not
-// waited for.
-func (c *testCluster) addNode(id string) *testNode {
-	c.t.Helper()
-	tn := c.newNode(id)
-	for _, o := range c.nodes {
-		tn.cfg.Join = append(tn.cfg.Join, o.srv.URL)
-	}
-	c.nodes = append(c.nodes, tn)
-	if c.inmem {
-		c.connectAll()
-	}
-	c.start(tn)
-	return tn
-}
-
 func (c *testCluster) connectAll() {
 	for _, a := range c.nodes {
 		for _, b := range c.nodes {

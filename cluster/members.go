@@ -259,6 +259,50 @@ func (n *Node) logRemoved() {
 	n.log.Error("this node was removed from the cluster: it refuses writes (503 node_removed) and serves only stale reads of its last state until an operator adds it back (omnirouter cluster join)")
 }
 
+// removeGuard is how long a leader remembers the nodes it removed, to
+// refuse their own join requests sent before they could learn of it.
+const removeGuard = 30 * time.Second
+
+// noteRemoved records that this leader removed id, at raft address addr.
+func (n *Node) noteRemoved(id, addr string) {
+	n.healthMu.Lock()
+	defer n.healthMu.Unlock()
+	now := time.Now()
+	for k, r := range n.removedAt { // bounded: forget the old ones
+		if now.Sub(r.at) > removeGuard {
+			delete(n.removedAt, k)
+		}
+	}
+	if n.removedAt == nil {
+		n.removedAt = map[string]removal{}
+	}
+	n.removedAt[id] = removal{addr: addr, at: now}
+}
+
+type removal struct {
+	addr string
+	at   time.Time
+}
+
+// sameIncarnation reports whether a node asking to join for itself is the
+// node this leader removed moments ago, rather than a new machine taking
+// its place: the same raft address, and it already holds raft state (a new
+// machine, or one whose disk was wiped, holds none: nobody replicates to
+// an address outside the configuration). When the node cannot be asked,
+// it is not refused.
+func (n *Node) sameIncarnation(ctx context.Context, info NodeInfo) bool {
+	n.healthMu.Lock()
+	r, ok := n.removedAt[info.ID]
+	n.healthMu.Unlock()
+	if !ok || time.Since(r.at) >= removeGuard || r.addr != info.RaftAddr {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	pv, err := n.probe(ctx, info.HTTPAddr)
+	return err == nil && pv.info.ID == info.ID && pv.hasState
+}
+
 // Removed reports whether this node knows it was removed from the cluster.
 func (n *Node) Removed() bool { return n.removed.Load() }
 

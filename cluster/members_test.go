@@ -174,6 +174,16 @@ func TestRemovedNodeKnowsIt(t *testing.T) {
 	}
 	waitRemoved()
 	checkRemovedBehaviour(t, gone, true)
+	// A member's request to bring its addresses up to date does not add
+	// it back (the node sends one when it has not seen its removal yet).
+	for _, kind := range []joinKind{joinMember, joinFresh} {
+		if err := gone.node.requestJoin(ctx, leader.srv.URL, kind); !errors.Is(err, ErrRemoved) {
+			t.Fatalf("a removed node's own join (%d): %v", kind, err)
+		}
+	}
+	if st := leader.node.Status(); len(st.Nodes) != 2 {
+		t.Fatalf("a removed node's own join added it back: %+v", st.Nodes)
+	}
 
 	// A restart on the same data directory: still removed. (Its state
 	// machine is then what its last snapshot holds: raft applies the log

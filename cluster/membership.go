@@ -80,7 +80,16 @@ func (n *Node) membershipStep() (done bool, err error) {
 		return false, errors.New("not in this node's configuration yet")
 	}
 	if _, addr := n.leaderHTTP(); addr != "" {
-		return false, n.requestJoin(ctx, addr)
+		kind := joinFresh
+		if hasServer(cfg, n.id) {
+			kind = joinMember
+		}
+		err := n.requestJoin(ctx, addr, kind)
+		if errors.Is(err, ErrRemoved) && kind == joinMember {
+			n.setRemoved(true) // the leader's configuration lacks this member
+			return true, nil
+		}
+		return false, err
 	}
 	if len(cfg.Servers) > 0 {
 		return false, errors.New("no leader yet")
@@ -112,7 +121,7 @@ func (n *Node) joinOrBootstrap(ctx context.Context, self NodeInfo) error {
 		}
 		info := pv.info
 		if pv.hasState {
-			if err := n.requestJoin(ctx, addr); err != nil {
+			if err := n.requestJoin(ctx, addr, joinFresh); err != nil {
 				lastErr = err
 				continue
 			}
@@ -175,13 +184,48 @@ func readInfo(d *wire.Decoder) NodeInfo {
 	return NodeInfo{ID: d.String(), RaftAddr: d.String(), HTTPAddr: d.String()}
 }
 
+// joinKind says who asks for a join.
+type joinKind byte
+
+const (
+	// joinFresh: a node asks for itself and its configuration does not
+	// hold it (a new node, or one still catching up).
+	joinFresh joinKind = iota
+	// joinMember: a node asks for itself and its own configuration holds
+	// it: it wants its addresses brought up to date, and is refused
+	// (ErrRemoved) if the leader's configuration lacks it: an operator
+	// removed it, and only an operator joins it again.
+	joinMember
+	// joinOperator: an operator's request (Join).
+	joinOperator
+)
+
 // requestJoin asks the peer at addr (which forwards to its leader) to add
 // this node.
-func (n *Node) requestJoin(ctx context.Context, addr string) error {
+func (n *Node) requestJoin(ctx context.Context, addr string, kind joinKind) error {
 	enc := requestBody()
-	appendInfo(enc, n.selfInfo())
+	appendJoin(enc, n.selfInfo(), kind)
 	_, _, err := n.call(ctx, addr+pathJoin, enc.Buf)
-	return err
+	return refusedAs(err, ErrRemoved)
+}
+
+// appendJoin encodes a join request: the node, then who asks (absent from
+// an older node's request: joinFresh).
+func appendJoin(enc *wire.Encoder, info NodeInfo, kind joinKind) {
+	appendInfo(enc, info)
+	enc.Byte(byte(kind))
+}
+
+func readJoin(d *wire.Decoder) (NodeInfo, joinKind) {
+	info := readInfo(d)
+	kind := joinFresh
+	if d.Err() == nil && d.Remaining() > 0 {
+		kind = joinKind(d.Byte())
+	}
+	if kind > joinOperator {
+		d.Fail("unknown join kind %d", kind)
+	}
+	return info, kind
 }
 
 // peerView is a peer's answer to the info probe: who it is and whether it
@@ -264,7 +308,7 @@ func (n *Node) serveJoin(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	info := readInfo(d)
+	info, kind := readJoin(d)
 	if err := d.Err(); err != nil || info.ID == "" || info.RaftAddr == "" {
 		writeErr(w, fmt.Errorf("cluster: bad join request: %v", err))
 		return
@@ -272,10 +316,10 @@ func (n *Node) serveJoin(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := n.serveCtx(r)
 	defer cancel()
 	err := n.onLeader(ctx, r.URL.Query().Has("fwd"), func(ctx context.Context) error {
-		return n.addNode(ctx, info)
+		return n.addNode(ctx, info, kind)
 	}, func(ctx context.Context, addr string) error {
 		enc := requestBody()
-		appendInfo(enc, info)
+		appendJoin(enc, info, kind)
 		_, _, err := n.call(ctx, addr+pathJoin+"?fwd=1", enc.Buf)
 		return err
 	})
@@ -308,14 +352,21 @@ func (n *Node) onLeader(ctx context.Context, forwarded bool, local func(context.
 // id or the same address but not both (a replaced node), then records its
 // HTTP address. Before changing anything it checks the addresses, that the
 // raft address answers, and that a node taking another member's raft
-// address is the one answering there.
-func (n *Node) addNode(ctx context.Context, info NodeInfo) error {
+// address is the one answering there. A node's own request is refused
+// (ErrRemoved) when an operator removed it: it asks as a member and this
+// configuration lacks it, or it is the very node this leader removed
+// moments ago (its request may have been on its way); only an operator
+// joins it again. A new machine in its place is not refused.
+func (n *Node) addNode(ctx context.Context, info NodeInfo, kind joinKind) error {
 	if err := n.validJoin(info); err != nil {
 		return err
 	}
 	cfg, err := n.configuration()
 	if err != nil {
 		return retryable(err)
+	}
+	if kind != joinOperator && !hasServer(cfg, info.ID) && (kind == joinMember || n.sameIncarnation(ctx, info)) {
+		return fmt.Errorf("%w: %s is not in the leader's configuration; an operator joins it again (omnirouter cluster join)", ErrRemoved, info.ID)
 	}
 	member := false
 	var clashes []raft.Server
@@ -512,8 +563,8 @@ func (n *Node) Join(ctx context.Context, id, raftAddr, httpAddr string) error {
 		return ErrRemoved
 	}
 	enc := requestBody()
-	appendInfo(enc, info)
-	err := n.retryOnLeader(ctx, func(ctx context.Context) error { return n.addNode(ctx, info) },
+	appendJoin(enc, info, joinOperator)
+	err := n.retryOnLeader(ctx, func(ctx context.Context) error { return n.addNode(ctx, info, joinOperator) },
 		pathJoin+"?fwd=1", enc.Buf)
 	return refusedAs(err, ErrRaftUnreachable, ErrInvalidJoin)
 }
@@ -579,13 +630,15 @@ func (n *Node) removeNode(ctx context.Context, id string) error {
 	if err != nil {
 		return retryable(err)
 	}
-	inConfig := slices.ContainsFunc(cfg.Servers, func(s raft.Server) bool { return string(s.ID) == id })
+	i := slices.IndexFunc(cfg.Servers, func(s raft.Server) bool { return string(s.ID) == id })
+	inConfig := i >= 0
 	_, registered := n.fsm.node(id)
 	if !inConfig && !registered {
 		return ErrUnknownNode
 	}
 	if inConfig {
 		n.log.Info("removing server", "id", id)
+		n.noteRemoved(id, string(cfg.Servers[i].Address))
 		if err := n.raft.RemoveServer(raft.ServerID(id), 0, 0).Error(); err != nil {
 			return membershipErr(err)
 		}

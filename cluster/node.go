@@ -227,6 +227,8 @@ type Node struct {
 	healthMu     sync.Mutex
 	health       map[string]memberHealth
 	memberChecks atomic.Uint64 // rounds of checkMembers done
+	// removedAt: when this node, as leader, removed each node (members.go).
+	removedAt map[string]removal
 
 	shutdownOnce sync.Once
 	shutdownErr  error

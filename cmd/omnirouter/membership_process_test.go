@@ -255,10 +255,20 @@ func TestProcessRemovedNode(t *testing.T) {
 		}
 	}
 	writeThrough(t, leader, "c1")
-	testutil.Until(t, 20*time.Second, "c1 on "+gone.id, func() error {
+	// An established member, as an operator sees it before removing it.
+	testutil.Until(t, 20*time.Second, "c1 on "+gone.id+", every member caught up", func() error {
 		code, _, err := request("GET", gone.url()+"/v1/conversations/c1?consistency=stale", nil)
 		if err != nil || code != 200 {
 			return fmt.Errorf("%d %v", code, err)
+		}
+		c, err := clusterOf(leader)
+		if err != nil {
+			return err
+		}
+		for _, n := range c.Nodes {
+			if !n.CaughtUp {
+				return fmt.Errorf("%+v", c.Nodes)
+			}
 		}
 		return nil
 	})
