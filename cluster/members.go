@@ -46,10 +46,13 @@ func (n *Node) watchMembers(ctx context.Context) {
 	n.health = map[string]memberHealth{}
 	n.healthMu.Unlock()
 	for {
+		wait := memberCheckEvery
 		if n.readyTerm.Load() == n.raft.CurrentTerm() {
 			n.checkMembers(ctx)
+		} else {
+			wait = 20 * time.Millisecond // the first check as soon as this leader is ready
 		}
-		if !pause.For(ctx, memberCheckEvery) {
+		if !pause.For(ctx, wait) {
 			return
 		}
 	}

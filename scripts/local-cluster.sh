@@ -59,7 +59,8 @@ launch() {
   echo $! >"$dir/n$node.pid"
 }
 
-# wait_ready N...: until every node's /readyz answers 200.
+# wait_ready N...: until every node's /readyz answers 200 and the cluster
+# view shows every member caught up.
 wait_ready() {
   tries=0
   while [ $tries -lt 300 ]; do
@@ -67,6 +68,11 @@ wait_ready() {
     for n in "$@"; do
       curl -sf -o /dev/null "$(url "$n")/readyz" || { ok=0; break; }
     done
+    if [ $ok = 1 ]; then
+      view=$(curl -sf "$(url "$1")/v1/cluster" || true)
+      case $view in *'"caught_up":true'*) ;; *) ok=0 ;; esac
+      case $view in *'"caught_up":false'*) ok=0 ;; esac
+    fi
     [ $ok = 1 ] && return 0
     tries=$((tries + 1)); sleep 0.1
   done
