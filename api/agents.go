@@ -20,6 +20,8 @@ type agentRequest struct {
 	Capacity *struct {
 		Chat      *int `json:"chat"`
 		Messaging *int `json:"messaging"`
+		Email     *int `json:"email"`
+		Voice     *int `json:"voice"`
 	} `json:"capacity"`
 	Skills []string `json:"skills"`
 	Groups []string `json:"groups"`
@@ -44,6 +46,12 @@ func (s *Server) putAgent(c *gin.Context) {
 		}
 		if req.Capacity.Messaging != nil {
 			limits[capacity.Messaging] = *req.Capacity.Messaging
+		}
+		if req.Capacity.Email != nil {
+			limits[capacity.Email] = *req.Capacity.Email
+		}
+		if req.Capacity.Voice != nil {
+			limits[capacity.Voice] = *req.Capacity.Voice
 		}
 	}
 	if err := limits.Validate(); err != nil {

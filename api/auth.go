@@ -161,20 +161,30 @@ func (s *Server) authenticate(c *gin.Context) {
 	if s.auth == nil {
 		return // principal() answers anonymous; c.Set would allocate gin's key map per request
 	}
-	h := c.GetHeader("Authorization")
-	token, ok := strings.CutPrefix(h, "Bearer ")
-	if !ok || token == "" {
+	token, ok := bearerToken(c.GetHeader("Authorization"))
+	if !ok {
 		c.Header("WWW-Authenticate", `Bearer realm="omnirouter"`)
 		s.fail(c, errorf(http.StatusUnauthorized, "unauthorized", "missing bearer token (Authorization: Bearer <token>)"))
 		return
 	}
-	p := s.auth.lookup(strings.TrimSpace(token))
+	p := s.auth.lookup(token)
 	if p == nil {
 		c.Header("WWW-Authenticate", `Bearer realm="omnirouter", error="invalid_token"`)
 		s.fail(c, errorf(http.StatusUnauthorized, "unauthorized", "invalid token"))
 		return
 	}
 	c.Set(principalKey, p)
+}
+
+// bearerToken reads "Bearer <token>"; the scheme's case does not matter
+// (RFC 7235 §2.1).
+func bearerToken(h string) (string, bool) {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(h), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
 }
 
 // principal is the caller authenticate found. Without an auth file every

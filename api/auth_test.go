@@ -29,6 +29,12 @@ func TestAuthenticationRequired(t *testing.T) {
 		}
 	}
 	h.must(200, "GET", "/v1/agents", nil, "Authorization", "Bearer "+tokOperator)
+	// The scheme is case-insensitive (RFC 7235).
+	for _, scheme := range []string{"bearer", "BEARER", "BeArEr"} {
+		h.must(200, "GET", "/v1/agents", nil, "Authorization", scheme+" "+tokOperator)
+	}
+	h.fails(401, "unauthorized", "GET", "/v1/agents", nil, "Authorization", "Basic "+tokOperator)
+	h.fails(401, "unauthorized", "GET", "/v1/agents", nil, "Authorization", "Bearer")
 }
 
 // TestEveryRouteAuthenticates sends every registered route, with its path

@@ -108,6 +108,10 @@ func (s *Server) snapshot(c *gin.Context) {
 
 // POST /v1/cluster/restore replaces the whole state with a backup.
 func (s *Server) restore(c *gin.Context) {
+	if err := requireBodyType(c.Request, "application/octet-stream"); err != nil {
+		s.fail(c, err)
+		return
+	}
 	extendWriteDeadline(c, 10*time.Minute)
 	_ = http.NewResponseController(c.Writer).SetReadDeadline(time.Now().Add(10 * time.Minute))
 	body := http.MaxBytesReader(c.Writer, c.Request.Body, MaxRestoreBytes)

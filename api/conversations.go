@@ -23,8 +23,9 @@ type agentIDRequest struct {
 }
 
 type endRequest struct {
-	By      string `json:"by"`
-	AgentID string `json:"agent_id"`
+	By        string `json:"by"`
+	AgentID   string `json:"agent_id"`
+	Voicemail bool   `json:"voicemail"`
 }
 
 type createRequest struct {
@@ -37,6 +38,7 @@ type createRequest struct {
 	Group       string   `json:"group"`
 	VisitorID   string   `json:"visitor_id"`
 	Message     *string  `json:"message"`
+	Subject     string   `json:"subject"`
 }
 
 // POST /v1/conversations → 201.
@@ -53,11 +55,11 @@ func (s *Server) createConversation(c *gin.Context) {
 	}
 	ch, err := capacity.ParseChannel(req.Channel)
 	if err != nil {
-		s.fail(c, invalid("invalid_channel", "channel must be \"chat\" or \"messaging\", got %q", req.Channel))
+		s.fail(c, invalid("invalid_channel", "channel must be \"chat\", \"messaging\", \"email\" or \"voice\", got %q", req.Channel))
 		return
 	}
 	cmd := routing.CreateConversation{ID: req.ID, Channel: ch, PushEnabled: req.PushEnabled, Priority: req.Priority,
-		Skills: req.Skills, Group: req.Group, VisitorID: req.VisitorID}
+		Skills: req.Skills, Group: req.Group, VisitorID: req.VisitorID, Subject: req.Subject}
 	switch {
 	case ch == capacity.Chat && req.Client == "":
 		cmd.Client = routing.ClientWeb
@@ -254,7 +256,7 @@ func (s *Server) end(c *gin.Context) {
 		return
 	}
 	id := c.Param("id")
-	cmd := routing.End{ConversationID: id, By: by}
+	cmd := routing.End{ConversationID: id, By: by, Voicemail: req.Voicemail}
 	if by == routing.EndedByAgent {
 		if err := routing.ValidID("agent_id", req.AgentID); err != nil {
 			s.fail(c, err)

@@ -22,6 +22,9 @@ const MaxKeyLen = 255
 // (malformed_json); unknown fields and values of the wrong type are a 422; a
 // body over MaxBodyBytes is a 413. An empty body decodes as {}.
 func decode(c *gin.Context, v any) error {
+	if err := requireBodyType(c.Request, "application/json"); err != nil {
+		return err
+	}
 	body, err := httpbody.Read(c.Writer, c.Request, MaxBodyBytes)
 	if err != nil {
 		var mbe *http.MaxBytesError

@@ -70,6 +70,8 @@ func toAPIError(err error) *apiError {
 			status = http.StatusNotFound
 		case errors.Is(re.Class, routing.ErrConflict):
 			status = http.StatusConflict
+		case errors.Is(re.Class, routing.ErrTooLarge):
+			status = http.StatusRequestEntityTooLarge
 		}
 		if re == routing.ErrEventsExpired || re.Code == routing.ErrEventsExpired.Code {
 			status = http.StatusGone

@@ -288,6 +288,8 @@ func (r *createRequest) setFlat(key string, v flatValue) bool {
 		return setFlatString(&r.VisitorID, v)
 	case "message":
 		return setFlatStringPtr(&r.Message, v)
+	case "subject":
+		return setFlatString(&r.Subject, v)
 	}
 	return false
 }
@@ -317,6 +319,8 @@ func (r *endRequest) setFlat(key string, v flatValue) bool {
 		return setFlatString(&r.By, v)
 	case "agent_id":
 		return setFlatString(&r.AgentID, v)
+	case "voicemail":
+		return setFlatBool(&r.Voicemail, v)
 	}
 	return false
 }

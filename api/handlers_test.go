@@ -153,6 +153,12 @@ func TestCreateValidation(t *testing.T) {
 	h.fails(422, "invalid_client", "POST", "/v1/conversations", map[string]any{"channel": "messaging", "client": "web"})
 	h.fails(422, "invalid_priority", "POST", "/v1/conversations", map[string]any{"channel": "chat", "priority": 1001})
 	h.fails(422, "invalid_id", "POST", "/v1/conversations", map[string]any{"channel": "chat", "id": "a/b"})
+	// Ids a URL cannot carry: clients and proxies remove them from paths.
+	for _, id := range []string{".", ".."} {
+		h.fails(422, "invalid_id", "POST", "/v1/conversations", map[string]any{"channel": "chat", "id": id})
+		h.fails(422, "invalid_id", "PUT", "/v1/agents/%2E"+strings.Repeat("%2E", len(id)-1), map[string]any{"name": "x"})
+	}
+	h.must(201, "POST", "/v1/conversations", map[string]any{"channel": "chat", "id": "..."})
 	h.fails(422, "invalid_text", "POST", "/v1/conversations", map[string]any{"channel": "chat", "message": ""})
 	h.fails(413, "message_too_large", "POST", "/v1/conversations", map[string]any{"channel": "chat", "message": "12345678901"})
 	h.fails(422, "invalid_type", "POST", "/v1/conversations", `{"channel": "chat", "priority": "high"}`)
@@ -324,7 +330,8 @@ func TestHealthReadyAndCluster(t *testing.T) {
 		t.Fatalf("snapshot: %d %d bytes", r.Status, len(r.Body))
 	}
 	h.must(200, "PUT", "/v1/agents/a2", map[string]any{"name": "later"})
-	h.must(200, "POST", "/v1/cluster/restore", r.Body)
+	h.fails(415, "unsupported_media_type", "POST", "/v1/cluster/restore", r.Body) // sent as application/json
+	h.must(200, "POST", "/v1/cluster/restore", r.Body, "Content-Type", "application/octet-stream")
 	h.fails(404, "agent_not_found", "GET", "/v1/agents/a2", nil)
 	h.must(200, "GET", "/v1/agents/a1", nil)
 }
@@ -400,5 +407,34 @@ func TestLongAnswersAreSized(t *testing.T) {
 	}
 	if len(resp.TransferEncoding) != 0 || resp.ContentLength != int64(len(body)) {
 		t.Fatalf("answer of %d bytes sent with transfer encoding %v, length %d", len(body), resp.TransferEncoding, resp.ContentLength)
+	}
+}
+
+// TestCrossSiteRequestsAreRefused: what a web page could make a browser send
+// changes nothing. A body must be JSON (a restore's, octet-stream): a
+// "simple" text/plain request is 415; a request from another Origin is 403;
+// and without an auth file only loopback Host names are served (a rebound
+// DNS name is not).
+func TestCrossSiteRequestsAreRefused(t *testing.T) {
+	h := newHarness(t)
+	create := `{"id":"c1","channel":"chat"}`
+	h.fails(415, "unsupported_media_type", "POST", "/v1/conversations", create, "Content-Type", "text/plain")
+	h.fails(415, "unsupported_media_type", "POST", "/v1/conversations", create, "Content-Type", "application/x-www-form-urlencoded")
+	h.fails(415, "unsupported_media_type", "PUT", "/v1/policy", `{"routing":{"mode":"external"}}`, "Content-Type", "text/plain")
+	h.fails(415, "unsupported_media_type", "POST", "/v1/cluster/restore", "backup", "Content-Type", "text/plain")
+	h.fails(403, "cross_origin", "POST", "/v1/conversations", create, "Origin", "http://evil.example")
+	h.fails(403, "cross_origin", "GET", "/v1/agents", nil, "Origin", "null")
+	h.fails(404, "conversation_not_found", "GET", "/v1/conversations/c1", nil)
+	// The node's own pages may call it; so may clients that send no Origin.
+	h.must(201, "POST", "/v1/conversations", create, "Origin", h.srv.URL, "Content-Type", "application/json; charset=utf-8")
+	if p := h.must(200, "GET", "/v1/policy", nil); p["routing"].(map[string]any)["mode"] != "auto" {
+		t.Fatalf("a refused policy change applied: %v", p)
+	}
+
+	loop := newHarness(t, func(c *Config) { c.LoopbackHostsOnly = true })
+	loop.fails(403, "host_not_allowed", "GET", "/v1/agents", nil, "Host", "evil.example:8080")
+	loop.fails(403, "host_not_allowed", "POST", "/v1/conversations", create, "Host", "10.0.0.5:8080")
+	for _, host := range []string{"localhost:8080", "127.0.0.1:8080", "[::1]:8080", "app.localhost"} {
+		loop.must(200, "GET", "/v1/agents", nil, "Host", host)
 	}
 }

@@ -127,6 +127,10 @@ func (h *harness) req(method, path string, body any, headers ...string) response
 			r.Header.Del("Authorization")
 			continue
 		}
+		if headers[i] == "Host" {
+			r.Host = headers[i+1]
+			continue
+		}
 		r.Header.Set(headers[i], headers[i+1])
 	}
 	resp, err := http.DefaultClient.Do(r)

@@ -75,6 +75,8 @@ func appendConversationJSON(b []byte, c *routing.Conversation) []byte {
 	b = jsonstr.Append(b, c.Group)
 	b = append(b, `,"visitor_id":`...)
 	b = jsonstr.Append(b, c.VisitorID)
+	b = append(b, `,"subject":`...)
+	b = jsonstr.Append(b, c.Subject)
 	b = append(b, `,"state":`...)
 	b = jsonstr.Append(b, c.State.String())
 	b = append(b, `,"activity":`...)
@@ -152,6 +154,10 @@ func appendJSONChannels(b []byte, v [capacity.NumChannels]int) []byte {
 	b = strconv.AppendInt(b, int64(v[capacity.Chat]), 10)
 	b = append(b, `,"messaging":`...)
 	b = strconv.AppendInt(b, int64(v[capacity.Messaging]), 10)
+	b = append(b, `,"email":`...)
+	b = strconv.AppendInt(b, int64(v[capacity.Email]), 10)
+	b = append(b, `,"voice":`...)
+	b = strconv.AppendInt(b, int64(v[capacity.Voice]), 10)
 	return append(b, '}')
 }
 

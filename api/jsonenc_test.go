@@ -119,6 +119,7 @@ type ConversationView struct {
 	Skills      []string      `json:"skills"`
 	Group       string        `json:"group"`
 	VisitorID   string        `json:"visitor_id"`
+	Subject     string        `json:"subject"`
 	State       string        `json:"state"`
 	Activity    string        `json:"activity"`
 	AgentID     string        `json:"agent_id"`
@@ -149,6 +150,7 @@ func conversationView(c *routing.Conversation) ConversationView {
 		Skills:      nonNil(c.Skills),
 		Group:       c.Group,
 		VisitorID:   c.VisitorID,
+		Subject:     c.Subject,
 		State:       c.State.String(),
 		Activity:    c.Activity.String(),
 		AgentID:     c.AgentID,

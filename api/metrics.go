@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	runtimemetrics "runtime/metrics"
 	"strconv"
 	"sync"
 	"time"
@@ -247,6 +248,12 @@ var (
 	descCapTotal   = prometheus.NewDesc(ns+"_capacity_total", "Sum of the capacity of online agents, by channel.", []string{"channel"}, nil)
 	descAgents     = prometheus.NewDesc(ns+"_agents", "Agents by status.", []string{"status"}, nil)
 	descConvs      = prometheus.NewDesc(ns+"_conversations", "Conversations known to the state machine (including ended ones).", nil, nil)
+	descEndedConvs = prometheus.NewDesc(ns+"_conversations_ended", "Ended conversations kept until retention.ended has passed.", nil, nil)
+	descEvents     = prometheus.NewDesc(ns+"_events_retained", "Events kept for readers that resume from an id.", nil, nil)
+	descEventBytes = prometheus.NewDesc(ns+"_events_retained_bytes", "Size of the events kept, as --event-retention-bytes counts it.", nil, nil)
+	descKeys       = prometheus.NewDesc(ns+"_idempotency_records", "Idempotency records kept.", nil, nil)
+	descSnapBytes  = prometheus.NewDesc(ns+"_snapshot_last_bytes", "Size of the last raft snapshot this node wrote or installed (0: none yet).", nil, nil)
+	descHeapLive   = prometheus.NewDesc(ns+"_heap_live_bytes", "Go heap held by live objects at the end of the last garbage collection.", nil, nil)
 	descRaftState  = prometheus.NewDesc(ns+"_raft_state", "1 for this node's current raft state.", []string{"state"}, nil)
 	descTerm       = prometheus.NewDesc(ns+"_raft_term", "Current raft term.", nil, nil)
 	descCommit     = prometheus.NewDesc(ns+"_raft_commit_index", "Raft commit index.", nil, nil)
@@ -263,7 +270,8 @@ var (
 
 func (sc *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descQueueDepth, descOldestWait, descCapUsed, descCapTotal, descAgents,
-		descConvs, descRaftState, descTerm, descCommit, descApplied, descLeaderChg, descForwarded, descFwdReqs, descFwdStreams, descEntries, descCommands, descLastEvent, descScrapeErr} {
+		descConvs, descEndedConvs, descEvents, descEventBytes, descKeys, descSnapBytes, descHeapLive,
+		descRaftState, descTerm, descCommit, descApplied, descLeaderChg, descForwarded, descFwdReqs, descFwdStreams, descEntries, descCommands, descLastEvent, descScrapeErr} {
 		ch <- d
 	}
 }
@@ -287,6 +295,8 @@ func (sc *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descForwarded, prometheus.CounterValue, float64(st.Stats.Forwarded))
 	ch <- prometheus.MustNewConstMetric(descFwdReqs, prometheus.CounterValue, float64(st.Stats.ForwardRequests))
 	ch <- prometheus.MustNewConstMetric(descFwdStreams, prometheus.GaugeValue, float64(st.Stats.ForwardStreams))
+	ch <- prometheus.MustNewConstMetric(descSnapBytes, prometheus.GaugeValue, float64(st.Stats.LastSnapshotBytes))
+	ch <- prometheus.MustNewConstMetric(descHeapLive, prometheus.GaugeValue, float64(liveHeap()))
 	ch <- prometheus.MustNewConstMetric(descEntries, prometheus.CounterValue, float64(st.Stats.Entries))
 	ch <- prometheus.MustNewConstMetric(descCommands, prometheus.CounterValue, float64(st.Stats.Commands))
 
@@ -295,19 +305,16 @@ func (sc *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	oldest := map[queueKey]int64{}
 	var used, total capacity.Load
 	statuses := map[string]int{}
-	var convs int
+	var sizes routing.Sizes
 	var lastEvent uint64
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_, err := s.cluster.Read(ctx, Stale, func(m *routing.Machine) {
-		for _, e := range m.Queue() {
-			k := queueKey{channel: e.Channel.String()}
-			if c, ok := m.Conversation(e.ID); ok {
-				k.group = c.Group
-			}
-			depth[k]++
-			if o, ok := oldest[k]; !ok || e.QueuedAt < o {
-				oldest[k] = e.QueuedAt
+		for _, g := range m.QueueGroups() {
+			k := queueKey{channel: g.Channel.String(), group: g.Group}
+			depth[k] += g.Waiting
+			if o, ok := oldest[k]; !ok || g.OldestQueuedAt < o {
+				oldest[k] = g.OldestQueuedAt
 			}
 		}
 		for _, a := range m.Agents() {
@@ -319,7 +326,7 @@ func (sc *stateCollector) Collect(ch chan<- prometheus.Metric) {
 				}
 			}
 		}
-		convs = m.ConversationCount()
+		sizes = m.Sizes()
 		lastEvent = m.LastEventID()
 	})
 	if err != nil {
@@ -343,6 +350,21 @@ func (sc *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, st := range []routing.AgentStatus{routing.StatusOffline, routing.StatusOnline, routing.StatusAway, routing.StatusTransfersOnly} {
 		ch <- prometheus.MustNewConstMetric(descAgents, prometheus.GaugeValue, float64(statuses[st.String()]), st.String())
 	}
-	ch <- prometheus.MustNewConstMetric(descConvs, prometheus.GaugeValue, float64(convs))
+	ch <- prometheus.MustNewConstMetric(descConvs, prometheus.GaugeValue, float64(sizes.Conversations))
+	ch <- prometheus.MustNewConstMetric(descEndedConvs, prometheus.GaugeValue, float64(sizes.Ended))
+	ch <- prometheus.MustNewConstMetric(descEvents, prometheus.GaugeValue, float64(sizes.Events))
+	ch <- prometheus.MustNewConstMetric(descEventBytes, prometheus.GaugeValue, float64(sizes.EventBytes))
+	ch <- prometheus.MustNewConstMetric(descKeys, prometheus.GaugeValue, float64(sizes.Keys))
 	ch <- prometheus.MustNewConstMetric(descLastEvent, prometheus.GaugeValue, float64(lastEvent))
+}
+
+// liveHeap reads the runtime's count of live heap bytes (as of the last
+// collection).
+func liveHeap() uint64 {
+	sample := []runtimemetrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	runtimemetrics.Read(sample)
+	if sample[0].Value.Kind() != runtimemetrics.KindUint64 {
+		return 0
+	}
+	return sample[0].Value.Uint64()
 }

@@ -92,6 +92,9 @@ func formatDuration(d time.Duration) string {
 // leaves are policy fields. A null leaf or group sets nothing.
 func decodePolicyPatch(c *gin.Context) (routing.PolicyPatch, error) {
 	var patch routing.PolicyPatch
+	if err := requireBodyType(c.Request, "application/json"); err != nil {
+		return patch, err
+	}
 	body, err := httpbody.Read(c.Writer, c.Request, MaxBodyBytes)
 	if err != nil {
 		var mbe *http.MaxBytesError

@@ -56,6 +56,9 @@ type Config struct {
 	Logger   *slog.Logger
 	// Now is the wall clock used for wait times; nil means time.Now.
 	Now func() time.Time
+	// LoopbackHostsOnly serves only requests whose Host is a loopback name
+	// (a node without an auth file, not started --insecure).
+	LoopbackHostsOnly bool
 }
 
 // Server is the HTTP API.
@@ -72,6 +75,8 @@ type Server struct {
 	internalSecret string
 	internalCert   bool
 	deadlines      *deadline.Shared
+	// loopbackHostsOnly: see Config.LoopbackHostsOnly and guard.
+	loopbackHostsOnly bool
 
 	// openAPI is the OpenAPI document as served: info.version is this
 	// build's version.
@@ -94,7 +99,9 @@ func New(cfg Config) *Server {
 		internalH:      cfg.Internal,
 		internalSecret: cfg.InternalSecret,
 		internalCert:   cfg.InternalClientCert,
-		deadlines:      deadline.New(proposeTimeout, deadlineGrain),
+
+		loopbackHostsOnly: cfg.LoopbackHostsOnly,
+		deadlines:         deadline.New(proposeTimeout, deadlineGrain),
 	}
 	s.closing, s.closeStreams = context.WithCancel(context.Background())
 	if s.log == nil {
@@ -132,7 +139,7 @@ func (s *Server) routes() *gin.Engine {
 	// Every answer is JSON: no HTML redirect for a trailing slash.
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
-	r.Use(s.recoverer, s.observe)
+	r.Use(s.recoverer, s.observe, s.guard)
 	r.NoRoute(func(c *gin.Context) {
 		p := c.Request.URL.Path
 		if trimmed := strings.TrimRight(p, "/"); trimmed != p && trimmed != "" {

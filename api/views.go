@@ -24,10 +24,12 @@ func formatTime(ms int64) *string {
 type Channels struct {
 	Chat      int `json:"chat"`
 	Messaging int `json:"messaging"`
+	Email     int `json:"email"`
+	Voice     int `json:"voice"`
 }
 
 func channelsOf(v [capacity.NumChannels]int) Channels {
-	return Channels{Chat: v[capacity.Chat], Messaging: v[capacity.Messaging]}
+	return Channels{Chat: v[capacity.Chat], Messaging: v[capacity.Messaging], Email: v[capacity.Email], Voice: v[capacity.Voice]}
 }
 
 // AgentView is an agent as the API returns it.

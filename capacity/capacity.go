@@ -23,14 +23,35 @@ const (
 	Chat Channel = iota
 	// Messaging is asynchronous messaging.
 	Messaging
+	// Email is email tickets.
+	Email
+	// Voice is phone calls.
+	Voice
 	// NumChannels is the number of channels; Limits and Load are indexed by Channel.
 	NumChannels
 )
 
-// MaxLimit is the largest capacity an agent may have on one channel.
-const MaxLimit = 500
+// MaxLimit is the largest capacity an agent may have on one channel; a
+// voice agent takes one call at a time (MaxVoiceLimit).
+const (
+	MaxLimit      = 500
+	MaxVoiceLimit = 1
+)
 
-var channelNames = [NumChannels]string{"chat", "messaging"}
+var channelNames = [NumChannels]string{"chat", "messaging", "email", "voice"}
+
+// maxLimit is the largest limit on ch.
+func maxLimit(ch Channel) int {
+	if ch == Voice {
+		return MaxVoiceLimit
+	}
+	return MaxLimit
+}
+
+// RealTime reports whether work on ch wants the agent's attention now:
+// chat, messaging and voice; email waits in the agent's inbox. Focus mode
+// keeps an agent on one real-time channel at a time.
+func (c Channel) RealTime() bool { return c != Email }
 
 // String returns the channel's API name.
 func (c Channel) String() string {
@@ -57,11 +78,11 @@ func ParseChannel(s string) (Channel, error) {
 // that channel.
 type Limits [NumChannels]int
 
-// Validate checks that every limit is within 0..MaxLimit.
+// Validate checks every limit: 0..MaxLimit, voice 0 or 1.
 func (l Limits) Validate() error {
 	for ch, n := range l {
-		if n < 0 || n > MaxLimit {
-			return fmt.Errorf("%w: %s capacity %d is outside 0..%d", ErrInvalid, Channel(ch), n, MaxLimit)
+		if max := maxLimit(Channel(ch)); n < 0 || n > max {
+			return fmt.Errorf("%w: %s capacity %d is outside 0..%d", ErrInvalid, Channel(ch), n, max)
 		}
 	}
 	return nil
@@ -89,8 +110,8 @@ func SparePermille(l Limits, load Load, ch Channel) int {
 	return Spare(l, load, ch) * 1000 / l[ch]
 }
 
-// Holding describes a conversation held by an agent (offered or assigned), as
-// far as counting is concerned.
+// Holding describes a conversation held by an agent (offered, assigned,
+// or a call in wrap-up), as far as counting is concerned.
 type Holding struct {
 	Channel Channel
 	// Active is true when the session activity state is active.
@@ -100,15 +121,17 @@ type Holding struct {
 }
 
 // Counts reports whether a held conversation counts against the agent's
-// capacity. Live chats always count while held. A messaging conversation
-// counts while it is active and its ticket is new or open; with
-// countInactiveMessaging it counts while held, whatever its activity.
+// capacity. Live chats and calls (their wrap-up too) always count while
+// held. A messaging conversation counts while it is active and its ticket
+// is new or open; with countInactiveMessaging it counts while held,
+// whatever its activity. An email counts while its ticket is new or open.
 func Counts(h Holding, countInactiveMessaging bool) bool {
-	if h.Channel != Messaging {
+	switch h.Channel {
+	case Messaging:
+		return countInactiveMessaging || h.Active && h.TicketOpen
+	case Email:
+		return h.TicketOpen
+	default:
 		return true
 	}
-	if countInactiveMessaging {
-		return true
-	}
-	return h.Active && h.TicketOpen
 }

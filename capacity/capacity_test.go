@@ -71,13 +71,47 @@ func TestCounts(t *testing.T) {
 }
 
 func TestParseChannel(t *testing.T) {
-	for _, ch := range []Channel{Chat, Messaging} {
+	for _, ch := range []Channel{Chat, Messaging, Email, Voice} {
 		got, err := ParseChannel(ch.String())
 		if err != nil || got != ch {
 			t.Errorf("round trip %s: %v %v", ch, got, err)
 		}
 	}
-	if _, err := ParseChannel("email"); !errors.Is(err, ErrInvalid) {
+	if _, err := ParseChannel("fax"); !errors.Is(err, ErrInvalid) {
 		t.Errorf("unknown channel: %v", err)
+	}
+}
+
+// TestFourChannels: email and voice beside chat and messaging; a voice
+// agent takes one call at a time; email is the channel focus mode lets
+// through.
+func TestFourChannels(t *testing.T) {
+	for s, want := range map[string]Channel{"chat": Chat, "messaging": Messaging, "email": Email, "voice": Voice} {
+		if got, err := ParseChannel(s); err != nil || got != want || got.String() != s {
+			t.Errorf("%s: %v %v", s, got, err)
+		}
+	}
+	if err := (Limits{Voice: 1, Email: MaxLimit}).Validate(); err != nil {
+		t.Errorf("voice 1, email %d: %v", MaxLimit, err)
+	}
+	if err := (Limits{Voice: 2}).Validate(); !errors.Is(err, ErrInvalid) {
+		t.Errorf("voice 2: %v, want ErrInvalid", err)
+	}
+	for ch := range NumChannels {
+		if ch.RealTime() == (ch == Email) {
+			t.Errorf("%s real-time %v", ch, ch.RealTime())
+		}
+	}
+	for _, tc := range []struct {
+		h    Holding
+		want bool
+	}{
+		{Holding{Channel: Email, TicketOpen: true}, true},
+		{Holding{Channel: Email, TicketOpen: false, Active: true}, false},
+		{Holding{Channel: Voice}, true},
+	} {
+		if got := Counts(tc.h, false); got != tc.want {
+			t.Errorf("Counts(%+v) = %v, want %v", tc.h, got, tc.want)
+		}
 	}
 }

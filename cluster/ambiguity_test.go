@@ -11,7 +11,6 @@ import (
 // but the answer never reaches the follower: the caller gets ErrAmbiguous,
 // and a retry with the same key returns the first outcome.
 func TestForwardLostAnswerIsAmbiguous(t *testing.T) {
-	routingReady(t)
 	c := newCluster(t, clusterOpts{n: 3, inmem: true})
 	leader := c.waitLeader(nil)
 	f := c.follower(leader)
@@ -39,7 +38,6 @@ func TestForwardLostAnswerIsAmbiguous(t *testing.T) {
 // just lost its majority cannot be confirmed: ErrAmbiguous, never a plain
 // failure. After healing, the retry with the same key is applied once.
 func TestIsolatedLeaderWriteIsAmbiguous(t *testing.T) {
-	routingReady(t)
 	c := newCluster(t, clusterOpts{n: 3, inmem: true})
 	leader := c.waitLeader(nil)
 	c.partition(leader)

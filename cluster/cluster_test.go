@@ -125,7 +125,6 @@ func assertAgents(t *testing.T, c *testCluster, ids []string) {
 // catches up; every acknowledged write is everywhere and the states are
 // byte-identical.
 func TestClusterFailoverAndRestart(t *testing.T) {
-	routingReady(t)
 	c := newCluster(t, clusterOpts{n: 3})
 	leader := c.waitLeader(nil)
 	f := c.follower(leader)

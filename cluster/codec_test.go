@@ -1,7 +1,9 @@
 package cluster
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"reflect"
 	"strings"
@@ -143,5 +145,40 @@ func TestApplyErrorMapping(t *testing.T) {
 	}
 	if classifyApplyErr(nil) != nil {
 		t.Error("nil → non-nil")
+	}
+}
+
+// TestRaftSnapshotFileIsChecked: a raft snapshot file with any byte changed
+// or cut short is refused on load, never restored.
+func TestRaftSnapshotFileIsChecked(t *testing.T) {
+	f := newFSM()
+	for i := range 5 {
+		e := commandEntry(int64(1+i), "", agentCmd(i))
+		f.Apply(&raft.Log{Index: uint64(i + 1), Data: encodeEntry(&e)})
+	}
+	f.nodes["n1"] = NodeInfo{ID: "n1", RaftAddr: "127.0.0.1:7000", HTTPAddr: "http://127.0.0.1:8080"}
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := snap.(*fsmSnapshot).write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	file := buf.Bytes()
+	if err := newFSM().Restore(io.NopCloser(bytes.NewReader(file))); err != nil {
+		t.Fatalf("the intact file: %v", err)
+	}
+	for i := range file {
+		bad := bytes.Clone(file)
+		bad[i] ^= 0x10
+		if err := newFSM().Restore(io.NopCloser(bytes.NewReader(bad))); err == nil {
+			t.Fatalf("byte %d of %d changed, and the file was restored", i, len(file))
+		}
+	}
+	for cut := range len(file) {
+		if err := newFSM().Restore(io.NopCloser(bytes.NewReader(file[:cut]))); err == nil {
+			t.Fatalf("cut to %d of %d bytes, and the file was restored", cut, len(file))
+		}
 	}
 }

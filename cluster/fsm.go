@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"maps"
 	"slices"
@@ -30,10 +31,11 @@ type fsm struct {
 	// and configuration entries; raft's no-op and barrier entries are never
 	// delivered here).
 	applied atomic.Uint64
-	// appliedCh is closed and replaced after every apply; eventsCh after every
-	// apply that emitted events (or a restore). Both are guarded by mu.
+	// appliedCh is closed and replaced after every apply (guarded by mu).
 	appliedCh chan struct{}
-	eventsCh  chan struct{}
+	// events wakes event readers after applies that emitted events (or a
+	// restore).
+	events *broadcast
 
 	restores atomic.Uint64 // snapshot restores, for tests and status
 
@@ -45,7 +47,7 @@ func newFSM() *fsm {
 		m:         routing.New(),
 		nodes:     map[string]NodeInfo{},
 		appliedCh: make(chan struct{}),
-		eventsCh:  make(chan struct{}),
+		events:    newBroadcast(),
 	}
 }
 
@@ -126,8 +128,7 @@ func (f *fsm) advance(index uint64, events bool) {
 	close(f.appliedCh)
 	f.appliedCh = make(chan struct{})
 	if events {
-		close(f.eventsCh)
-		f.eventsCh = make(chan struct{})
+		f.events.publish(f.m.LastEventID())
 	}
 }
 
@@ -199,7 +200,9 @@ func (f *fsm) node(id string) (NodeInfo, bool) {
 
 // --- snapshot format -------------------------------------------------------
 //
-//	magic "ORFS" | uvarint header length | header | routing snapshot
+//	magic "ORFS" | uvarint header length | header | CRC-32C of all before it
+//	(4 bytes, big-endian) | routing snapshot (which ends with its own length
+//	and checksum)
 //	header: version byte, uvarint applied index, uvarint node count, then per
 //	node (sorted by id) id, raft address, HTTP address.
 
@@ -208,6 +211,8 @@ const (
 	snapshotVersion = 1
 	maxHeaderLen    = 16 << 20
 )
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 type fsmSnapshot struct {
 	m       *routing.Machine
@@ -245,10 +250,9 @@ func (s *fsmSnapshot) write(w io.Writer) error {
 	var pre wire.Encoder
 	pre.Buf = append(pre.Buf, snapshotMagic...)
 	pre.Uvarint(uint64(len(h.Buf)))
+	pre.Buf = append(pre.Buf, h.Buf...)
+	pre.Buf = binary.BigEndian.AppendUint32(pre.Buf, crc32.Checksum(pre.Buf, castagnoli))
 	if _, err := bw.Write(pre.Buf); err != nil {
-		return err
-	}
-	if _, err := bw.Write(h.Buf); err != nil {
 		return err
 	}
 	if err := s.m.WriteSnapshot(bw); err != nil {
@@ -268,10 +272,16 @@ func readSnapshotHeader(br *bufio.Reader) ([]NodeInfo, uint64, error) {
 	if err != nil || n > maxHeaderLen {
 		return nil, 0, fmt.Errorf("cluster: corrupt snapshot header length")
 	}
-	hb := make([]byte, n)
+	hb := make([]byte, n+4)
 	if _, err := io.ReadFull(br, hb); err != nil {
 		return nil, 0, fmt.Errorf("cluster: truncated snapshot header: %w", err)
 	}
+	covered := binary.AppendUvarint([]byte(snapshotMagic), n)
+	covered = append(covered, hb[:n]...)
+	if binary.BigEndian.Uint32(hb[n:]) != crc32.Checksum(covered, castagnoli) {
+		return nil, 0, fmt.Errorf("cluster: snapshot header checksum mismatch (the file is damaged)")
+	}
+	hb = hb[:n]
 	d := wire.NewDecoder(hb)
 	if v := d.Byte(); d.Err() == nil && v != snapshotVersion {
 		return nil, 0, fmt.Errorf("cluster: unknown snapshot version %d", v)

@@ -53,7 +53,6 @@ func proposeEach(tn *testNode, count int, timeout time.Duration, command func(i 
 // stream to the leader, each caller gets its own outcome, and retries with
 // the same keys are replayed.
 func TestForwardStream(t *testing.T) {
-	routingReady(t)
 	c := newCluster(t, clusterOpts{n: 3, inmem: true})
 	leader := c.waitLeader(nil)
 	f := c.follower(leader)
@@ -84,7 +83,6 @@ func TestForwardStream(t *testing.T) {
 // the stream to the old leader is closed once it carries nothing, and so
 // is a node's stream once it leads.
 func TestForwardStreamFollowsTheLeader(t *testing.T) {
-	routingReady(t)
 	c := newCluster(t, clusterOpts{n: 3, inmem: true})
 	old := c.waitLeader(nil)
 	f := c.follower(old)
@@ -129,7 +127,6 @@ func TestForwardStreamFollowsTheLeader(t *testing.T) {
 // callers get ErrAmbiguous then instead of at their deadlines, and its
 // forwarder is free for the next command.
 func TestForwardStreamStalledLeader(t *testing.T) {
-	routingReady(t)
 	c := newCluster(t, clusterOpts{n: 3, inmem: true})
 	leader := c.waitLeader(nil)
 	f := c.follower(leader)
@@ -195,7 +192,6 @@ func openRawStream(t *testing.T, url string) (io.ReadWriteCloser, *bufio.Reader,
 // speaks the stream's frames itself: a uvarint length, then the payload
 // (to the leader: tag, command; back: tag, status, message).
 func TestForwardStreamOnlyOnTheLeader(t *testing.T) {
-	routingReady(t)
 	c := newCluster(t, clusterOpts{n: 3, inmem: true})
 	leader := c.waitLeader(nil)
 	f := c.follower(leader)

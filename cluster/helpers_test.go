@@ -316,16 +316,6 @@ func (c *testCluster) checkConverged() {
 	}
 }
 
-// routingReady skips tests that need the real routing handlers while they
-// are still stubbed.
-func routingReady(t testing.TB) {
-	m := routing.New()
-	m.Apply(1, "", routing.UpsertAgent{ID: "probe", Name: "p"})
-	if _, ok := m.Agent("probe"); !ok {
-		t.Skip("routing handlers are still stubbed")
-	}
-}
-
 func propose(t testing.TB, tn *testNode, key string, cmd routing.Command) Result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

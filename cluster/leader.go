@@ -32,8 +32,9 @@ func (n *Node) leaderLoop(ctx context.Context) {
 	}
 }
 
-// leaderStart does the barrier and the self-registration, retrying until
-// they succeed or leadership ends.
+// leaderStart does the barrier and the self-registration (and proposes its
+// event limits when the state holds others), retrying until they succeed or
+// leadership ends.
 func (n *Node) leaderStart(ctx context.Context) bool {
 	for backoff := 50 * time.Millisecond; ; backoff = min(2*backoff, time.Second) {
 		if ctx.Err() != nil || n.raft.State() != raft.Leader {
@@ -43,6 +44,9 @@ func (n *Node) leaderStart(ctx context.Context) bool {
 		if err == nil {
 			pctx, cancel := context.WithTimeout(ctx, n.cfg.ApplyTimeout)
 			_, _, err = n.proposeLocal(pctx, entry{typ: typeRegister, node: n.selfInfo()})
+			if err == nil {
+				err = n.proposeEventLimits(pctx)
+			}
 			cancel()
 			if err == nil {
 				return true
@@ -98,4 +102,24 @@ func (n *Node) runTicker(ctx context.Context, term uint64) {
 		}
 		t.Reset(wait)
 	}
+}
+
+// proposeEventLimits makes the state's event limits this node's, if they
+// differ.
+func (n *Node) proposeEventLimits(ctx context.Context) error {
+	n.fsm.mu.RLock()
+	current := n.fsm.m.EventLimits()
+	n.fsm.mu.RUnlock()
+	if current == n.cfg.EventLimits {
+		return nil
+	}
+	res, _, err := n.proposeLocal(ctx, commandEntry(0, "", routing.SetEventLimits{Limits: n.cfg.EventLimits}))
+	if err != nil {
+		return err
+	}
+	if res.out.Err != nil {
+		return res.out.Err // Open checked them: not expected
+	}
+	n.log.Info("event limits set", "count", n.cfg.EventLimits.Count, "bytes", n.cfg.EventLimits.Bytes)
+	return nil
 }

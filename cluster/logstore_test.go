@@ -12,7 +12,6 @@ import (
 )
 
 func TestLogStoresSurviveRestart(t *testing.T) {
-	routingReady(t)
 	for _, kind := range []string{LogStoreWAL, LogStoreBolt} {
 		t.Run(kind, func(t *testing.T) {
 			cfg := Config{NodeID: "solo", DataDir: filepath.Join(t.TempDir(), "solo"), RaftAddr: freeAddr(t),

@@ -73,7 +73,6 @@ func TestJoinRefusesBadRequests(t *testing.T) {
 // applied, and becomes a voter once it can — on a new leader, when the old
 // one is gone by then.
 func TestJoinAsNonvoterPromotedOnceCaughtUp(t *testing.T) {
-	routingReady(t)
 	c := newCluster(t, clusterOpts{n: 3})
 	leader := c.waitLeader(nil)
 	writeMany(t, c, 0, 20)
@@ -153,7 +152,6 @@ func (c *testCluster) newNodeHidden(id string) *testNode {
 // reads of its last state, stays removed across a restart on the same data
 // directory, and becomes a member again when an operator adds it back.
 func TestRemovedNodeKnowsIt(t *testing.T) {
-	routingReady(t)
 	c := newCluster(t, clusterOpts{n: 3})
 	leader := c.waitLeader(nil)
 	gone := c.follower(leader)
@@ -214,7 +212,6 @@ func TestRemovedNodeKnowsIt(t *testing.T) {
 // TestRemovedWhileDown: a node removed while it was stopped learns it from
 // its peers when it starts again.
 func TestRemovedWhileDown(t *testing.T) {
-	routingReady(t)
 	c := newCluster(t, clusterOpts{n: 3})
 	leader := c.waitLeader(nil)
 	gone := c.follower(leader)

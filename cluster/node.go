@@ -19,6 +19,7 @@ import (
 
 	"github.com/omnirouter/omnirouter/cluster/forward"
 	"github.com/omnirouter/omnirouter/cluster/storage"
+	"github.com/omnirouter/omnirouter/routing"
 )
 
 // Config configures a Node. Zero durations and counts take the defaults
@@ -88,6 +89,10 @@ type Config struct {
 	// ApplyTimeout bounds a write's wait for commit when its context has no
 	// deadline (default 10s); past it the write is ambiguous.
 	ApplyTimeout time.Duration
+	// EventLimits bound the replicated event log (zero fields: routing's
+	// defaults). They are part of the state: a leader proposes its own when
+	// the state holds others, so give every node the same.
+	EventLimits routing.EventLimits
 
 	// walSegmentSize overrides raft-wal's segment size (64 MiB) in tests:
 	// the WAL frees log entries only a whole segment at a time.
@@ -124,6 +129,12 @@ func (c *Config) setDefaults() {
 		if c.MaxBatch == 1 {
 			c.MaxInflight = 1024 // no batching: let raft group the entries
 		}
+	}
+	if c.EventLimits.Count == 0 {
+		c.EventLimits.Count = routing.DefaultEventLimits.Count
+	}
+	if c.EventLimits.Bytes == 0 {
+		c.EventLimits.Bytes = routing.DefaultEventLimits.Bytes
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -247,6 +258,9 @@ func Open(cfg Config) (*Node, error) {
 	}
 	cfg.Join = append([]string(nil), cfg.Join...)
 	cfg.setDefaults()
+	if err := cfg.EventLimits.Validate(); err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("cluster: data dir: %w", err)
 	}
@@ -292,7 +306,11 @@ func Open(cfg Config) (*Node, error) {
 		RetireTimeout: n.cfg.ApplyTimeout,
 		Logger:        n.log,
 	})
-	n.wg.Add(4)
+	n.wg.Add(5)
+	go func() {
+		defer n.wg.Done()
+		n.fsm.events.run(n.ctx)
+	}()
 	go n.snapshotLoop()
 	go n.watchLeadership()
 	go n.runBatcher()

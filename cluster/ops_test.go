@@ -19,7 +19,6 @@ import (
 // alone; its state survives a restart (from log and snapshot), a backup
 // restores onto it, and a bad backup is refused before reaching the log.
 func TestSingleNodeRestartBackupRestore(t *testing.T) {
-	routingReady(t)
 	dir := t.TempDir()
 	cfg := Config{NodeID: "solo", DataDir: filepath.Join(dir, "solo"), RaftAddr: freeAddr(t),
 		HTTPAddr: "127.0.0.1:1", Logger: testLogger()}
@@ -109,7 +108,6 @@ func TestSingleNodeRestartBackupRestore(t *testing.T) {
 // replacement node (same id, empty data dir, new raft address) through the
 // same command line: it joins and catches up.
 func TestRemoveAndReplaceNode(t *testing.T) {
-	routingReady(t)
 	c := newCluster(t, clusterOpts{n: 3})
 	leader := c.waitLeader(nil)
 	gone := c.follower(leader)
@@ -174,7 +172,6 @@ func TestRemoveAndReplaceNode(t *testing.T) {
 // TestJoinReplacesClashingAddress: a node re-added under the same id with a
 // new raft address replaces the old entry (remove-then-add) without a Remove.
 func TestJoinReplacesClashingAddress(t *testing.T) {
-	routingReady(t)
 	c := newCluster(t, clusterOpts{n: 3})
 	leader := c.waitLeader(nil)
 	moved := c.follower(leader)

@@ -17,7 +17,6 @@ import (
 // majority elects a new leader and takes writes, the isolated node refuses
 // writes with ErrNoLeader; after healing it converges.
 func TestPartitionMinorityHeals(t *testing.T) {
-	routingReady(t)
 	c := newCluster(t, clusterOpts{n: 3, inmem: true})
 	old := c.waitLeader(nil)
 	acked := writeMany(t, c, 0, 20)
@@ -85,7 +84,6 @@ func TestLaggingFollowerCatchesUpBySnapshot(t *testing.T) {
 }
 
 func testLaggingFollowerCatchesUpBySnapshot(t *testing.T, kind string) {
-	routingReady(t)
 	c := newCluster(t, clusterOpts{n: 3, inmem: true, tweak: func(cfg *Config) {
 		cfg.LogStore = kind
 		cfg.walSegmentSize = 1 << 10

@@ -94,21 +94,8 @@ func (n *Node) readIndex(ctx context.Context) (uint64, error) {
 }
 
 // WaitEvents returns nil as soon as the local state holds an event with an
-// id greater than after, or ctx's error.
+// id greater than after, or ctx's error. Waiting costs the apply path
+// nothing per waiter (broadcast).
 func (n *Node) WaitEvents(ctx context.Context, after uint64) error {
-	for {
-		n.fsm.mu.RLock()
-		last, ch := n.fsm.m.LastEventID(), n.fsm.eventsCh
-		n.fsm.mu.RUnlock()
-		if last > after {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-n.ctx.Done():
-			return ErrShutdown
-		}
-	}
+	return n.fsm.events.wait(ctx, n.ctx, after)
 }

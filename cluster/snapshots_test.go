@@ -13,7 +13,6 @@ import (
 // snapshot's size, however many entries that takes; with the size
 // condition off, the entry count alone decides.
 func TestSnapshotsFollowLogVolume(t *testing.T) {
-	routingReady(t)
 	for _, tc := range []struct {
 		name  string
 		ratio float64

@@ -48,6 +48,10 @@ type Stats struct {
 	ForwardStreams int
 	// SnapshotRestores counts raft snapshots installed into the state.
 	SnapshotRestores uint64
+	// LastSnapshotBytes and LastSnapshotIndex describe the last snapshot
+	// this node wrote or installed (0: none yet).
+	LastSnapshotBytes uint64
+	LastSnapshotIndex uint64
 }
 
 // Status reports this node's view of the cluster.
@@ -70,6 +74,7 @@ func (n *Node) Status() Status {
 			SnapshotRestores: n.fsm.restores.Load(),
 		},
 	}
+	s.Stats.LastSnapshotIndex, _, s.Stats.LastSnapshotBytes = n.fsm.snaps.Last()
 	s.LeaderID, s.LeaderHTTP = n.leaderHTTP()
 	if cfg, err := n.configuration(); err == nil {
 		for _, srv := range cfg.Servers {

@@ -16,7 +16,6 @@ import (
 // the leader before it is due, and checks that after the election the chat
 // ends exactly once, on every node (the restarted old leader included).
 func TestTimerFiresOnceAfterFailover(t *testing.T) {
-	routingReady(t)
 	c := newCluster(t, clusterOpts{n: 3})
 	leader := c.waitLeader(nil)
 	f := c.follower(leader)
@@ -70,7 +69,6 @@ func TestTimerFiresOnceAfterFailover(t *testing.T) {
 
 // TestWaitEvents wakes on a new event and honours its context.
 func TestWaitEvents(t *testing.T) {
-	routingReady(t)
 	c := newCluster(t, clusterOpts{n: 1})
 	n := c.nodes[0]
 	var last uint64

@@ -23,7 +23,7 @@ type availSlot struct {
 func (m *Machine) emit(typ string, convID, agentID string, data EventData) {
 	e := Event{ID: m.nextEventID, Type: typ, At: m.now, ConversationID: convID, AgentID: agentID, Data: data}
 	m.nextEventID++
-	m.events.push(e, EventRetention)
+	m.events.push(e, m.eventLimits)
 	if m.collectEvents {
 		m.emitted = append(m.emitted, e)
 	}
@@ -68,7 +68,7 @@ func (m *Machine) strategyKey(a *Agent, ch capacity.Channel) availKey {
 func (m *Machine) reindexAvail(a *Agent) {
 	for i := range a.avail {
 		ch := capacity.Channel(i)
-		want := a.Status == StatusOnline && capacity.Spare(a.Capacity, a.Load, ch) > 0
+		want := m.receives(a, ch) && capacity.Spare(a.Capacity, a.Load, ch) > 0
 		var key availKey
 		if want {
 			key = m.strategyKey(a, ch)
@@ -123,7 +123,29 @@ func (m *Machine) agentIDs() []string {
 // --- holding and load ----------------------------------------------------
 
 func held(c *Conversation) bool {
-	return c.AgentID != "" && (c.State == StateOffered || c.State == StateAssigned)
+	return c.AgentID != "" && (c.State == StateOffered || c.State == StateAssigned || c.State == StateWrapUp)
+}
+
+// receives reports whether agent a's status lets routing give it work on
+// ch: online, or away for email when email.route_to_away is on.
+func (m *Machine) receives(a *Agent, ch capacity.Channel) bool {
+	return a.Status == StatusOnline || ch == capacity.Email && a.Status == StatusAway && m.policy.Email.RouteToAway
+}
+
+// focusAllows reports whether focus mode lets agent a take work on ch: with
+// routing.focus_mode on, an agent with real-time work counting on one
+// channel (offered or held) gets no real-time work on another; email is
+// exempt.
+func (m *Machine) focusAllows(a *Agent, ch capacity.Channel) bool {
+	if !m.policy.Routing.FocusMode || !ch.RealTime() {
+		return true
+	}
+	for other := range capacity.NumChannels {
+		if other != ch && other.RealTime() && a.Load[other] > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func ticketOpen(c *Conversation) bool {
@@ -156,6 +178,11 @@ func (m *Machine) recount(c *Conversation) {
 	} else {
 		a.Load[ch]--
 		c.Exempt = false
+		if a.Load[ch] == 0 && ch.RealTime() && m.policy.Routing.FocusMode {
+			// Focus mode let the agent through on its other real-time
+			// channels only now, whatever its spare capacity on this one.
+			m.match.agent(a.ID)
+		}
 	}
 	c.Counted = want
 	m.loadChangedFor(a.ID)
@@ -175,13 +202,14 @@ func (m *Machine) hold(c *Conversation, a *Agent, state State) {
 // unhold takes c away from its agent. keepAgent leaves AgentID set (an
 // ended conversation remembers who had it last).
 func (m *Machine) unhold(c *Conversation, newState State, keepAgent bool) {
-	if c.AgentID != "" && (c.State == StateOffered || c.State == StateAssigned) {
+	if held(c) {
 		a := m.agentW(c.AgentID)
 		c.State = newState // no longer held: recount drops the load
 		m.recount(c)
 		c.Exempt = false
 		a.Conversations = withoutString(a.Conversations, c.ID)
 		m.disarm(c, timerOffer)
+		m.disarm(c, timerWrapUp)
 	}
 	c.State = newState
 	if !keepAgent {

@@ -14,8 +14,9 @@ const (
 )
 
 // ValidID checks an agent or conversation id (what names it in the
-// error): 1..MaxIDLen bytes of letters, digits and - _ . : @. It is nil or
-// an *Error with code invalid_id.
+// error): 1..MaxIDLen bytes of letters, digits and - _ . : @, and not "."
+// or "..", which do not survive a URL. It is nil or an *Error with code
+// invalid_id.
 func ValidID(what, id string) error {
 	if err := validID(what, id); err != nil {
 		return err
@@ -37,6 +38,11 @@ func validID(what, id string) *Error {
 	}
 	if len(id) > MaxIDLen {
 		return invalidf(CodeInvalidID, "%s is longer than %d bytes", what, MaxIDLen)
+	}
+	if id == "." || id == ".." {
+		// A URL path segment clients and proxies remove: /v1/agents/..
+		// would name another resource.
+		return invalidf(CodeInvalidID, "%s may not be %q", what, id)
 	}
 	for i := 0; i < len(id); i++ {
 		b := id[i]
@@ -141,7 +147,11 @@ func (m *Machine) removeAgent(c RemoveAgent) Outcome {
 	}
 	a = m.writableAgent(a)
 	for _, id := range a.Conversations {
-		m.requeue(m.convW(id), "agent_removed")
+		if c := m.convW(id); c.State == StateWrapUp {
+			m.endSession(c, c.EndedReason) // the call is over
+		} else {
+			m.requeue(c, "agent_removed")
+		}
 	}
 	m.disarmAgent(a)
 	m.dropAvail(a)
@@ -189,8 +199,8 @@ func (m *Machine) setAgentStatus(c SetAgentStatus) Outcome {
 
 // fireReassign runs when an agent's reassign_delay has passed: if it is still
 // offline, its active assigned conversations go back to the queue with their
-// original eligibility time. Inactive messaging conversations stay with it:
-// their tickets stay assigned.
+// original eligibility time. Inactive messaging conversations and emails stay
+// with it (their tickets stay assigned), and so do calls in wrap-up.
 func (m *Machine) fireReassign(id string) {
 	a := m.getAgent(id)
 	if a == nil {
@@ -203,7 +213,10 @@ func (m *Machine) fireReassign(id string) {
 	}
 	for _, cid := range a.Conversations {
 		conv := m.getConv(cid)
-		if conv.Channel == capacity.Messaging && conv.Activity != ActivityActive {
+		switch {
+		case conv.Channel == capacity.Messaging && conv.Activity != ActivityActive,
+			conv.Channel == capacity.Email, // tickets stay with their agent
+			conv.State == StateWrapUp:      // the call is over
 			continue
 		}
 		m.requeue(m.writableConv(conv), "agent_offline")

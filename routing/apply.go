@@ -28,13 +28,11 @@ func (m *Machine) ApplyCounting(at int64, key string, cmd Command) (out Outcome,
 
 func (m *Machine) apply(at int64, key string, cmd Command, withEvents bool) (Outcome, int) {
 	if key != "" {
-		if rec := m.getKey(key); rec != nil && rec.ExpireAt > max(m.now, at) {
+		if rec := m.getKey(key); rec != nil && rec.ExpireAt > max(m.now, at) && m.recordLive(rec) {
 			if rec.Kind != cmd.Kind() || rec.Target != cmd.target() {
 				return Outcome{Err: conflictf(CodeIdempotencyKeyReused, "idempotency key %q was used for a different request", key)}, 0
 			}
-			out := rec.Outcome
-			out.Replayed = true
-			return out, 0
+			return rec.replay(), 0
 		}
 	}
 
@@ -49,15 +47,15 @@ func (m *Machine) apply(at int64, key string, cmd Command, withEvents bool) (Out
 	}
 	m.match.reset()
 	m.flushLoadEvents()
+	// An ended conversation whose retention is already over (0s, or a
+	// shortened retention) goes now, not at the next command.
+	m.pruneDue()
 	// The entities are read after dispatch, so a created conversation that
 	// was offered at once is returned as offered.
 	m.refreshOutcome(&out)
 
 	if key != "" {
-		stored := out
-		stored.Events = nil
-		m.putKey(&keyRecord{Key: key, Kind: cmd.Kind(), Target: cmd.target(),
-			ExpireAt: m.now + m.policy.IdempotencyRetention.Milliseconds(), Outcome: stored})
+		m.putKey(newKeyRecord(key, cmd, m.now+m.policy.IdempotencyRetention.Milliseconds(), &out))
 	}
 	// m.emitted is a scratch buffer kept across applies (growing a fresh
 	// slice of ~200-byte events took three allocations for a create); the
@@ -111,14 +109,21 @@ func (m *Machine) refreshOutcome(out *Outcome) {
 	}
 }
 
-// advance fires every deadline due by at, in deadline order, then moves
-// the clock to at and prunes expired idempotency keys. The clock steps
-// through each deadline as it fires, so a timer armed by a firing one (idle,
-// then idle timeout) counts from when it should have fired, however late
-// the tick that catches up comes.
+// advance fires every deadline due by at, and prunes every ended
+// conversation whose retention ran out by then, in time order (a pruning
+// before a timer due at the same time); then it moves the clock to at and
+// drops expired idempotency keys. The clock steps through each deadline as
+// it fires, so a timer armed by a firing one (idle, then idle timeout)
+// counts from when it should have fired, however late the tick that
+// catches up comes.
 func (m *Machine) advance(at int64) {
 	for {
 		d, ok := m.deadlines.Min()
+		if p, due := m.nextPrune(); due && p <= at && (!ok || p <= d.At) {
+			m.now = max(m.now, p)
+			m.prune()
+			continue
+		}
 		if !ok || d.At > at {
 			break
 		}

@@ -200,3 +200,44 @@ func BenchmarkApplyLifecycleKeyed(b *testing.B) {
 		n += 8
 	}
 }
+
+// decisionMachines caches the machines of BenchmarkRoutingDecision by
+// queue length (building one with a million queued takes seconds, and the
+// benchmark leaves it as it found it).
+var decisionMachines = map[int]*Machine{}
+
+// BenchmarkRoutingDecision: an agent comes online and is offered the first
+// queued conversation it may take, then goes offline and the offer returns
+// to its place; 10,000 agents, the queue at 10,000 and at 1,000,000
+// conversations in eight requirement classes. The cost of a decision must
+// not grow with the queue (the target: at most twice as much at 1M).
+func BenchmarkRoutingDecision(b *testing.B) {
+	for _, queued := range []int{10_000, 1_000_000} {
+		b.Run(fmt.Sprintf("queued=%d", queued), func(b *testing.B) {
+			m := decisionMachines[queued]
+			if m == nil {
+				m = New()
+				skills := []string{"de", "en", "es", "fr", "it", "ja", "nl", "pt"}
+				for i := range 10_000 {
+					m.Apply(t0, "", UpsertAgent{ID: fmt.Sprintf("a%05d", i), Capacity: capacity.Limits{1, 1}, Skills: skills})
+				}
+				for i := range queued {
+					m.Apply(t0+int64(i/1000), "", CreateConversation{ID: fmt.Sprintf("q%07d", i), Channel: capacity.Chat,
+						Skills: skills[i%len(skills) : i%len(skills)+1]})
+				}
+				decisionMachines[queued] = m
+			}
+			at := t0 + int64(queued/1000) // the last create's time: no timer is due
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				id := fmt.Sprintf("a%05d", i%10_000)
+				out := m.Apply(at, "", SetAgentStatus{AgentID: id, Status: StatusOnline})
+				if out.Err != nil || len(out.Agent.Conversations) != 1 {
+					b.Fatalf("online: %v, holds %v", out.Err, out.Agent.Conversations)
+				}
+				m.Apply(at, "", SetAgentStatus{AgentID: id, Status: StatusOffline})
+			}
+		})
+	}
+}

@@ -48,6 +48,7 @@ func init() {
 		KindRequestAssignment: spec("request_assignment", decodeRequestAssignment, (*Machine).requestAssignment),
 		KindSetPolicy:         spec("set_policy", decodeSetPolicy, (*Machine).setPolicy),
 		KindTick:              spec("tick", func(*wire.Decoder) Tick { return Tick{} }, func(*Machine, Tick) Outcome { return Outcome{} }),
+		KindSetEventLimits:    spec("set_event_limits", decodeSetEventLimits, (*Machine).setEventLimits),
 	}
 }
 
@@ -118,6 +119,7 @@ func (c CreateConversation) encode(e *wire.Encoder) {
 	e.String(c.Group)
 	e.String(c.VisitorID)
 	e.String(c.Message)
+	e.String(c.Subject)
 }
 
 func decodeCreate(d *wire.Decoder) CreateConversation {
@@ -130,6 +132,7 @@ func decodeCreate(d *wire.Decoder) CreateConversation {
 	c.Group = d.String()
 	c.VisitorID = d.String()
 	c.Message = d.String()
+	c.Subject = d.String()
 	return c
 }
 
@@ -180,12 +183,14 @@ func (c End) encode(e *wire.Encoder) {
 	e.String(c.ConversationID)
 	e.Byte(byte(c.By))
 	e.String(c.AgentID)
+	e.Bool(c.Voicemail)
 }
 
 func decodeEnd(d *wire.Decoder) End {
 	c := End{ConversationID: d.String()}
 	c.By = readEnum[EndedBy](d, "ended by")
 	c.AgentID = d.String()
+	c.Voicemail = d.Bool()
 	return c
 }
 
@@ -227,6 +232,15 @@ func (c SetPolicy) encode(e *wire.Encoder) { c.Patch.encode(e) }
 func decodeSetPolicy(d *wire.Decoder) SetPolicy { return SetPolicy{Patch: decodePatch(d)} }
 
 func (Tick) encode(*wire.Encoder) {}
+
+func (c SetEventLimits) encode(e *wire.Encoder) {
+	e.Int(c.Limits.Count)
+	e.Varint(c.Limits.Bytes)
+}
+
+func decodeSetEventLimits(d *wire.Decoder) SetEventLimits {
+	return SetEventLimits{Limits: EventLimits{Count: d.Int(), Bytes: d.Varint()}}
+}
 
 // --- shared field encodings ----------------------------------------------------
 

@@ -42,18 +42,19 @@ func exampleCommands(t testing.TB) []Command {
 		RemoveAgent{ID: "a1"},
 		SetAgentStatus{AgentID: "a1", Status: StatusTransfersOnly},
 		CreateConversation{ID: "c1", Channel: capacity.Messaging, Client: ClientMobileSDK, PushEnabled: true,
-			Priority: -7, Skills: []string{"fr"}, Group: "g", VisitorID: "v1", Message: "bonjour"},
+			Priority: -7, Skills: []string{"fr"}, Group: "g", VisitorID: "v1", Message: "bonjour", Subject: "Order 42"},
 		PostMessage{ConversationID: "c1", Author: AuthorAgent, AgentID: "a1", Text: "hi"},
 		Presence{ConversationID: "c1", Event: PresenceForegrounded},
 		Accept{ConversationID: "c1", AgentID: "a1"},
 		Reject{ConversationID: "c1", AgentID: "a2"},
 		Leave{ConversationID: "c1", AgentID: "a3"},
-		End{ConversationID: "c1", By: EndedByAgent, AgentID: "a1"},
+		End{ConversationID: "c1", By: EndedByVisitor, AgentID: "a1", Voicemail: true},
 		SetTicketStatus{ConversationID: "c1", Status: TicketSolved},
 		Release{AgentID: "a1", ConversationID: "c1", TicketStatus: TicketOnHold, SetTicket: true},
 		RequestAssignment{AgentID: "a1", ConversationID: "c1", Force: true},
 		SetPolicy{Patch: fullPatch(t)},
 		Tick{},
+		SetEventLimits{Limits: EventLimits{Count: 500, Bytes: 1 << 20}},
 	}
 }
 
@@ -83,7 +84,7 @@ func assertAllSet(t *testing.T, path string, v reflect.Value) {
 		}
 	default:
 		// Zero is a real value of some enums (the first status, author).
-		if v.IsZero() && v.Kind() != reflect.Bool && !strings.HasSuffix(path, ".Status") && !strings.HasSuffix(path, ".Author") {
+		if v.IsZero() && v.Kind() != reflect.Bool && !strings.HasSuffix(path, ".Status") && !strings.HasSuffix(path, ".Author") && !strings.HasSuffix(path, ".By") {
 			t.Errorf("%s is zero: set it in the fixture (and encode it)", path)
 		}
 	}
@@ -198,12 +199,12 @@ func TestPolicyPatchSet(t *testing.T) {
 
 func fullConversation() *Conversation {
 	return &Conversation{ID: "c1", Channel: capacity.Messaging, Client: ClientWeb, PushEnabled: true,
-		Priority: 3, Skills: []string{"fr"}, Group: "g", VisitorID: "v", State: StateUnassigned,
+		Priority: 3, Skills: []string{"fr"}, Group: "g", VisitorID: "v", Subject: "s", State: StateUnassigned,
 		Activity: ActivityInactive, AgentID: "a1", Missed: true, EndedReason: ReasonIdleTimeout,
 		CreatedAt: 1, EndedAt: 2, QueuedAt: 3, Seq: 4,
 		Ticket:     &Ticket{ID: "t1", Status: TicketOpen, CreatedAt: 5, Via: ViaMissedChat},
-		Transcript: []Message{{Author: AuthorSystem, AgentID: "a1", Text: "x", At: 6}},
-		Joined:     true, Missers: []string{"a2"}, Counted: true, Exempt: true, AwaitAgent: true, Disconnected: true, Backgrounded: true}
+		Transcript: []Message{{Author: AuthorSystem, AgentID: "a1", Text: "x", At: 6}}, TranscriptBytes: 1,
+		Joined: true, Missers: []string{"a2"}, Counted: true, Exempt: true, AwaitAgent: true, Disconnected: true, Backgrounded: true}
 }
 
 func fullOutcome() Outcome {
@@ -219,7 +220,7 @@ func fullOutcome() Outcome {
 			Data: EventData{Reason: "r", Status: "s", Previous: "p", Missed: true, Transcript: []Message{msg},
 				Ticket:   &Ticket{ID: "t2", Status: TicketPending, CreatedAt: 14, Via: ViaAPI},
 				Capacity: capacity.Limits{1, 2}, Load: capacity.Load{3, 4}, Message: &msg}}},
-		Replayed: true,
+		Replayed: true, ConversationID: "c1", AgentID: "a1",
 	}
 }
 

@@ -25,8 +25,9 @@ const (
 	KindRequestAssignment Kind = 13
 	KindSetPolicy         Kind = 14
 	KindTick              Kind = 15
+	KindSetEventLimits    Kind = 16
 	// numKinds is one past the newest kind.
-	numKinds = KindTick + 1
+	numKinds = KindSetEventLimits + 1
 )
 
 // Command is one input of the state machine. Every command is applied with
@@ -70,7 +71,8 @@ type CreateConversation struct {
 	Skills      []string
 	Group       string
 	VisitorID   string
-	Message     string // optional first visitor message
+	Message     string // the first end-user message: optional, but an email's
+	Subject     string // email only
 }
 
 // PostMessage appends a message to a conversation's transcript.
@@ -101,6 +103,9 @@ type End struct {
 	ConversationID string
 	By             EndedBy
 	AgentID        string // required when By is EndedByAgent
+	// Voicemail: a caller who hangs up before anyone answered left a
+	// voicemail (the missed call's ticket says so).
+	Voicemail bool
 }
 
 // SetTicketStatus changes the status of a conversation's ticket (creating
@@ -136,6 +141,11 @@ type SetPolicy struct{ Patch PolicyPatch }
 // leader proposes it when the earliest deadline is due.
 type Tick struct{}
 
+// SetEventLimits bounds the event log. The leader proposes its configured
+// limits when they differ from the state's, so every replica keeps the same
+// events.
+type SetEventLimits struct{ Limits EventLimits }
+
 func (UpsertAgent) Kind() Kind        { return KindUpsertAgent }
 func (RemoveAgent) Kind() Kind        { return KindRemoveAgent }
 func (SetAgentStatus) Kind() Kind     { return KindSetAgentStatus }
@@ -151,6 +161,7 @@ func (Release) Kind() Kind            { return KindRelease }
 func (RequestAssignment) Kind() Kind  { return KindRequestAssignment }
 func (SetPolicy) Kind() Kind          { return KindSetPolicy }
 func (Tick) Kind() Kind               { return KindTick }
+func (SetEventLimits) Kind() Kind     { return KindSetEventLimits }
 
 func (c UpsertAgent) target() string        { return c.ID }
 func (c RemoveAgent) target() string        { return c.ID }
@@ -167,3 +178,4 @@ func (c Release) target() string            { return c.ConversationID }
 func (c RequestAssignment) target() string  { return c.ConversationID + "/" + c.AgentID }
 func (SetPolicy) target() string            { return "" }
 func (Tick) target() string                 { return "" }
+func (SetEventLimits) target() string       { return "" }

@@ -5,8 +5,12 @@ import (
 )
 
 // MaxTextLen bounds one message inside the state machine; the API enforces
-// its own, usually smaller, configurable limit.
-const MaxTextLen = 1 << 20
+// its own, usually smaller, configurable limit. MaxSubjectLen bounds an
+// email's subject.
+const (
+	MaxTextLen    = 1 << 20
+	MaxSubjectLen = 998 // an email header line (RFC 5322)
+)
 
 // System notices appended to transcripts.
 const noticeAgentLeft = "The agent has left the chat."
@@ -29,13 +33,38 @@ func (m *Machine) openConv(id string) (*Conversation, *Error) {
 	if err != nil {
 		return nil, err
 	}
-	if c.State == StateEnded {
+	if c.State == StateEnded || c.State == StateWrapUp {
 		if c.Channel == capacity.Messaging {
 			return nil, conflictf(CodeConversationEnded, "conversation %q was released and has ended; start a new conversation", id)
 		}
 		return nil, conflictf(CodeConversationEnded, "conversation %q has ended", id)
 	}
 	return c, nil
+}
+
+// transcriptRoom refuses a message that would take c's transcript beyond
+// limits.transcript_messages or limits.transcript_bytes.
+func (m *Machine) transcriptRoom(c *Conversation, text string) *Error {
+	lim := m.policy.Limits
+	if len(c.Transcript)+1 > lim.TranscriptMessages || c.TranscriptBytes+len(text) > lim.TranscriptBytes {
+		return tooLargef(CodeTranscriptFull, "the transcript of conversation %q is full: %d messages and %d bytes, limits %d and %d",
+			c.ID, len(c.Transcript), c.TranscriptBytes, lim.TranscriptMessages, lim.TranscriptBytes)
+	}
+	return nil
+}
+
+// appendMessage adds msg to c's transcript (which has room for it).
+func appendMessage(c *Conversation, msg Message) {
+	c.Transcript = append(c.Transcript, msg)
+	c.TranscriptBytes += len(msg.Text)
+}
+
+// appendNotice adds a system notice when the transcript has room for it;
+// a full transcript goes without: the limit holds for every message.
+func (m *Machine) appendNotice(c *Conversation, text string) {
+	if m.transcriptRoom(c, text) == nil {
+		appendMessage(c, Message{Author: AuthorSystem, Text: text, At: m.now})
+	}
 }
 
 func validText(text string) *Error {
@@ -58,8 +87,20 @@ func (m *Machine) create(c CreateConversation) Outcome {
 	if !c.Client.Valid() {
 		return Outcome{Err: invalidf("invalid_client", "unknown client %d", c.Client)}
 	}
-	if c.Channel == capacity.Messaging && c.Client != ClientNone {
+	if c.Channel != capacity.Chat && c.Client != ClientNone {
 		return Outcome{Err: invalidf("invalid_client", "client applies to chat only")}
+	}
+	if c.Subject != "" && c.Channel != capacity.Email {
+		return Outcome{Err: invalidf("invalid_subject", "a subject is for email only")}
+	}
+	if len(c.Subject) > MaxSubjectLen {
+		return Outcome{Err: invalidf("invalid_subject", "subject is longer than %d bytes", MaxSubjectLen)}
+	}
+	if c.Channel == capacity.Email && c.Message == "" {
+		return Outcome{Err: invalidf(CodeInvalidText, "an email needs its message")}
+	}
+	if c.Channel == capacity.Voice && c.Message != "" {
+		return Outcome{Err: invalidf(CodeInvalidText, "a call has no message")}
 	}
 	if c.Priority < -MaxPriority || c.Priority > MaxPriority {
 		return Outcome{Err: invalidf(CodeInvalidPriority, "priority must be within -%d..%d", MaxPriority, MaxPriority)}
@@ -77,6 +118,9 @@ func (m *Machine) create(c CreateConversation) Outcome {
 		if err := validText(c.Message); err != nil {
 			return Outcome{Err: err}
 		}
+		if len(c.Message) > m.policy.Limits.TranscriptBytes {
+			return Outcome{Err: tooLargef(CodeTranscriptFull, "the first message is %d bytes; limits.transcript_bytes is %d", len(c.Message), m.policy.Limits.TranscriptBytes)}
+		}
 	}
 	if m.getConv(c.ID) != nil {
 		return Outcome{Err: conflictf(CodeConversationExists, "conversation %q already exists", c.ID)}
@@ -84,7 +128,7 @@ func (m *Machine) create(c CreateConversation) Outcome {
 
 	conv := &Conversation{
 		ID: c.ID, Channel: c.Channel, Client: c.Client, PushEnabled: c.PushEnabled,
-		Priority: c.Priority, Skills: sortedSet(c.Skills), Group: c.Group, VisitorID: c.VisitorID,
+		Priority: c.Priority, Skills: sortedSet(c.Skills), Group: c.Group, VisitorID: c.VisitorID, Subject: c.Subject,
 		Activity: ActivityActive, CreatedAt: m.now, QueuedAt: m.now, Seq: m.nextSeq, cow: m.cow,
 	}
 	if conv.Channel == capacity.Chat && conv.Client == ClientNone {
@@ -92,11 +136,14 @@ func (m *Machine) create(c CreateConversation) Outcome {
 	}
 	m.nextSeq++
 	m.putConv(conv)
-	if conv.Channel == capacity.Messaging {
+	switch conv.Channel {
+	case capacity.Messaging:
 		m.newTicket(conv, TicketNew, ViaMessaging)
+	case capacity.Email:
+		m.newTicket(conv, TicketNew, ViaEmail)
 	}
 	if c.Message != "" {
-		conv.Transcript = append(conv.Transcript, Message{Author: AuthorVisitor, Text: c.Message, At: m.now})
+		appendMessage(conv, Message{Author: AuthorVisitor, Text: c.Message, At: m.now})
 	}
 	m.armActivityTimers(conv)
 	m.enqueue(conv)
@@ -104,9 +151,13 @@ func (m *Machine) create(c CreateConversation) Outcome {
 	return Outcome{Conversation: conv}
 }
 
-// armActivityTimers starts a new conversation's activity clock.
+// armActivityTimers starts a new conversation's activity clock: an email
+// has none; a call waits at most voice.max_queue_wait for an answer.
 func (m *Machine) armActivityTimers(c *Conversation) {
 	switch {
+	case c.Channel == capacity.Email:
+	case c.Channel == capacity.Voice:
+		m.arm(c, timerMaxWait, ms(m.policy.Voice.MaxQueueWait))
 	case c.Channel == capacity.Messaging:
 		m.arm(c, timerInactivity, ms(m.policy.Messaging.InactivityTimeout))
 	case c.Client == ClientMobileSDK:
@@ -136,15 +187,32 @@ func (m *Machine) setTicket(c *Conversation, status TicketStatus) {
 	}
 	if c.Ticket == nil {
 		m.newTicket(c, status, ViaAPI)
-		return
+	} else if c.Ticket.Status != status {
+		t := *c.Ticket
+		t.Status = status
+		c.Ticket = &t
+		m.emit(EventTicketUpdated, c.ID, c.AgentID, EventData{Ticket: c.Ticket, Status: status.String()})
 	}
-	if c.Ticket.Status == status {
-		return
+	// A solved ticket closes close_solved_after later, unless it changes
+	// first.
+	switch {
+	case status != TicketSolved:
+		m.disarm(c, timerCloseSolved)
+	case c.deadlines[timerCloseSolved] == 0:
+		m.arm(c, timerCloseSolved, ms(m.policy.Ticket.CloseSolvedAfter))
 	}
+}
+
+// closeTicket closes a ticket that stayed solved: its session ends, if it
+// was still open, which starts its retention window.
+func (m *Machine) closeTicket(c *Conversation) {
 	t := *c.Ticket
-	t.Status = status
+	t.Status = TicketClosed
 	c.Ticket = &t
-	m.emit(EventTicketUpdated, c.ID, c.AgentID, EventData{Ticket: c.Ticket, Status: status.String()})
+	m.emit(EventTicketUpdated, c.ID, c.AgentID, EventData{Ticket: c.Ticket, Status: TicketClosed.String()})
+	if c.State != StateEnded {
+		m.endSession(c, ReasonTicketClosed)
+	}
 }
 
 func (m *Machine) postMessage(p PostMessage) Outcome {
@@ -158,6 +226,9 @@ func (m *Machine) postMessage(p PostMessage) Outcome {
 	if err != nil {
 		return Outcome{Err: err}
 	}
+	if c.Channel == capacity.Voice && p.Author != AuthorSystem {
+		return Outcome{Err: conflictf(CodeWrongChannel, "a call has no messages")}
+	}
 	if p.Author == AuthorAgent {
 		if _, err := m.agentOrErr(p.AgentID); err != nil {
 			return Outcome{Err: err}
@@ -166,16 +237,23 @@ func (m *Machine) postMessage(p PostMessage) Outcome {
 			return Outcome{Err: conflictf(CodeNotAssigned, "conversation %q is not assigned to agent %q", c.ID, p.AgentID)}
 		}
 	}
+	if err := m.transcriptRoom(c, p.Text); err != nil {
+		return Outcome{Err: err}
+	}
 	c = m.writableConv(c)
 	msg := Message{Author: p.Author, Text: p.Text, At: m.now}
 	if p.Author == AuthorAgent {
 		msg.AgentID = p.AgentID
 	}
-	c.Transcript = append(c.Transcript, msg)
+	appendMessage(c, msg)
 	m.emit(EventMessage, c.ID, msg.AgentID, EventData{Message: &msg})
 
 	switch {
 	case p.Author == AuthorSystem:
+	case c.Channel == capacity.Email:
+		if p.Author == AuthorVisitor {
+			m.endUserEmail(c)
+		}
 	case c.Channel == capacity.Messaging && p.Author == AuthorVisitor:
 		m.endUserMessage(c)
 	case c.Channel == capacity.Messaging:
@@ -311,7 +389,7 @@ func (m *Machine) accept(p Accept) Outcome {
 	c = m.writableConv(c)
 	m.disarm(c, timerOffer)
 	c.State = StateAssigned
-	c.Joined = true
+	m.joined(c)
 	m.emit(EventAssigned, c.ID, c.AgentID, EventData{})
 	return Outcome{Conversation: c}
 }
@@ -367,13 +445,24 @@ func (m *Machine) end(p End) Outcome {
 	if !p.By.Valid() {
 		return Outcome{Err: invalidf("invalid_by", "unknown ender %d", p.By)}
 	}
+	if p.Voicemail && p.By != EndedByVisitor {
+		return Outcome{Err: invalidf("invalid_voicemail", "voicemail is for a caller who hangs up")}
+	}
 	c, err := m.openConv(p.ConversationID)
 	if err != nil {
 		return Outcome{Err: err}
 	}
+	if p.Voicemail && c.Channel != capacity.Voice {
+		return Outcome{Err: invalidf("invalid_voicemail", "voicemail is for a call")}
+	}
 	if p.By == EndedByVisitor {
-		if c.Channel == capacity.Messaging {
-			return Outcome{Err: conflictf(CodeWrongChannel, "messaging has no session the end user can end")}
+		switch c.Channel {
+		case capacity.Messaging, capacity.Email:
+			return Outcome{Err: conflictf(CodeWrongChannel, "%s has no session the end user can end", c.Channel)}
+		case capacity.Voice:
+			c = m.writableConv(c)
+			m.hangUp(c, ReasonVisitorEnded, p.Voicemail)
+			return Outcome{Conversation: c}
 		}
 		c = m.writableConv(c)
 		m.endSession(c, ReasonVisitorEnded)
@@ -383,7 +472,11 @@ func (m *Machine) end(p End) Outcome {
 		return Outcome{Err: err}
 	}
 	switch {
-	case c.Channel == capacity.Messaging:
+	case c.Channel == capacity.Voice:
+		c = m.writableConv(c)
+		m.hangUp(c, ReasonAgentEnded, false)
+		return Outcome{Conversation: c}
+	case c.Channel == capacity.Messaging || c.Channel == capacity.Email:
 		return m.release(Release{AgentID: p.AgentID, ConversationID: c.ID})
 	case c.Client == ClientMobileSDK:
 		// The SDK session outlives the agent for agent_ended_timeout: a
@@ -398,7 +491,7 @@ func (m *Machine) end(p End) Outcome {
 			return Outcome{Err: conflictf(CodeAgentEndDisabled, "agents may not end chats (policy agent_can_end_chat is off); leave the chat instead")}
 		}
 		c = m.writableConv(c)
-		c.Transcript = append(c.Transcript, Message{Author: AuthorSystem, Text: noticeAgentLeft, At: m.now})
+		m.appendNotice(c, noticeAgentLeft)
 		m.endSession(c, ReasonAgentEnded)
 		return Outcome{Conversation: c}
 	}
@@ -410,7 +503,11 @@ func (m *Machine) end(p End) Outcome {
 func (m *Machine) endSession(c *Conversation, reason string) {
 	m.dequeue(c)
 	m.unhold(c, StateEnded, true)
-	m.disarmAll(c)
+	for t := range numTimers {
+		if t != timerCloseSolved { // a solved ticket still closes
+			m.disarm(c, t)
+		}
+	}
 	c.State = StateEnded
 	c.Activity = ActivityEnded
 	c.EndedReason = reason
@@ -422,6 +519,10 @@ func (m *Machine) endSession(c *Conversation, reason string) {
 			m.newTicket(c, TicketNew, ViaMissedChat)
 		}
 	}
+	if c.Channel == capacity.Voice && !c.Joined {
+		c.Missed = true // missedCall made its ticket
+	}
+	m.ended.ReplaceOrInsert(endedKey{At: c.EndedAt, Seq: c.Seq})
 	m.emit(EventEnded, c.ID, c.AgentID, EventData{Reason: reason, Missed: c.Missed, Transcript: c.Transcript})
 }
 
@@ -429,12 +530,21 @@ func (m *Machine) setTicketStatus(p SetTicketStatus) Outcome {
 	if !p.Status.Valid() {
 		return Outcome{Err: invalidf("invalid_ticket_status", "unknown ticket status %d", p.Status)}
 	}
+	if p.Status == TicketClosed {
+		return Outcome{Err: invalidf(CodeInvalidTicketStatus, "a ticket is closed by the state machine, close_solved_after past solved; it cannot be set")}
+	}
 	c, err := m.convOrErr(p.ConversationID)
 	if err != nil {
 		return Outcome{Err: err}
 	}
+	if c.Ticket != nil && c.Ticket.Status == TicketClosed {
+		return Outcome{Err: conflictf(CodeTicketClosed, "the ticket of conversation %q is closed; a closed ticket never changes", c.ID)}
+	}
 	c = m.writableConv(c)
 	m.setTicket(c, p.Status)
+	if c.Channel == capacity.Email && held(c) {
+		m.recount(c) // new and open count; pending, on-hold and solved do not
+	}
 	if c.Channel == capacity.Messaging && c.State != StateEnded {
 		if p.Status != TicketNew && p.Status != TicketOpen && c.Activity == ActivityActive {
 			m.becomeInactive(c)
@@ -461,6 +571,9 @@ func (m *Machine) becomeInactive(c *Conversation) {
 func (m *Machine) release(p Release) Outcome {
 	if p.SetTicket && p.TicketStatus != TicketPending && p.TicketStatus != TicketOnHold {
 		return Outcome{Err: invalidf("invalid_ticket_status", "release sets the ticket to pending or on-hold, not %s", p.TicketStatus)}
+	}
+	if c, err := m.convOrErr(p.ConversationID); err == nil && c.Channel == capacity.Voice {
+		return m.releaseWrapUp(p)
 	}
 	c, err := m.openConv(p.ConversationID)
 	if err != nil {
@@ -515,6 +628,16 @@ func (m *Machine) fireConversation(id string, t timer) {
 		m.endSession(c, ReasonBackgroundTimeout)
 	case timerAgentEnded:
 		m.endSession(c, ReasonAgentEnded)
+	case timerCloseSolved:
+		m.closeTicket(c)
+	case timerMaxWait:
+		if c.State == StateQueued || c.State == StateOffered {
+			m.missedCall(c, ReasonQueueTimeout, false)
+		}
+	case timerWrapUp:
+		if c.State == StateWrapUp {
+			m.endSession(c, c.EndedReason)
+		}
 	}
 }
 

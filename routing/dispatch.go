@@ -6,13 +6,15 @@ import (
 	"github.com/omnirouter/omnirouter/capacity"
 )
 
-// eligible reports whether agent a may be given conversation c now: online,
-// spare capacity on the channel, every required skill, and the group. A
-// messaging conversation whose ticket waits on the end user (pending,
-// on-hold, solved) is not routed until the end user writes again.
-func eligible(a *Agent, c *Conversation) bool {
-	return a.Status == StatusOnline && ticketOpen(c) &&
+// eligible reports whether agent a may be given conversation c now: its
+// status lets it receive work on the channel, spare capacity there, focus
+// mode allows it, every required skill, and the group. A conversation
+// whose ticket waits on the end user (pending, on-hold, solved) is not
+// routed until the end user writes again.
+func (m *Machine) eligible(a *Agent, c *Conversation) bool {
+	return m.receives(a, c.Channel) && ticketOpen(c) &&
 		capacity.Spare(a.Capacity, a.Load, c.Channel) > 0 &&
+		m.focusAllows(a, c.Channel) &&
 		containsAll(a.Skills, c.Skills) &&
 		(c.Group == "" || contains(a.Groups, c.Group))
 }
@@ -23,7 +25,7 @@ func (m *Machine) chooseAgent(c *Conversation) *Agent {
 	var chosen, fallback *Agent
 	m.avail[c.Channel].Ascend(func(k availKey) bool {
 		a := m.getAgent(k.ID)
-		if !eligible(a, c) {
+		if !m.eligible(a, c) {
 			return true
 		}
 		if contains(c.Missers, a.ID) {
@@ -68,12 +70,13 @@ func (w *matchWork) reset() {
 
 // dispatch makes every match this apply made possible. First each agent
 // whose availability grew (by id) takes, while it can, the first queued
-// conversation it is eligible for, in queue order; that conversation goes
-// to its best eligible agent under the strategy, which may be another of
-// them. Then each conversation queued in this apply, in queue order, goes
-// to its best eligible agent, if any. No other pair can have become
-// possible: the agents that did not gain availability had no eligible
-// queued conversation before.
+// conversation it is eligible for in queue order across its channels (one
+// queue: highest priority, then oldest eligibility time, whatever the
+// channel); that conversation goes to its best eligible agent under the
+// strategy, which may be another of them. Then each conversation queued in
+// this apply, in queue order, goes to its best eligible agent, if any. No
+// other pair can have become possible: the agents that did not gain
+// availability had no eligible queued conversation before.
 func (m *Machine) dispatch() {
 	if m.match.all {
 		m.dispatchAll()
@@ -81,18 +84,16 @@ func (m *Machine) dispatch() {
 	}
 	slices.Sort(m.match.agents)
 	for _, id := range m.match.agents {
-		for ch := range m.queue {
-			for {
-				a := m.getAgent(id)
-				if a == nil || !a.avail[ch].in {
-					break
-				}
-				c := m.firstEligible(a, capacity.Channel(ch))
-				if c == nil {
-					break
-				}
-				m.route(m.writableConv(c), m.writableAgent(m.chooseAgent(c)), false)
+		for {
+			a := m.getAgent(id)
+			if a == nil {
+				break
 			}
+			c := m.firstEligibleAcross(a)
+			if c == nil {
+				break
+			}
+			m.route(m.writableConv(c), m.writableAgent(m.chooseAgent(c)), false)
 		}
 	}
 	if len(m.match.conversations) == 0 {
@@ -126,30 +127,59 @@ func compareQueueKeys(a, b queueKey) int {
 	return 0
 }
 
-// dispatchAll matches the whole queue, channel by channel in queue order,
-// until no queued conversation has an eligible agent. Each scan resumes
-// after the last match: a conversation skipped once cannot match later in
-// the same pass, since matching only takes capacity away.
+// dispatchAll matches the whole queue, in queue order across channels,
+// until no queued conversation has an eligible agent. Each channel's scan
+// resumes where it last found a match: a conversation skipped once cannot
+// match later in the same pass, since matching only takes capacity away
+// (and, in focus mode, channels).
 func (m *Machine) dispatchAll() {
+	var from [capacity.NumChannels]queueKey
+	var done [capacity.NumChannels]bool
 	for ch := range m.queue {
-		from, ok := m.queue[ch].Min()
-		for ok && m.avail[ch].Len() > 0 {
-			var conv *Conversation
-			var agent *Agent
-			ok = false
-			m.queue[ch].AscendGreaterOrEqual(from, func(k queueKey) bool {
-				c := m.getConv(k.ID)
-				if a := m.chooseAgent(c); a != nil {
-					conv, agent, from, ok = c, a, k, true
-					return false
-				}
-				return true
-			})
-			if ok {
-				m.route(m.writableConv(conv), m.writableAgent(agent), false)
+		var ok bool
+		from[ch], ok = m.queue[ch].Min()
+		done[ch] = !ok
+	}
+	for {
+		var conv *Conversation
+		var agent *Agent
+		for ch := range m.queue {
+			if done[ch] {
+				continue
+			}
+			c, a := m.firstRoutable(capacity.Channel(ch), &from[ch])
+			if c == nil {
+				done[ch] = true
+				continue
+			}
+			if conv == nil || queueLess(qkey(c), qkey(conv)) {
+				conv, agent = c, a
 			}
 		}
+		if conv == nil {
+			return
+		}
+		m.route(m.writableConv(conv), m.writableAgent(agent), false)
 	}
+}
+
+// firstRoutable returns the first conversation of ch's queue from *from on
+// that has an eligible agent, and that agent, moving *from to it.
+func (m *Machine) firstRoutable(ch capacity.Channel, from *queueKey) (*Conversation, *Agent) {
+	if m.avail[ch].Len() == 0 {
+		return nil, nil
+	}
+	var conv *Conversation
+	var agent *Agent
+	m.queue[ch].AscendGreaterOrEqual(*from, func(k queueKey) bool {
+		c := m.getConv(k.ID)
+		if a := m.chooseAgent(c); a != nil {
+			conv, agent, *from = c, a, k
+			return false
+		}
+		return true
+	})
+	return conv, agent
 }
 
 // firstQueued returns the first queued conversation, in routing order
@@ -185,15 +215,30 @@ func (m *Machine) route(c *Conversation, a *Agent, force bool) {
 		c.AwaitAgent = true
 		m.disarm(c, timerInactivity)
 	}
-	if force || m.policy.Routing.AutoAccept {
+	autoAccept, offerTimeout := m.policy.Routing.AutoAccept, m.policy.Routing.OfferTimeout
+	switch c.Channel {
+	case capacity.Email:
+		autoAccept = m.policy.Email.AutoAccept
+	case capacity.Voice:
+		offerTimeout = m.policy.Voice.RingTimeout
+	}
+	if force || autoAccept {
 		m.hold(c, a, StateAssigned)
-		c.Joined = true
+		m.joined(c)
 		m.emit(EventAssigned, c.ID, a.ID, EventData{})
 		return
 	}
 	m.hold(c, a, StateOffered)
-	m.arm(c, timerOffer, ms(m.policy.Routing.OfferTimeout))
+	m.arm(c, timerOffer, ms(offerTimeout))
 	m.emit(EventOffered, c.ID, a.ID, EventData{})
+}
+
+// joined records that an agent took c (accepted, or was assigned it): it
+// is no missed chat, and a call is answered (it no longer waits for
+// voice.max_queue_wait).
+func (m *Machine) joined(c *Conversation) {
+	c.Joined = true
+	m.disarm(c, timerMaxWait)
 }
 
 func (m *Machine) requestAssignment(r RequestAssignment) Outcome {
@@ -219,7 +264,7 @@ func (m *Machine) requestAssignment(r RequestAssignment) Outcome {
 
 	switch {
 	case conv != nil && agent != nil:
-		if !r.Force && !eligible(agent, conv) {
+		if !r.Force && !m.eligible(agent, conv) {
 			return Outcome{Err: conflictf(CodeAgentNotEligible, "agent %q is not eligible for conversation %q (needs status online, spare %s capacity, skills %v, group %q)",
 				agent.ID, conv.ID, conv.Channel, conv.Skills, conv.Group)}
 		}
@@ -231,12 +276,7 @@ func (m *Machine) requestAssignment(r RequestAssignment) Outcome {
 		if r.Force {
 			return Outcome{Err: invalidf(CodeInvalidCommand, "a forced assignment names the conversation")}
 		}
-		for ch := range m.classes {
-			if c := m.firstEligible(agent, capacity.Channel(ch)); c != nil && (conv == nil || queueLess(qkey(c), qkey(conv))) {
-				conv = c
-			}
-		}
-		if conv == nil {
+		if conv = m.firstEligibleAcross(agent); conv == nil {
 			return Outcome{Err: notFoundf(CodeNoEligibleConversation, "no queued conversation agent %q is eligible for", agent.ID)}
 		}
 	default:
@@ -265,7 +305,7 @@ func (m *Machine) setPolicy(p SetPolicy) Outcome {
 	}
 	old := m.policy
 	p.Patch.apply(&m.policy)
-	if old.Routing.Strategy != m.policy.Routing.Strategy {
+	if old.Routing.Strategy != m.policy.Routing.Strategy || old.Email.RouteToAway != m.policy.Email.RouteToAway {
 		m.rebuildAvail()
 	}
 	if old.Messaging.CountInactiveMessaging != m.policy.Messaging.CountInactiveMessaging {
@@ -273,6 +313,15 @@ func (m *Machine) setPolicy(p SetPolicy) Outcome {
 	}
 	m.match.all = true
 	m.emit(EventPolicyChanged, "", "", EventData{})
+	return Outcome{}
+}
+
+func (m *Machine) setEventLimits(c SetEventLimits) Outcome {
+	if err := c.Limits.validate(); err != nil {
+		return Outcome{Err: err}
+	}
+	m.eventLimits = c.Limits
+	m.events.trim(c.Limits)
 	return Outcome{}
 }
 

@@ -14,6 +14,7 @@ const (
 	StateAssigned                // an agent holds it
 	StateUnassigned              // chat only: the agent left, the session is still open
 	StateEnded                   // the session is over
+	StateWrapUp                  // voice: the call is over, its agent still held for wrap-up
 	numStates
 )
 
@@ -79,6 +80,9 @@ const (
 	TicketPending
 	TicketOnHold
 	TicketSolved
+	// TicketClosed is set by the state machine only, close_solved_after
+	// past solved; a closed ticket never changes again.
+	TicketClosed
 	numTicketStatuses
 )
 
@@ -124,16 +128,19 @@ const (
 	ReasonAgentEnded        = "agent_ended"
 	ReasonVisitorEnded      = "visitor_ended"
 	ReasonReleased          = "released"
+	ReasonTicketClosed      = "ticket_closed"
+	ReasonCallerHungUp      = "caller_hung_up" // voice: before anyone answered
+	ReasonQueueTimeout      = "queue_timeout"  // voice: waited voice.max_queue_wait
 )
 
 var (
-	stateNames        = [...]string{"queued", "offered", "assigned", "unassigned", "ended"}
+	stateNames        = [...]string{"queued", "offered", "assigned", "unassigned", "ended", "wrap_up"}
 	activityNames     = [...]string{"active", "inactive", "ended"}
 	clientNames       = [...]string{"", "web", "mobile_sdk"}
 	authorNames       = [...]string{"visitor", "agent", "system"}
 	presenceNames     = [...]string{"activity", "disconnected", "connected", "backgrounded", "foregrounded"}
 	statusNames       = [...]string{"offline", "online", "away", "transfers_only"}
-	ticketStatusNames = [...]string{"new", "open", "pending", "on-hold", "solved"}
+	ticketStatusNames = [...]string{"new", "open", "pending", "on-hold", "solved", "closed"}
 	endedByNames      = [...]string{"visitor", "agent"}
 	modeNames         = [...]string{"auto", "external"}
 	strategyNames     = [...]string{"spare_capacity", "spare_percentage", "round_robin"}

@@ -17,10 +17,14 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrInvalid: a value is malformed or out of range.
 	ErrInvalid = errors.New("invalid value")
+	// ErrTooLarge: the request would make something grow beyond its limit
+	// (a transcript beyond limits.transcript_messages or _bytes).
+	ErrTooLarge = errors.New("too large")
 )
 
-// errorClasses gives each class a stable number for snapshots.
-var errorClasses = [...]error{ErrNotFound, ErrConflict, ErrInvalid}
+// errorClasses gives each class a stable number for snapshots (only
+// appended).
+var errorClasses = [...]error{ErrNotFound, ErrConflict, ErrInvalid, ErrTooLarge}
 
 // Error is a typed domain error: a class, a stable machine-readable code and
 // a human message. It is a value that survives snapshots (idempotency keys
@@ -42,6 +46,10 @@ func notFoundf(code, format string, args ...any) *Error {
 
 func conflictf(code, format string, args ...any) *Error {
 	return &Error{Class: ErrConflict, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+func tooLargef(code, format string, args ...any) *Error {
+	return &Error{Class: ErrTooLarge, Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
 func invalidf(code, format string, args ...any) *Error {
@@ -70,4 +78,7 @@ const (
 	CodeInvalidCommand          = "invalid_command"
 	CodeInvalidPriority         = "invalid_priority"
 	CodeConversationUnavailable = "conversation_unavailable"
+	CodeTranscriptFull          = "transcript_full"
+	CodeTicketClosed            = "ticket_closed"
+	CodeInvalidTicketStatus     = "invalid_ticket_status"
 )

@@ -2,11 +2,32 @@ package routing
 
 // eventLog keeps the latest events, oldest first, with contiguous ids, in a
 // fifo: appending writes one slot, trimming the oldest moves an offset, and
-// a clone copies the chunk pointers (EventRetention / fifoChunkLen of
-// them), not the events. (A B-tree of events would shift up to a node's
-// worth of ~200-byte events on every append and every trim.)
+// a clone copies the chunk pointers (one per fifoChunkLen events), not the
+// events. (A B-tree of events would shift up to a node's worth of ~200-byte
+// events on every append and every trim.)
 type eventLog struct {
-	q fifo[Event]
+	q     fifo[Event]
+	bytes int64 // eventSize of every event held
+}
+
+// eventSize is an event's weight against EventLimits.Bytes: its text and
+// identifiers plus a fixed overhead per event and per message, close to
+// what it takes in memory and in a snapshot. It depends on the event alone,
+// so every replica counts the same.
+func eventSize(e *Event) int64 {
+	const perEvent, perMessage, perTicket = 96, 48, 48
+	n := int64(perEvent + len(e.Type) + len(e.ConversationID) + len(e.AgentID) +
+		len(e.Data.Reason) + len(e.Data.Status) + len(e.Data.Previous))
+	for i := range e.Data.Transcript {
+		n += int64(perMessage + len(e.Data.Transcript[i].AgentID) + len(e.Data.Transcript[i].Text))
+	}
+	if m := e.Data.Message; m != nil {
+		n += int64(perMessage + len(m.AgentID) + len(m.Text))
+	}
+	if t := e.Data.Ticket; t != nil {
+		n += int64(perTicket + len(t.ID) + len(t.Via))
+	}
+	return n
 }
 
 func (l *eventLog) Len() int { return l.q.Len() }
@@ -28,10 +49,18 @@ func (l *eventLog) last() (*Event, bool) {
 }
 
 // push appends e (whose id must follow the newest event's) and drops the
-// oldest events beyond limit.
-func (l *eventLog) push(e Event, limit int) {
+// oldest events beyond the limits.
+func (l *eventLog) push(e Event, lim EventLimits) {
 	l.q.push(e)
-	for l.q.Len() > limit {
+	l.bytes += eventSize(&e)
+	l.trim(lim)
+}
+
+// trim drops the oldest events while either limit is exceeded, keeping the
+// newest.
+func (l *eventLog) trim(lim EventLimits) {
+	for l.q.Len() > 1 && (l.q.Len() > lim.Count || l.bytes > lim.Bytes) {
+		l.bytes -= eventSize(l.q.at(0))
 		l.q.dropOldest()
 	}
 }
@@ -53,7 +82,7 @@ func (l *eventLog) ascendFrom(id uint64, fn func(*Event) bool) {
 	l.q.each(i, fn)
 }
 
-func (l *eventLog) clear() { l.q.clear() }
+func (l *eventLog) clear() { *l = eventLog{} }
 
 // clone returns a log with the same events; l stays usable.
-func (l *eventLog) clone() eventLog { return eventLog{q: l.q.clone()} }
+func (l *eventLog) clone() eventLog { return eventLog{q: l.q.clone(), bytes: l.bytes} }

@@ -6,19 +6,20 @@ import (
 	"testing"
 )
 
-// TestEventLogModel drives logs and their clones with random appends and
-// compares each with a plain slice: a clone and its original never see
-// each other's later events, trimming keeps the newest, lookups by id
-// start at the right event.
+// TestEventLogModel drives logs and their clones with random appends of
+// events of random sizes and compares each with a plain slice: a clone and
+// its original never see each other's later events, trimming by count and
+// by bytes keeps the newest (at least one), lookups by id start at the
+// right event.
 func TestEventLogModel(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	type pair struct {
 		log   eventLog
 		model []Event
 		next  uint64
-		limit int
+		limit EventLimits
 	}
-	logs := []*pair{{next: 1, limit: 3*fifoChunkLen + 17}}
+	logs := []*pair{{next: 1, limit: EventLimits{Count: 3*fifoChunkLen + 17, Bytes: 200 * 300}}}
 	for step := range 20000 {
 		p := logs[rng.IntN(len(logs))]
 		switch r := rng.IntN(100); {
@@ -30,16 +31,22 @@ func TestEventLogModel(t *testing.T) {
 			p.model = nil
 		default:
 			for range 1 + rng.IntN(2*fifoChunkLen) {
-				e := Event{ID: p.next, Type: "t", ConversationID: "c"}
+				e := Event{ID: p.next, Type: "t", ConversationID: string(make([]byte, rng.IntN(400)))}
+				if rng.IntN(1000) == 0 {
+					e.ConversationID = string(make([]byte, 100_000)) // alone beyond the byte limit
+				}
 				p.next++
 				p.log.push(e, p.limit)
 				p.model = append(p.model, e)
-				if len(p.model) > p.limit {
-					p.model = p.model[len(p.model)-p.limit:]
+				for len(p.model) > 1 && (len(p.model) > p.limit.Count || modelBytes(p.model) > p.limit.Bytes) {
+					p.model = p.model[1:]
 				}
 			}
 		}
 		for i, q := range logs {
+			if q.log.bytes != modelBytes(q.model) {
+				t.Fatalf("step %d log %d: %d bytes, model %d", step, i, q.log.bytes, modelBytes(q.model))
+			}
 			if q.log.Len() != len(q.model) {
 				t.Fatalf("step %d log %d: %d events, model %d", step, i, q.log.Len(), len(q.model))
 			}
@@ -69,4 +76,12 @@ func TestEventLogModel(t *testing.T) {
 			}
 		}
 	}
+}
+
+func modelBytes(es []Event) int64 {
+	var n int64
+	for i := range es {
+		n += eventSize(&es[i])
+	}
+	return n
 }

@@ -165,7 +165,7 @@ func (h *harness) wantLoad(agent string, ch capacity.Channel, n int) {
 // eventsOf returns the retained events of one type about one conversation.
 func (h *harness) eventsOf(typ, conv string) []Event {
 	h.t.Helper()
-	all, err := h.m.Events(0, EventRetention)
+	all, err := h.m.Events(0, h.m.events.Len())
 	if err != nil {
 		h.t.Fatal(err)
 	}

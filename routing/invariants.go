@@ -67,7 +67,7 @@ func (m *Machine) CheckInvariants() error {
 			if a.Load[ch] > a.Capacity[ch]+exempt[ch] {
 				bad("agent %s over %s capacity: load %d, limit %d, exempt %d", a.ID, capacity.Channel(ch), a.Load[ch], a.Capacity[ch], exempt[ch])
 			}
-			want := a.Status == StatusOnline && capacity.Spare(a.Capacity, a.Load, capacity.Channel(ch)) > 0
+			want := m.receives(a, capacity.Channel(ch)) && capacity.Spare(a.Capacity, a.Load, capacity.Channel(ch)) > 0
 			slot := a.avail[ch]
 			if slot.in != want || (want && (slot.key != m.strategyKey(a, capacity.Channel(ch)) || !m.avail[ch].Has(slot.key))) {
 				bad("agent %s: availability index wrong on %s", a.ID, capacity.Channel(ch))
@@ -79,7 +79,7 @@ func (m *Machine) CheckInvariants() error {
 		return true
 	})
 
-	queued, armed := 0, 0
+	queued, armed, ended := 0, 0, 0
 	m.agents.Ascend(func(r agentRef) bool {
 		a := r.a
 		if a.ReassignAt != 0 {
@@ -100,8 +100,36 @@ func (m *Machine) CheckInvariants() error {
 		if c.Exempt && !c.Counted {
 			bad("conversation %s exempt but not counted", c.ID)
 		}
-		if (c.State == StateEnded) != (c.Activity == ActivityEnded) {
+		if (c.State == StateEnded || c.State == StateWrapUp) != (c.Activity == ActivityEnded) {
 			bad("conversation %s: state %s with activity %s", c.ID, c.State, c.Activity)
+		}
+		if (c.State == StateWrapUp) != (c.deadlines[timerWrapUp] != 0) {
+			bad("conversation %s: state %s, wrap-up timer armed=%v", c.ID, c.State, c.deadlines[timerWrapUp] != 0)
+		}
+		if c.deadlines[timerMaxWait] != 0 && (c.Channel != capacity.Voice || c.Joined || (c.State != StateQueued && c.State != StateOffered)) {
+			bad("conversation %s: %s, %s, joined=%v with the queue-wait timer armed", c.ID, c.Channel, c.State, c.Joined)
+		}
+		if c.State == StateEnded {
+			ended++
+			if !m.ended.Has(endedKey{At: c.EndedAt, Seq: c.Seq}) {
+				bad("ended conversation %s is not in the ended index", c.ID)
+			}
+			if c.EndedAt+m.policy.Retention.Ended.Milliseconds() < m.now {
+				bad("ended conversation %s outlived its retention (ended %d, now %d)", c.ID, c.EndedAt, m.now)
+			}
+		}
+		textBytes := 0
+		for i := range c.Transcript {
+			textBytes += len(c.Transcript[i].Text)
+		}
+		if textBytes != c.TranscriptBytes {
+			bad("conversation %s: transcript of %d bytes counted as %d", c.ID, textBytes, c.TranscriptBytes)
+		}
+		if (c.Ticket != nil && c.Ticket.Status == TicketSolved) != (c.deadlines[timerCloseSolved] != 0) {
+			bad("conversation %s: ticket %v with the close timer armed=%v", c.ID, c.Ticket, c.deadlines[timerCloseSolved] != 0)
+		}
+		if c.Ticket != nil && c.Ticket.Status == TicketClosed && c.State != StateEnded {
+			bad("conversation %s: ticket closed but the session is %s", c.ID, c.State)
 		}
 		if c.State == StateQueued {
 			queued++
@@ -117,7 +145,7 @@ func (m *Machine) CheckInvariants() error {
 			if !m.deadlines.Has(deadlineKey{At: at, Owner: ownerConversation, ID: c.ID, Timer: timer(t)}) {
 				bad("conversation %s: timer %d at %d not in the deadline index", c.ID, t, at)
 			}
-			if c.State == StateEnded {
+			if (c.State == StateEnded || c.State == StateWrapUp) && timer(t) != timerCloseSolved && timer(t) != timerWrapUp {
 				bad("ended conversation %s has timer %d armed", c.ID, t)
 			}
 		}
@@ -133,9 +161,14 @@ func (m *Machine) CheckInvariants() error {
 			if cl.queue.Len() == 0 {
 				bad("empty queue class %q kept", cl.key)
 			}
+			if cl.byAge.Len() != cl.queue.Len() {
+				bad("queue class %q holds %d conversations by age, %d in routing order", cl.key, cl.byAge.Len(), cl.queue.Len())
+			}
 			cl.queue.Ascend(func(k queueKey) bool {
 				if c := m.getConv(k.ID); c == nil || c.State != StateQueued || classKey(c) != cl.key || qkey(c) != k {
 					bad("queue class %q holds %s, which does not belong there", cl.key, k.ID)
+				} else if !cl.byAge.Has(ageKey{QueuedAt: c.QueuedAt, Seq: c.Seq}) {
+					bad("queue class %q lacks %s by age", cl.key, k.ID)
 				}
 				return true
 			})
@@ -147,6 +180,9 @@ func (m *Machine) CheckInvariants() error {
 	}
 	if queued != m.QueueLen() {
 		bad("queue index holds %d entries for %d queued conversations", m.QueueLen(), queued)
+	}
+	if ended != m.ended.Len() {
+		bad("ended index holds %d entries for %d ended conversations", m.ended.Len(), ended)
 	}
 	if armed != m.deadlines.Len() {
 		bad("deadline index holds %d entries for %d armed timers", m.deadlines.Len(), armed)
@@ -161,7 +197,11 @@ func (m *Machine) CheckInvariants() error {
 		}
 		return true
 	})
-	if total := m.avail[capacity.Chat].Len() + m.avail[capacity.Messaging].Len(); total != availCount {
+	total := 0
+	for ch := range m.avail {
+		total += m.avail[ch].Len()
+	}
+	if total != availCount {
 		bad("availability index holds %d entries for %d available agent channels", total, availCount)
 	}
 	if m.policy.Routing.Mode == ModeAuto {
@@ -189,8 +229,16 @@ func (m *Machine) CheckInvariants() error {
 		checkMirror(bad, "agent", m.agentByID, m.agents, func(r agentRef) (string, *Agent) { return r.id, r.a })
 	}
 	m.checkKeys(bad)
-	if n := m.events.Len(); n > EventRetention {
-		bad("%d events retained, limit %d", n, EventRetention)
+	var eventBytes int64
+	m.events.q.each(0, func(e *Event) bool {
+		eventBytes += eventSize(e)
+		return true
+	})
+	if eventBytes != m.events.bytes {
+		bad("event log counts %d bytes, its events weigh %d", m.events.bytes, eventBytes)
+	}
+	if n := m.events.Len(); n > 1 && (n > m.eventLimits.Count || m.events.bytes > m.eventLimits.Bytes) {
+		bad("%d events (%d bytes) retained, limits %d and %d", n, m.events.bytes, m.eventLimits.Count, m.eventLimits.Bytes)
 	} else if n > 0 {
 		first, _ := m.events.first()
 		last, _ := m.events.last()
@@ -201,12 +249,13 @@ func (m *Machine) CheckInvariants() error {
 	return errors.Join(errs...)
 }
 
-// checkKeys: a key is stored again only once its record has expired, and
+// checkKeys: a key is stored again only once its record has expired (or
+// its conversation was pruned), and
 // the lookup map holds each key's latest record.
 func (m *Machine) checkKeys(bad func(string, ...any)) {
 	latest := make(map[string]*keyRecord, m.keys.Len())
 	m.keys.each(0, func(rec **keyRecord) bool {
-		if prev := latest[(*rec).Key]; prev != nil && prev.ExpireAt > m.now {
+		if prev := latest[(*rec).Key]; prev != nil && prev.ExpireAt > m.now && m.recordLive(prev) {
 			bad("idempotency key %q stored again before its record expired", prev.Key)
 		}
 		latest[(*rec).Key] = *rec

@@ -19,6 +19,7 @@
 package routing
 
 import (
+	"errors"
 	"slices"
 	"strconv"
 
@@ -27,9 +28,39 @@ import (
 	"github.com/omnirouter/omnirouter/capacity"
 )
 
-// EventRetention is how many of the latest events the machine keeps for
-// readers that resume from an event id.
-const EventRetention = 100_000
+// EventLimits bound the event log that readers resume from: the oldest
+// events go as soon as either bound is exceeded (the newest event always
+// stays). They are replicated state, set by SetEventLimits.
+type EventLimits struct {
+	Count int
+	Bytes int64
+}
+
+// DefaultEventLimits keep 100,000 events or 256 MiB of them.
+var DefaultEventLimits = EventLimits{Count: 100_000, Bytes: 256 << 20}
+
+// Validate checks the limits' bounds.
+func (l EventLimits) Validate() error {
+	if err := l.validate(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (l EventLimits) validate() *Error {
+	if l.Count < 1 || l.Count > MaxEventCount || l.Bytes < MinEventBytes || l.Bytes > MaxEventBytes {
+		return invalidf("invalid_event_limits", "event retention must be 1..%d events and %d..%d bytes, got %d and %d",
+			MaxEventCount, MinEventBytes, MaxEventBytes, l.Count, l.Bytes)
+	}
+	return nil
+}
+
+// Bounds of EventLimits.
+const (
+	MaxEventCount = 10_000_000
+	MinEventBytes = 64 << 10
+	MaxEventBytes = 64 << 30
+)
 
 // cowToken marks which Machine owns an agent or conversation: an item owned
 // by another token is shared with a clone and must be copied before writing;
@@ -55,7 +86,11 @@ type Machine struct {
 	classProbe queueClass
 	deadlines  *btree.BTreeG[deadlineKey]
 	avail      [capacity.NumChannels]*btree.BTreeG[availKey]
-	events     eventLog
+	// ended lists the ended conversations by when they ended: the first
+	// one is pruned at its EndedAt plus retention.ended.
+	ended       *btree.BTreeG[endedKey]
+	events      eventLog
+	eventLimits EventLimits
 
 	// keys holds the idempotency records in the order they were stored,
 	// which is the order they expire in (each expires a retention period
@@ -179,13 +214,77 @@ func availLess(a, b availKey) bool {
 	return a.ID < b.ID
 }
 
-// keyRecord is a client key and the first outcome it produced.
+// endedKey orders the ended conversations: by end time, then arrival.
+type endedKey struct {
+	At  int64
+	Seq uint64
+}
+
+func endedLess(a, b endedKey) bool {
+	if a.At != b.At {
+		return a.At < b.At
+	}
+	return a.Seq < b.Seq
+}
+
+// keyRecord is a client key and what a retry needs of the first result:
+// whether it was refused (and why), the assignment it made, and the
+// conversation or agent it was about. A retry is answered with their
+// current state. A record of a conversation that has since been pruned
+// (its id may be in use again, by another arrival) is void.
 type keyRecord struct {
-	Key      string
-	Kind     Kind
-	Target   string
-	ExpireAt int64
-	Outcome  Outcome // Events and Replayed are not kept
+	Key        string
+	Kind       Kind
+	Target     string
+	ExpireAt   int64
+	Err        *Error
+	Assignment *Assignment
+	ConvID     string // the conversation the outcome carried, if any
+	ConvSeq    uint64 // its arrival sequence
+	AgentID    string // the agent the outcome carried, if any
+}
+
+// live reports whether the record's conversation is still the one it was
+// about.
+func (m *Machine) recordLive(rec *keyRecord) bool {
+	if rec.ConvID == "" {
+		return true
+	}
+	c := m.getConv(rec.ConvID)
+	return c != nil && c.Seq == rec.ConvSeq
+}
+
+// replay is the answer a record gives a retry.
+func (rec *keyRecord) replay() Outcome {
+	out := Outcome{Replayed: true, ConversationID: rec.ConvID, AgentID: rec.AgentID}
+	if rec.Err != nil {
+		out.Err = rec.Err
+	}
+	if rec.Assignment != nil {
+		a := *rec.Assignment
+		out.Assignment = &a
+	}
+	return out
+}
+
+// newKeyRecord keeps what a retry of cmd needs of out.
+func newKeyRecord(key string, cmd Command, expireAt int64, out *Outcome) *keyRecord {
+	rec := &keyRecord{Key: key, Kind: cmd.Kind(), Target: cmd.target(), ExpireAt: expireAt}
+	var derr *Error
+	if errors.As(out.Err, &derr) {
+		rec.Err = derr
+	}
+	if out.Assignment != nil {
+		a := *out.Assignment
+		rec.Assignment = &a
+	}
+	if c := out.Conversation; c != nil {
+		rec.ConvID, rec.ConvSeq = c.ID, c.Seq
+	}
+	if a := out.Agent; a != nil {
+		rec.AgentID = a.ID
+	}
+	return rec
 }
 
 // New returns an empty machine with the default policy.
@@ -195,6 +294,8 @@ func New() *Machine {
 		agents:      btree.NewG(btreeDegree, func(a, b agentRef) bool { return a.id < b.id }),
 		convs:       btree.NewG(btreeDegree, convLess),
 		deadlines:   btree.NewG(btreeDegree, deadlineLess),
+		ended:       btree.NewG(btreeDegree, endedLess),
+		eventLimits: DefaultEventLimits,
 		convByID:    map[string]*Conversation{},
 		agentByID:   map[string]*Agent{},
 		keyByName:   map[string]*keyRecord{},
@@ -219,6 +320,7 @@ func (m *Machine) Clone() *Machine {
 	c.agents = m.agents.Clone()
 	c.convs = m.convs.Clone()
 	c.deadlines = m.deadlines.Clone()
+	c.ended = m.ended.Clone()
 	for ch := range m.avail {
 		c.avail[ch] = m.avail[ch].Clone()
 		c.queue[ch] = m.queue[ch].Clone()
@@ -241,11 +343,46 @@ func (m *Machine) Now() int64 { return m.now }
 // Policy returns the current policy.
 func (m *Machine) Policy() Policy { return m.policy }
 
-// NextDeadline returns the earliest armed deadline, if any. The leader
-// proposes a Tick when it is due.
+// NextDeadline returns the earliest armed deadline or pruning, if any. The
+// leader proposes a Tick when it is due.
 func (m *Machine) NextDeadline() (int64, bool) {
 	d, ok := m.deadlines.Min()
+	if p, pok := m.nextPrune(); pok && (!ok || p < d.At) {
+		return p, true
+	}
 	return d.At, ok
+}
+
+// nextPrune is when the oldest ended conversation is due to be pruned.
+func (m *Machine) nextPrune() (int64, bool) {
+	k, ok := m.ended.Min()
+	return k.At + m.policy.Retention.Ended.Milliseconds(), ok
+}
+
+// pruneDue prunes every ended conversation whose retention is over now.
+func (m *Machine) pruneDue() {
+	for p, ok := m.nextPrune(); ok && p <= m.now; p, ok = m.nextPrune() {
+		m.prune()
+	}
+}
+
+// prune removes the ended conversation that ended first. Pruning emits no
+// event: the conversation.ended event already told everything.
+func (m *Machine) prune() {
+	k, _ := m.ended.DeleteMin()
+	r, ok := m.convs.Delete(convRef{seq: k.Seq})
+	if !ok {
+		return
+	}
+	c := r.c
+	for t, at := range c.deadlines {
+		if at != 0 {
+			m.deadlines.Delete(deadlineKey{At: at, Owner: ownerConversation, ID: c.ID, Timer: timer(t)})
+		}
+	}
+	if m.convByID != nil && m.convByID[c.ID] == c {
+		delete(m.convByID, c.ID)
+	}
 }
 
 // Conversation returns a copy of a conversation.
@@ -279,6 +416,26 @@ func (m *Machine) Agents() []Agent {
 // AgentCount and ConversationCount size the state, for metrics.
 func (m *Machine) AgentCount() int        { return m.agents.Len() }
 func (m *Machine) ConversationCount() int { return m.convs.Len() }
+
+// Sizes counts what the state holds, for metrics and the load tool.
+type Sizes struct {
+	Agents        int
+	Conversations int // live and ended
+	Ended         int // ended, kept for retention.ended
+	Queued        int
+	Events        int
+	EventBytes    int64 // the event log's size as its limit counts it
+	Keys          int   // idempotency records
+}
+
+// Sizes counts what the state holds.
+func (m *Machine) Sizes() Sizes {
+	return Sizes{Agents: m.agents.Len(), Conversations: m.convs.Len(), Ended: m.ended.Len(), Queued: m.QueueLen(),
+		Events: m.events.Len(), EventBytes: m.events.bytes, Keys: m.keys.Len()}
+}
+
+// EventLimits returns the event log's bounds.
+func (m *Machine) EventLimits() EventLimits { return m.eventLimits }
 
 // Conversations calls fn for every conversation until fn returns false, in
 // arrival order (the same on every replica). fn must not keep or modify the

@@ -23,7 +23,10 @@ type Ticket struct {
 // Ticket origins.
 const (
 	ViaMessaging  = "messaging"
+	ViaEmail      = "email"
 	ViaMissedChat = "missed_chat"
+	ViaMissedCall = "missed_call"
+	ViaVoicemail  = "voicemail" // a missed call whose caller left a voicemail
 	ViaAPI        = "api"
 )
 
@@ -31,18 +34,21 @@ const (
 type timer uint8
 
 const (
-	timerOffer      timer = iota // offer not accepted in time
-	timerIdle                    // web: no activity for idle_after → inactive
-	timerIdleEnd                 // web: idle for idle_timeout → ended
-	timerDisconnect              // visitor disconnected too long → ended
-	timerInactivity              // mobile: no chat activity → ended; messaging: → inactive
-	timerBackground              // mobile: backgrounded without push → ended
-	timerAgentEnded              // mobile: agent ended; session ends then
+	timerOffer       timer = iota // offer not accepted in time
+	timerIdle                     // web: no activity for idle_after → inactive
+	timerIdleEnd                  // web: idle for idle_timeout → ended
+	timerDisconnect               // visitor disconnected too long → ended
+	timerInactivity               // mobile: no chat activity → ended; messaging: → inactive
+	timerBackground               // mobile: backgrounded without push → ended
+	timerAgentEnded               // mobile: agent ended; session ends then
+	timerCloseSolved              // ticket solved close_solved_after ago → closed
+	timerMaxWait                  // voice: waited voice.max_queue_wait unanswered → ended
+	timerWrapUp                   // voice: wrap-up over → ended
 	numTimers
 )
 
-// Conversation is a chat or messaging conversation. Values handed out by the
-// Machine are copies; their slices are shared and must be treated as
+// Conversation is a chat, messaging conversation, email or call. Values
+// handed out by the Machine are copies; their slices are shared and must be treated as
 // read-only.
 type Conversation struct {
 	ID          string
@@ -53,6 +59,7 @@ type Conversation struct {
 	Skills      []string // sorted, unique
 	Group       string
 	VisitorID   string
+	Subject     string // email
 
 	State       State
 	Activity    Activity
@@ -68,6 +75,9 @@ type Conversation struct {
 	Ticket   *Ticket
 	// Transcript only ever grows: copies may share its backing array.
 	Transcript []Message
+	// TranscriptBytes is the text bytes of Transcript, checked against
+	// limits.transcript_bytes.
+	TranscriptBytes int
 
 	Joined       bool     // an agent accepted it at least once (not a missed chat)
 	Missers      []string // agents who rejected or let an offer time out, sorted
@@ -144,6 +154,7 @@ const (
 	EventInactive      = "conversation.inactive"
 	EventActive        = "conversation.active"
 	EventEnded         = "conversation.ended"
+	EventWrapUp        = "conversation.wrap_up"
 	EventMessage       = "conversation.message"
 	EventTicketCreated = "ticket.created"
 	EventTicketUpdated = "ticket.updated"
@@ -152,6 +163,13 @@ const (
 	EventAgentRemoved  = "agent.removed"
 	EventPolicyChanged = "policy.changed"
 )
+
+// EventTypes lists every event type, for documents and checks.
+func EventTypes() []string {
+	return []string{EventQueued, EventOffered, EventAssigned, EventRejected, EventOfferTimedOut, EventUnassigned,
+		EventRequeued, EventInactive, EventActive, EventEnded, EventWrapUp, EventMessage, EventTicketCreated,
+		EventTicketUpdated, EventAgentStatus, EventAgentCapacity, EventAgentRemoved, EventPolicyChanged}
+}
 
 // Event is something a routing engine, workspace or ticketing system cares
 // about. IDs increase by one with every event.
@@ -192,6 +210,11 @@ type Outcome struct {
 	// Events are every event this apply emitted, timers included, in order.
 	// A replayed outcome carries none.
 	Events []Event
-	// Replayed is true when the outcome is the stored first result of a key.
-	Replayed bool
+	// Replayed is true when the outcome answers a retried key. A replay
+	// carries the first result's error or assignment, and the ids of the
+	// conversation and agent it was about (ConversationID, AgentID), not
+	// their state: the caller reads that.
+	Replayed       bool
+	ConversationID string
+	AgentID        string
 }

@@ -21,6 +21,46 @@ type Policy struct {
 	// IdempotencyRetention is how long, in state-machine time, a client key
 	// and its first result are kept.
 	IdempotencyRetention time.Duration
+	Retention            RetentionPolicy
+	Ticket               TicketPolicy
+	Limits               LimitsPolicy
+	Email                EmailPolicy
+	Voice                VoicePolicy
+}
+
+// EmailPolicy is how email tickets are routed.
+type EmailPolicy struct {
+	// AutoAccept assigns an email without an offer.
+	AutoAccept bool
+	// RouteToAway lets away agents receive email.
+	RouteToAway bool
+}
+
+// VoicePolicy is how calls ring, end and wait.
+type VoicePolicy struct {
+	RingTimeout  time.Duration // an unanswered call rings the next agent after this
+	WrapUp       time.Duration // an agent stays held this long after a call (0: not at all)
+	MaxQueueWait time.Duration // a call waiting (ringing included) this long ends, missed
+}
+
+// RetentionPolicy is how long finished work stays in the state.
+type RetentionPolicy struct {
+	// Ended is how long an ended conversation stays readable after it
+	// ended; then it is pruned, and its id may be used again.
+	Ended time.Duration
+}
+
+// TicketPolicy is the tickets' own lifecycle.
+type TicketPolicy struct {
+	// CloseSolvedAfter is how long a ticket stays solved before it is
+	// closed (its session ends then, if it was still open).
+	CloseSolvedAfter time.Duration
+}
+
+// LimitsPolicy bounds what one conversation may hold.
+type LimitsPolicy struct {
+	TranscriptMessages int // messages per transcript, the first one and system notices included
+	TranscriptBytes    int // bytes of message text per transcript
 }
 
 // WebPolicy is the web widget's session lifecycle.
@@ -51,6 +91,9 @@ type RoutingPolicy struct {
 	AutoAccept    bool
 	OfferTimeout  time.Duration
 	ReassignDelay time.Duration
+	// FocusMode keeps an agent who holds or was offered real-time work
+	// (chat, messaging, voice) from new work on another real-time channel.
+	FocusMode bool
 }
 
 // DefaultPolicy returns the defaults of the contract.
@@ -76,6 +119,11 @@ func DefaultPolicy() Policy {
 			ReassignDelay: time.Minute,
 		},
 		IdempotencyRetention: time.Hour,
+		Retention:            RetentionPolicy{Ended: 24 * time.Hour},
+		Ticket:               TicketPolicy{CloseSolvedAfter: 96 * time.Hour},
+		Limits:               LimitsPolicy{TranscriptMessages: 5000, TranscriptBytes: 1 << 20},
+		Email:                EmailPolicy{AutoAccept: true},
+		Voice:                VoicePolicy{RingTimeout: 30 * time.Second, MaxQueueWait: 10 * time.Minute},
 	}
 }
 
@@ -83,6 +131,15 @@ func DefaultPolicy() Policy {
 const (
 	MinPolicyDuration = time.Millisecond
 	MaxPolicyDuration = 30 * 24 * time.Hour
+)
+
+// Bounds of the fields that have their own.
+const (
+	MaxCloseSolvedAfter   = 672 * time.Hour // Zendesk's limit: 28 days
+	MaxTranscriptMessages = 100_000
+	MinTranscriptBytes    = 1 << 10
+	MaxTranscriptBytes    = 64 << 20
+	MaxWrapUp             = 15 * time.Minute
 )
 
 // PolicyKind is the type of a policy field's value.
@@ -112,22 +169,32 @@ type policyField struct {
 // its field in Policy and its default; the API, the log, snapshots and
 // validation all follow this table.
 var policyFields = [...]policyField{
-	durationField("chat.web.idle_after", 0, 0, func(p *Policy) *time.Duration { return &p.Web.IdleAfter }),
-	durationField("chat.web.idle_timeout", 0, 0, func(p *Policy) *time.Duration { return &p.Web.IdleTimeout }),
-	durationField("chat.web.disconnect_timeout", 0, 0, func(p *Policy) *time.Duration { return &p.Web.DisconnectTimeout }),
-	durationField("chat.mobile_sdk.inactivity_timeout", 0, 0, func(p *Policy) *time.Duration { return &p.Mobile.InactivityTimeout }),
-	durationField("chat.mobile_sdk.disconnect_timeout", 0, 0, func(p *Policy) *time.Duration { return &p.Mobile.DisconnectTimeout }),
-	durationField("chat.mobile_sdk.agent_ended_timeout", 0, 0, func(p *Policy) *time.Duration { return &p.Mobile.AgentEndedTimeout }),
-	durationField("chat.mobile_sdk.background_timeout", 0, 0, func(p *Policy) *time.Duration { return &p.Mobile.BackgroundTimeout }),
+	durationField("chat.web.idle_after", func(p *Policy) *time.Duration { return &p.Web.IdleAfter }),
+	durationField("chat.web.idle_timeout", func(p *Policy) *time.Duration { return &p.Web.IdleTimeout }),
+	durationField("chat.web.disconnect_timeout", func(p *Policy) *time.Duration { return &p.Web.DisconnectTimeout }),
+	durationField("chat.mobile_sdk.inactivity_timeout", func(p *Policy) *time.Duration { return &p.Mobile.InactivityTimeout }),
+	durationField("chat.mobile_sdk.disconnect_timeout", func(p *Policy) *time.Duration { return &p.Mobile.DisconnectTimeout }),
+	durationField("chat.mobile_sdk.agent_ended_timeout", func(p *Policy) *time.Duration { return &p.Mobile.AgentEndedTimeout }),
+	durationField("chat.mobile_sdk.background_timeout", func(p *Policy) *time.Duration { return &p.Mobile.BackgroundTimeout }),
 	boolField("chat.agent_can_end_chat", func(p *Policy) *bool { return &p.AgentCanEndChat }),
-	durationField("messaging.inactivity_timeout", 0, 0, func(p *Policy) *time.Duration { return &p.Messaging.InactivityTimeout }),
+	durationField("messaging.inactivity_timeout", func(p *Policy) *time.Duration { return &p.Messaging.InactivityTimeout }),
 	boolField("messaging.count_inactive_messaging", func(p *Policy) *bool { return &p.Messaging.CountInactiveMessaging }),
 	enumField("routing.mode", modeNames[:], func(p *Policy) *Mode { return &p.Routing.Mode }),
 	enumField("routing.strategy", strategyNames[:], func(p *Policy) *Strategy { return &p.Routing.Strategy }),
 	boolField("routing.auto_accept", func(p *Policy) *bool { return &p.Routing.AutoAccept }),
-	durationField("routing.offer_timeout", 0, 0, func(p *Policy) *time.Duration { return &p.Routing.OfferTimeout }),
-	durationField("routing.reassign_delay", 0, 0, func(p *Policy) *time.Duration { return &p.Routing.ReassignDelay }),
-	durationField("idempotency_retention", 0, 0, func(p *Policy) *time.Duration { return &p.IdempotencyRetention }),
+	durationField("routing.offer_timeout", func(p *Policy) *time.Duration { return &p.Routing.OfferTimeout }),
+	durationField("routing.reassign_delay", func(p *Policy) *time.Duration { return &p.Routing.ReassignDelay }),
+	durationField("idempotency_retention", func(p *Policy) *time.Duration { return &p.IdempotencyRetention }),
+	boundedDuration("retention.ended", 0, MaxPolicyDuration, func(p *Policy) *time.Duration { return &p.Retention.Ended }),
+	boundedDuration("ticket.close_solved_after", MinPolicyDuration, MaxCloseSolvedAfter, func(p *Policy) *time.Duration { return &p.Ticket.CloseSolvedAfter }),
+	intField("limits.transcript_messages", 1, MaxTranscriptMessages, func(p *Policy) *int { return &p.Limits.TranscriptMessages }),
+	intField("limits.transcript_bytes", MinTranscriptBytes, MaxTranscriptBytes, func(p *Policy) *int { return &p.Limits.TranscriptBytes }),
+	boolField("email.auto_accept", func(p *Policy) *bool { return &p.Email.AutoAccept }),
+	boolField("email.route_to_away", func(p *Policy) *bool { return &p.Email.RouteToAway }),
+	durationField("voice.ring_timeout", func(p *Policy) *time.Duration { return &p.Voice.RingTimeout }),
+	boundedDuration("voice.wrap_up", 0, MaxWrapUp, func(p *Policy) *time.Duration { return &p.Voice.WrapUp }),
+	durationField("voice.max_queue_wait", func(p *Policy) *time.Duration { return &p.Voice.MaxQueueWait }),
+	boolField("routing.focus_mode", func(p *Policy) *bool { return &p.Routing.FocusMode }),
 }
 
 // numPolicyFields is len(policyFields), a constant.
@@ -136,11 +203,13 @@ const numPolicyFields = len(policyFields)
 // A patch's presence mask has one bit per field.
 var _ = [1]struct{}{}[(numPolicyFields-1)/64]
 
-// durationField is a duration within min..max (zero bounds: the defaults).
-func durationField(name string, min, max time.Duration, ref func(*Policy) *time.Duration) policyField {
-	if min == 0 && max == 0 {
-		min, max = MinPolicyDuration, MaxPolicyDuration
-	}
+// durationField is a duration within the default bounds.
+func durationField(name string, ref func(*Policy) *time.Duration) policyField {
+	return boundedDuration(name, MinPolicyDuration, MaxPolicyDuration, ref)
+}
+
+// boundedDuration is a duration within min..max.
+func boundedDuration(name string, min, max time.Duration, ref func(*Policy) *time.Duration) policyField {
 	return policyField{name: name, kind: PolicyDuration, min: int64(min), max: int64(max),
 		get: func(p *Policy) int64 { return int64(*ref(p)) },
 		set: func(p *Policy, v int64) { *ref(p) = time.Duration(v) }}
@@ -169,8 +238,6 @@ func enumField[T ~uint8](name string, values []string, ref func(*Policy) *T) pol
 		get: func(p *Policy) int64 { return int64(*ref(p)) },
 		set: func(p *Policy, v int64) { *ref(p) = T(v) }}
 }
-
-var _ = intField // the first integer field is yet to come
 
 // PolicyValue is one field of a policy, for the API to show.
 type PolicyValue struct {
@@ -209,6 +276,23 @@ func PolicyFieldNames() []string {
 	out := make([]string, numPolicyFields)
 	for i := range policyFields {
 		out[i] = policyFields[i].name
+	}
+	return out
+}
+
+// PolicyFieldInfo describes one policy field, for documents and checks.
+type PolicyFieldInfo struct {
+	Name     string
+	Kind     PolicyKind
+	Min, Max int64    // durations in nanoseconds, ints
+	Values   []string // enums
+}
+
+// PolicyFields describes every policy field, in the table's order.
+func PolicyFields() []PolicyFieldInfo {
+	out := make([]PolicyFieldInfo, numPolicyFields)
+	for i, f := range policyFields {
+		out[i] = PolicyFieldInfo{Name: f.name, Kind: f.kind, Min: f.min, Max: f.max, Values: f.values}
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 package routing
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/google/btree"
@@ -24,6 +25,23 @@ type queueClass struct {
 	group    string
 	routable bool
 	queue    *btree.BTreeG[queueKey]
+	// byAge is the same conversations by eligibility time: its first is
+	// the class's longest wait (the queue's first may be a newer
+	// conversation of higher priority).
+	byAge *btree.BTreeG[ageKey]
+}
+
+// ageKey orders a class's conversations by eligibility time, then arrival.
+type ageKey struct {
+	QueuedAt int64
+	Seq      uint64
+}
+
+func ageLess(a, b ageKey) bool {
+	if a.QueuedAt != b.QueuedAt {
+		return a.QueuedAt < b.QueuedAt
+	}
+	return a.Seq < b.Seq
 }
 
 func newClassIndex() *btree.BTreeG[*queueClass] {
@@ -52,6 +70,7 @@ func cloneClasses(t *btree.BTreeG[*queueClass]) *btree.BTreeG[*queueClass] {
 	t.Ascend(func(cl *queueClass) bool {
 		cp := *cl
 		cp.queue = cl.queue.Clone()
+		cp.byAge = cl.byAge.Clone()
 		out.ReplaceOrInsert(&cp)
 		return true
 	})
@@ -69,16 +88,18 @@ func (m *Machine) queueInsert(c *Conversation) {
 		// its class again at once: the class emptied last is reused
 		// rather than a new one and its B-tree allocated for each.
 		var q *btree.BTreeG[queueKey]
+		var ages *btree.BTreeG[ageKey]
 		if cl = m.spareClass; cl != nil {
-			q, m.spareClass = cl.queue, nil
+			q, ages, m.spareClass = cl.queue, cl.byAge, nil
 		} else {
-			cl, q = &queueClass{}, btree.NewG(btreeDegree, queueLess)
+			cl, q, ages = &queueClass{}, btree.NewG(btreeDegree, queueLess), btree.NewG(btreeDegree, ageLess)
 		}
-		*cl = queueClass{key: m.classProbe.key, skills: c.Skills, group: c.Group, routable: ticketOpen(c), queue: q}
+		*cl = queueClass{key: m.classProbe.key, skills: c.Skills, group: c.Group, routable: ticketOpen(c), queue: q, byAge: ages}
 		m.classes[c.Channel].ReplaceOrInsert(cl)
 	}
 	m.classProbe.key = ""
 	cl.queue.ReplaceOrInsert(k)
+	cl.byAge.ReplaceOrInsert(ageKey{QueuedAt: c.QueuedAt, Seq: c.Seq})
 }
 
 // queueDelete removes a conversation from the queue indexes.
@@ -90,6 +111,7 @@ func (m *Machine) queueDelete(c *Conversation) {
 	m.classProbe.key = ""
 	if ok {
 		cl.queue.Delete(k)
+		cl.byAge.Delete(ageKey{QueuedAt: c.QueuedAt, Seq: c.Seq})
 		if cl.queue.Len() == 0 {
 			m.classes[c.Channel].Delete(cl)
 			m.spareClass = cl
@@ -103,10 +125,23 @@ func classEligible(a *Agent, cl *queueClass) bool {
 	return cl.routable && containsAll(a.Skills, cl.skills) && (cl.group == "" || contains(a.Groups, cl.group))
 }
 
+// firstEligibleAcross returns the first queued conversation, in routing
+// order across channels, that agent a may take now: one queue for an agent
+// who takes several channels.
+func (m *Machine) firstEligibleAcross(a *Agent) *Conversation {
+	var best *Conversation
+	for ch := range capacity.NumChannels {
+		if c := m.firstEligible(a, ch); c != nil && (best == nil || queueLess(qkey(c), qkey(best))) {
+			best = c
+		}
+	}
+	return best
+}
+
 // firstEligible returns the first queued conversation on ch, in routing
 // order, that agent a may take now.
 func (m *Machine) firstEligible(a *Agent, ch capacity.Channel) *Conversation {
-	if a.Status != StatusOnline || capacity.Spare(a.Capacity, a.Load, ch) == 0 {
+	if !m.receives(a, ch) || capacity.Spare(a.Capacity, a.Load, ch) == 0 || !m.focusAllows(a, ch) {
 		return nil
 	}
 	var best queueKey
@@ -123,4 +158,36 @@ func (m *Machine) firstEligible(a *Agent, ch capacity.Channel) *Conversation {
 		return nil
 	}
 	return m.getConv(best.ID)
+}
+
+// QueueGroup is how many conversations wait on one channel for one group
+// ("" for none), and since when the longest has.
+type QueueGroup struct {
+	Channel        capacity.Channel
+	Group          string
+	Waiting        int
+	OldestQueuedAt int64
+}
+
+// QueueGroups sums the queue by channel and group, in that order. It costs
+// a step per requirement class, not per queued conversation.
+func (m *Machine) QueueGroups() []QueueGroup {
+	var out []QueueGroup
+	for ch := range m.classes {
+		start := len(out)
+		m.classes[ch].Ascend(func(cl *queueClass) bool {
+			oldest, _ := cl.byAge.Min()
+			i := slices.IndexFunc(out[start:], func(g QueueGroup) bool { return g.Group == cl.group })
+			if i < 0 {
+				out = append(out, QueueGroup{Channel: capacity.Channel(ch), Group: cl.group, Waiting: cl.queue.Len(), OldestQueuedAt: oldest.QueuedAt})
+				return true
+			}
+			g := &out[start+i]
+			g.Waiting += cl.queue.Len()
+			g.OldestQueuedAt = min(g.OldestQueuedAt, oldest.QueuedAt)
+			return true
+		})
+		slices.SortFunc(out[start:], func(a, b QueueGroup) int { return strings.Compare(a.Group, b.Group) })
+	}
+	return out
 }

@@ -331,7 +331,7 @@ func TestIdempotencyKeys(t *testing.T) {
 			h.accept("c1", "a")
 			before := h.snapshot()
 			again := h.apply("k1", CreateConversation{ID: "c1", Channel: capacity.Chat, Message: "hi"})
-			if !again.Replayed || again.Err != nil || again.Conversation.State != first.Conversation.State || len(again.Events) != 0 {
+			if !again.Replayed || again.Err != nil || again.ConversationID != first.Conversation.ID || again.Conversation != nil || len(again.Events) != 0 {
 				h.t.Fatalf("replay %+v, first %+v", again, first)
 			}
 			if string(before) != string(h.snapshot()) {
@@ -367,7 +367,7 @@ func TestIdempotencyKeys(t *testing.T) {
 			if out := h.apply("k1", CreateConversation{ID: "c2", Channel: capacity.Chat}); out.Err != nil || out.Replayed {
 				h.t.Fatalf("expired key for another request: %+v", out)
 			}
-			if again := h.apply("k1", CreateConversation{ID: "c2", Channel: capacity.Chat}); !again.Replayed || again.Conversation.ID != "c2" {
+			if again := h.apply("k1", CreateConversation{ID: "c2", Channel: capacity.Chat}); !again.Replayed || again.ConversationID != "c2" {
 				h.t.Fatalf("replay of the new request: %+v", again)
 			}
 			assertRestoresIdentically(h)
@@ -509,8 +509,8 @@ func TestOutcomesAreNotChangedLater(t *testing.T) {
 	keep("end", h.apply("k9", End{ConversationID: "c1"}))
 	keep("rename", h.apply("k10", UpsertAgent{ID: "a", Name: "b", Capacity: capacity.Limits{3, 1}, Skills: []string{"de", "en"}}))
 	keep("offline", h.apply("k11", SetAgentStatus{AgentID: "a", Status: StatusOffline}))
-	if again := h.apply("k3", CreateConversation{ID: "c1", Channel: capacity.Chat, Client: ClientWeb, Message: "hello"}); !again.Replayed || fmt.Sprintf("%+v", *again.Conversation) != createdAs {
-		t.Errorf("replayed create: %+v, want the first answer %s", again.Conversation, createdAs)
+	if again := h.apply("k3", CreateConversation{ID: "c1", Channel: capacity.Chat, Client: ClientWeb, Message: "hello"}); !again.Replayed || again.ConversationID != "c1" {
+		t.Errorf("replayed create: %+v, want a replay naming c1 (first answer %s)", again, createdAs)
 	}
 	h.advance(time.Hour)
 	clone.Apply(h.now, "", PostMessage{ConversationID: "c2", Author: AuthorVisitor, Text: "on the clone"})

@@ -2,8 +2,10 @@ package routing
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"time"
 
@@ -21,12 +23,50 @@ import (
 // in the order they were stored (Machine.keys; a key stored again after
 // expiring appears twice, the later record is the key's).
 //
+// A trailer ends every snapshot: the length of everything before it (8
+// bytes, big-endian) and the CRC-32C of it (4 bytes). A snapshot is a
+// backup file an operator carries around: one flipped or missing byte
+// anywhere makes it refused before a single field is read.
+//
 // Compatibility: a release reads its own version and the previous
 // release's; the version changes whenever the layout does (docs/compatibility.md).
 const (
 	snapshotMagic   = "omnirouter-state"
 	snapshotVersion = 3
+	trailerLen      = 12
 )
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// summingWriter counts and checksums what passes through it.
+type summingWriter struct {
+	w   io.Writer
+	n   uint64
+	crc uint32
+}
+
+func (s *summingWriter) Write(p []byte) (int, error) {
+	n, err := s.w.Write(p)
+	s.n += uint64(n)
+	s.crc = crc32.Update(s.crc, castagnoli, p[:n])
+	return n, err
+}
+
+// checkTrailer verifies a snapshot's length and checksum and returns what
+// the trailer covers.
+func checkTrailer(data []byte) ([]byte, error) {
+	if len(data) < len(snapshotMagic)+1+trailerLen {
+		return nil, fmt.Errorf("%w: %d bytes is too short for a snapshot", ErrBadSnapshot, len(data))
+	}
+	body, trailer := data[:len(data)-trailerLen], data[len(data)-trailerLen:]
+	if n := binary.BigEndian.Uint64(trailer); n != uint64(len(body)) {
+		return nil, fmt.Errorf("%w: it says it holds %d bytes before its checksum, it holds %d (truncated or extended)", ErrBadSnapshot, n, len(body))
+	}
+	if sum := binary.BigEndian.Uint32(trailer[8:]); sum != crc32.Checksum(body, castagnoli) {
+		return nil, fmt.Errorf("%w: checksum mismatch (the file is damaged)", ErrBadSnapshot)
+	}
+	return body, nil
+}
 
 // ErrBadSnapshot is wrapped by every ReadSnapshot error.
 var ErrBadSnapshot = errors.New("bad snapshot")
@@ -36,7 +76,8 @@ const flushAt = 64 << 10
 // WriteSnapshot writes the whole state to w. Writing a Clone while the
 // original keeps applying is safe.
 func (m *Machine) WriteSnapshot(w io.Writer) error {
-	bw := bufio.NewWriterSize(w, flushAt)
+	sum := &summingWriter{w: w}
+	bw := bufio.NewWriterSize(sum, flushAt)
 	e := &wire.Encoder{Buf: make([]byte, 0, flushAt)}
 	var werr error
 	flush := func(force bool) {
@@ -52,6 +93,8 @@ func (m *Machine) WriteSnapshot(w io.Writer) error {
 	e.Uvarint(m.nextSeq)
 	e.Uvarint(m.nextTicket)
 	encodePolicy(e, &m.policy)
+	e.Int(m.eventLimits.Count)
+	e.Varint(m.eventLimits.Bytes)
 
 	e.Uvarint(uint64(m.agents.Len()))
 	m.agents.Ascend(func(r agentRef) bool {
@@ -67,12 +110,7 @@ func (m *Machine) WriteSnapshot(w io.Writer) error {
 	})
 	e.Uvarint(uint64(m.keys.Len()))
 	m.keys.each(0, func(rec **keyRecord) bool {
-		k := *rec
-		e.String(k.Key)
-		e.Byte(byte(k.Kind))
-		e.String(k.Target)
-		e.Varint(k.ExpireAt)
-		EncodeOutcome(e, k.Outcome)
+		encodeKeyRecord(e, *rec)
 		flush(false)
 		return true
 	})
@@ -86,7 +124,14 @@ func (m *Machine) WriteSnapshot(w io.Writer) error {
 	if werr != nil {
 		return werr
 	}
-	return bw.Flush()
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	var trailer [trailerLen]byte
+	binary.BigEndian.PutUint64(trailer[:], sum.n)
+	binary.BigEndian.PutUint32(trailer[8:], sum.crc)
+	_, err := w.Write(trailer[:])
+	return err
 }
 
 // ReadSnapshot builds a fresh machine from a snapshot written by
@@ -102,6 +147,16 @@ func ReadSnapshot(r io.Reader) (*Machine, error) {
 
 // DecodeSnapshot is ReadSnapshot on bytes.
 func DecodeSnapshot(data []byte) (*Machine, error) {
+	body, err := checkTrailer(data)
+	if err != nil {
+		return nil, err
+	}
+	return decodeSnapshotBody(body)
+}
+
+// decodeSnapshotBody decodes what the trailer covers (fuzzed on its own:
+// the checksum would refuse nearly every mutation first).
+func decodeSnapshotBody(data []byte) (*Machine, error) {
 	if len(data) < len(snapshotMagic)+1 || string(data[:len(snapshotMagic)]) != snapshotMagic {
 		return nil, fmt.Errorf("%w: not an omnirouter state snapshot", ErrBadSnapshot)
 	}
@@ -117,6 +172,10 @@ func DecodeSnapshot(data []byte) (*Machine, error) {
 	m.nextSeq = d.Uvarint()
 	m.nextTicket = d.Uvarint()
 	decodePolicy(d, &m.policy)
+	m.eventLimits = EventLimits{Count: d.Int(), Bytes: d.Varint()}
+	if d.Err() == nil && m.eventLimits.validate() != nil {
+		d.Fail("event limits: %v", m.eventLimits.validate())
+	}
 
 	n := d.Len(d.Remaining())
 	var prev string
@@ -147,9 +206,7 @@ func DecodeSnapshot(data []byte) (*Machine, error) {
 	}
 	n = d.Len(d.Remaining())
 	for i := 0; i < n && d.Err() == nil; i++ {
-		k := &keyRecord{Key: d.String(), Kind: Kind(d.Byte()), Target: d.String(), ExpireAt: d.Varint()}
-		k.Outcome = DecodeOutcome(d)
-		m.putKey(k)
+		m.putKey(decodeKeyRecord(d))
 	}
 	n = d.Len(d.Remaining())
 	var prevID uint64
@@ -158,11 +215,11 @@ func DecodeSnapshot(data []byte) (*Machine, error) {
 		if ev.ID <= prevID || ev.ID >= m.nextEventID || (i > 0 && ev.ID != prevID+1) {
 			d.Fail("event ids out of order or not contiguous")
 		}
-		if i >= EventRetention {
-			d.Fail("more than %d events", EventRetention)
-		}
 		prevID = ev.ID
-		m.events.push(ev, EventRetention)
+		m.events.push(ev, m.eventLimits)
+	}
+	if d.Err() == nil && m.events.Len() != n {
+		d.Fail("%d events, more than the limits (%d, %d bytes) keep", n, m.eventLimits.Count, m.eventLimits.Bytes)
 	}
 	if d.Err() == nil && d.Remaining() != 0 {
 		d.Fail("%d trailing bytes", d.Remaining())
@@ -183,6 +240,9 @@ func (m *Machine) rebuildIndexes() {
 	m.Conversations(func(c *Conversation) bool {
 		if c.State == StateQueued {
 			m.queueInsert(c)
+		}
+		if c.State == StateEnded {
+			m.ended.ReplaceOrInsert(endedKey{At: c.EndedAt, Seq: c.Seq})
 		}
 		for t, at := range c.deadlines {
 			if at != 0 {
@@ -308,6 +368,7 @@ func encodeConversation(e *wire.Encoder, c *Conversation) {
 	e.Strings(c.Skills)
 	e.String(c.Group)
 	e.String(c.VisitorID)
+	e.String(c.Subject)
 	e.Byte(byte(c.State))
 	e.Byte(byte(c.Activity))
 	e.String(c.AgentID)
@@ -334,10 +395,13 @@ func encodeConversation(e *wire.Encoder, c *Conversation) {
 func decodeConversation(d *wire.Decoder) *Conversation {
 	c := &Conversation{ID: d.String(), Channel: capacity.Channel(d.Byte()), Client: Client(d.Byte()),
 		PushEnabled: d.Bool(), Priority: d.Int(), Skills: d.Strings(), Group: d.String(), VisitorID: d.String(),
-		State: State(d.Byte()), Activity: Activity(d.Byte()), AgentID: d.String(), Missed: d.Bool(),
+		Subject: d.String(), State: State(d.Byte()), Activity: Activity(d.Byte()), AgentID: d.String(), Missed: d.Bool(),
 		EndedReason: d.String(), CreatedAt: d.Varint(), EndedAt: d.Varint(), QueuedAt: d.Varint(), Seq: d.Uvarint()}
 	c.Ticket = decodeTicket(d)
 	c.Transcript = decodeMessages(d)
+	for i := range c.Transcript {
+		c.TranscriptBytes += len(c.Transcript[i].Text)
+	}
 	c.Joined = d.Bool()
 	c.Missers = d.Strings()
 	c.Counted = d.Bool()
@@ -396,6 +460,76 @@ func decodeEvent(d *wire.Decoder) Event {
 	return ev
 }
 
+func encodeError(e *wire.Encoder, err *Error) {
+	if err == nil {
+		e.Byte(0)
+		return
+	}
+	class := 0
+	for i, c := range errorClasses {
+		if c == err.Class {
+			class = i + 1
+		}
+	}
+	e.Byte(byte(class))
+	e.String(err.Code)
+	e.String(err.Message)
+}
+
+func decodeError(d *wire.Decoder) *Error {
+	class := d.Byte()
+	if class == 0 {
+		return nil
+	}
+	if int(class) > len(errorClasses) {
+		d.Fail("bad error class")
+		return nil
+	}
+	return &Error{Class: errorClasses[class-1], Code: d.String(), Message: d.String()}
+}
+
+func encodeAssignment(e *wire.Encoder, a *Assignment) {
+	e.Bool(a != nil)
+	if a != nil {
+		e.String(a.ConversationID)
+		e.String(a.AgentID)
+		e.Byte(byte(a.State))
+	}
+}
+
+func decodeAssignment(d *wire.Decoder) *Assignment {
+	if !d.Bool() {
+		return nil
+	}
+	a := &Assignment{ConversationID: d.String(), AgentID: d.String(), State: State(d.Byte())}
+	if !a.State.Valid() {
+		d.Fail("bad assignment state")
+	}
+	return a
+}
+
+func encodeKeyRecord(e *wire.Encoder, k *keyRecord) {
+	e.String(k.Key)
+	e.Byte(byte(k.Kind))
+	e.String(k.Target)
+	e.Varint(k.ExpireAt)
+	encodeError(e, k.Err)
+	encodeAssignment(e, k.Assignment)
+	e.String(k.ConvID)
+	e.Uvarint(k.ConvSeq)
+	e.String(k.AgentID)
+}
+
+func decodeKeyRecord(d *wire.Decoder) *keyRecord {
+	k := &keyRecord{Key: d.String(), Kind: Kind(d.Byte()), Target: d.String(), ExpireAt: d.Varint()}
+	k.Err = decodeError(d)
+	k.Assignment = decodeAssignment(d)
+	k.ConvID = d.String()
+	k.ConvSeq = d.Uvarint()
+	k.AgentID = d.String()
+	return k
+}
+
 // EncodeOutcome appends an outcome (without its events) in the snapshot's
 // encoding; the cluster uses it to return a forwarded command's result.
 func EncodeOutcome(e *wire.Encoder, o Outcome) {
@@ -407,27 +541,13 @@ func EncodeOutcome(e *wire.Encoder, o Outcome) {
 	if o.Agent != nil {
 		encodeAgent(e, o.Agent)
 	}
-	e.Bool(o.Assignment != nil)
-	if o.Assignment != nil {
-		e.String(o.Assignment.ConversationID)
-		e.String(o.Assignment.AgentID)
-		e.Byte(byte(o.Assignment.State))
-	}
+	encodeAssignment(e, o.Assignment)
 	var derr *Error
-	if errors.As(o.Err, &derr) {
-		class := 0
-		for i, c := range errorClasses {
-			if c == derr.Class {
-				class = i + 1
-			}
-		}
-		e.Byte(byte(class))
-		e.String(derr.Code)
-		e.String(derr.Message)
-	} else {
-		e.Byte(0)
-	}
+	errors.As(o.Err, &derr)
+	encodeError(e, derr)
 	e.Bool(o.Replayed)
+	e.String(o.ConversationID)
+	e.String(o.AgentID)
 }
 
 // DecodeOutcome reads an outcome written by EncodeOutcome.
@@ -439,19 +559,12 @@ func DecodeOutcome(d *wire.Decoder) Outcome {
 	if d.Bool() {
 		o.Agent = decodeAgent(d)
 	}
-	if d.Bool() {
-		o.Assignment = &Assignment{ConversationID: d.String(), AgentID: d.String(), State: State(d.Byte())}
-		if !o.Assignment.State.Valid() {
-			d.Fail("bad assignment state")
-		}
-	}
-	if class := d.Byte(); class != 0 {
-		if int(class) > len(errorClasses) {
-			d.Fail("bad error class")
-		} else {
-			o.Err = &Error{Class: errorClasses[class-1], Code: d.String(), Message: d.String()}
-		}
+	o.Assignment = decodeAssignment(d)
+	if err := decodeError(d); err != nil {
+		o.Err = err
 	}
 	o.Replayed = d.Bool()
+	o.ConversationID = d.String()
+	o.AgentID = d.String()
 	return o
 }

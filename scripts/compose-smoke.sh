@@ -29,17 +29,16 @@ done
 leader=$(curl -sf http://127.0.0.1:8081/v1/cluster | sed -n 's/.*"leader":"\([^"]*\)".*/\1/p')
 case "$leader" in n1) follower=8082 other=8083 ;; n2) follower=8083 other=8081 ;; n3) follower=8081 other=8082 ;; *) fail "no leader ($leader)" ;; esac
 echo "leader $leader; writing through the follower on $follower"
-json='Content-Type: application/json'
 
-curl -sf -X PUT "http://127.0.0.1:$follower/v1/agents/a1" -H "$json" -d '{"name":"Ana","capacity":{"chat":2,"messaging":2}}' >/dev/null || fail "agent via follower"
-curl -sf -X PUT "http://127.0.0.1:$follower/v1/agents/a1/status" -H "$json" -d '{"status":"online"}' >/dev/null || fail "status via follower"
-curl -sf -X POST "http://127.0.0.1:$follower/v1/conversations" -H "$json" -d '{"id":"c1","channel":"chat","message":"hello"}' | grep -q '"state":"offered"' || fail "conversation via follower not offered"
+curl -sf -X PUT -H 'Content-Type: application/json' "http://127.0.0.1:$follower/v1/agents/a1" -d '{"name":"Ana","capacity":{"chat":2,"messaging":2}}' >/dev/null || fail "agent via follower"
+curl -sf -X PUT -H 'Content-Type: application/json' "http://127.0.0.1:$follower/v1/agents/a1/status" -d '{"status":"online"}' >/dev/null || fail "status via follower"
+curl -sf -X POST -H 'Content-Type: application/json' "http://127.0.0.1:$follower/v1/conversations" -d '{"id":"c1","channel":"chat","message":"hello"}' | grep -q '"state":"offered"' || fail "conversation via follower not offered"
 
 echo "stopping the leader $leader"
 compose stop "$leader" >/dev/null
 wait_for "http://127.0.0.1:$other/v1/conversations/c1" '"id":"c1"' || fail "c1 not readable after the leader stopped"
 i=0
-until curl -sf -X POST "http://127.0.0.1:$other/v1/conversations" -H "$json" -d '{"id":"c2","channel":"chat"}' >/dev/null; do
+until curl -sf -X POST -H 'Content-Type: application/json' "http://127.0.0.1:$other/v1/conversations" -d '{"id":"c2","channel":"chat"}' >/dev/null; do
   i=$((i + 1)); [ $i -lt 100 ] || fail "no write accepted after the leader stopped"; sleep 0.2
 done
 curl -sf "http://127.0.0.1:$follower/v1/agents/a1" | grep -q '"id":"a1"' || fail "a1 missing"

@@ -34,6 +34,9 @@ func bench(args []string, stdout, stderr io.Writer) error {
 	caFile := fs.String("tls-ca", os.Getenv("OMNIROUTER_TLS_CA"), "PEM CA certificate(s) of nodes that serve https")
 	rate := fs.Float64("rate", 0, "open loop: start this many conversations (create: creations; mixed: work items) per second on a fixed schedule, at most --concurrency at once, each timed from when it was due; 0 runs a closed loop")
 	cpuProfile := fs.String("cpuprofile", "", "write the load tool's own CPU profile to this file (to see what the tool costs the machine)")
+	sampleEvery := fs.Duration("sample-every", time.Second, "read every node's memory and state (live heap, RSS, conversations, events, idempotency records, last snapshot size) this often through the run; 0: never")
+	plot := fs.String("plot", "", "also chart the memory samples as SVG to this file")
+	longPolls := fs.Int("long-polls", 0, "event readers that follow the event log with long-polls through the run, spread over the targets")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: omnirouter bench --targets <addrs> [flags]\n\nLoads a running cluster through its public API, reports throughput and latency per\noperation, then reads back every acknowledged conversation and checks the invariants.\n\n")
 		fs.PrintDefaults()
@@ -68,10 +71,15 @@ func bench(args []string, stdout, stderr io.Writer) error {
 	rep, err := loadgen.Run(ctx, loadgen.Config{
 		Targets: strings.Split(*targets, ","), Duration: *duration, Concurrency: *concurrency,
 		Agents: *agents, Workload: *workload, Token: *token, Progress: stderr, SkipVerify: *skipVerify, TLS: tlsConfig,
-		Rate: *rate,
+		Rate: *rate, SampleEvery: *sampleEvery, LongPolls: *longPolls,
 	})
 	if rep != nil {
 		rep.WriteSummary(stdout)
+		if *plot != "" && rep.Memory != nil {
+			if perr := writePlot(*plot, rep); perr != nil {
+				return perr
+			}
+		}
 		if *jsonOut != "" {
 			f, ferr := os.Create(*jsonOut)
 			if ferr != nil {
@@ -90,6 +98,19 @@ func bench(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w (see the report above)", err)
 	}
 	return nil
+}
+
+func writePlot(path string, rep *loadgen.Report) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	title := fmt.Sprintf("omnirouter bench: %s, %d clients, %s", rep.Workload, rep.Concurrency, rep.StartedAt.Format(time.RFC3339))
+	if err := rep.Memory.WriteSVG(f, title); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func envOr(name, def string) string {

@@ -52,6 +52,20 @@ func (f *memoryLimitFlag) Set(s string) error {
 	return nil
 }
 
+// sizeFlag is a byte count flag written with parseSize's units.
+type sizeFlag int64
+
+func (f *sizeFlag) String() string { return strconv.FormatInt(int64(*f), 10) }
+
+func (f *sizeFlag) Set(s string) error {
+	n, err := parseSize(s)
+	if err != nil {
+		return err
+	}
+	*f = sizeFlag(n)
+	return nil
+}
+
 var sizeUnits = []struct {
 	suffix string
 	shift  uint
@@ -70,7 +84,7 @@ func parseSize(s string) (int64, error) {
 	}
 	n, err := strconv.ParseInt(t, 10, 64)
 	if err != nil || n <= 0 || n > math.MaxInt64>>shift {
-		return 0, fmt.Errorf("%q is not a size: want auto, off, or a positive number of bytes with an optional unit (B, KiB, MiB, GiB, TiB), e.g. 4GiB", s)
+		return 0, fmt.Errorf("%q is not a size: want a positive number of bytes with an optional unit (B, KiB, MiB, GiB, TiB), e.g. 4GiB", s)
 	}
 	return n << shift, nil
 }

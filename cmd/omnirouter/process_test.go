@@ -155,6 +155,9 @@ func requestWith(hc *http.Client, token, method, url string, body any) (int, map
 	if err != nil {
 		return 0, nil, err
 	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}

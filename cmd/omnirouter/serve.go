@@ -20,6 +20,7 @@ import (
 	"github.com/omnirouter/omnirouter/api"
 	"github.com/omnirouter/omnirouter/cluster"
 	"github.com/omnirouter/omnirouter/internal/buildinfo"
+	"github.com/omnirouter/omnirouter/routing"
 )
 
 // serveConfig is `omnirouter serve`'s configuration.
@@ -49,6 +50,9 @@ type serveConfig struct {
 	TLSCert           string
 	TLSKey            string
 	TLSCA             string
+	EventCount        int
+	EventBytes        sizeFlag
+	ReadTimeout       time.Duration
 }
 
 func serveFlags(cfg *serveConfig, stderr io.Writer) *flag.FlagSet {
@@ -77,6 +81,10 @@ func serveFlags(cfg *serveConfig, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&cfg.TLSCA, "tls-ca", "", "PEM CA certificate(s) of the cluster: mutual TLS between nodes (required for a cluster with TLS)")
 	fs.IntVar(&cfg.GCPercent, "gc-percent", defaultGCPercent, "Go GC target: heap growth in percent between collections (Go's default is 100; the GOGC variable wins when set)")
+	fs.IntVar(&cfg.EventCount, "event-retention-count", routing.DefaultEventLimits.Count, "events kept for readers that resume from an id (the oldest go first; with --event-retention-bytes, whichever binds first); the leader's value is the cluster's")
+	cfg.EventBytes = sizeFlag(routing.DefaultEventLimits.Bytes)
+	fs.Var(&cfg.EventBytes, "event-retention-bytes", "bytes of events kept (e.g. 256MiB; with --event-retention-count, whichever binds first); the leader's value is the cluster's")
+	fs.DurationVar(&cfg.ReadTimeout, "http-read-timeout", defaultHTTPTimeouts.Read, "longest a client may take to send a request, headers and body (a restore's body aside): a body that trickles in is cut off then")
 	cfg.MemoryLimit = memoryLimitFlag{auto: true}
 	fs.Var(&cfg.MemoryLimit, "memory-limit", "soft limit of the Go heap: a size (e.g. 4GiB), off, or auto: 80% of the cgroup's memory limit, else of the machine's memory (the GOMEMLIMIT variable wins when set)")
 	fs.StringVar(&cfg.PprofAddr, "pprof-addr", "", "serve Go profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060; off when empty")
@@ -206,6 +214,7 @@ func runNode(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		SnapshotLogRatio:  snapshotLogRatio(cfg.SnapshotLogRatio),
 		SnapshotInterval:  cfg.SnapshotInterval,
 		TrailingLogs:      cfg.TrailingLogs,
+		EventLimits:       routing.EventLimits{Count: cfg.EventCount, Bytes: int64(cfg.EventBytes)},
 	})
 	if err != nil {
 		return err
@@ -222,12 +231,17 @@ func runNode(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		InternalClientCert: tlsc.mutual(),
 		MaxMessageBytes:    cfg.MaxMessageBytes,
 		Logger:             log,
+		LoopbackHostsOnly:  auth == nil && !cfg.Insecure,
 	})
 	runCtx, cancelRun := context.WithCancel(context.Background())
 	runDone := make(chan struct{})
 	go func() { server.Run(runCtx); close(runDone) }()
 
-	srv := newHTTPServer(server.Handler(), log, defaultHTTPTimeouts)
+	timeouts := defaultHTTPTimeouts
+	if cfg.ReadTimeout > 0 {
+		timeouts.Read = cfg.ReadTimeout
+	}
+	srv := newHTTPServer(server.Handler(), log, timeouts)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 
@@ -268,7 +282,9 @@ type httpTimeouts struct {
 
 var defaultHTTPTimeouts = httpTimeouts{
 	ReadHeader: 10 * time.Second,
-	Read:       2 * time.Minute,
+	// A request's headers and body, a restore's aside (it extends its own);
+	// --http-read-timeout.
+	Read: 30 * time.Second,
 	// Long-polls, event streams and backups extend their own deadline.
 	Write: 30 * time.Second,
 	Idle:  2 * time.Minute,

@@ -55,3 +55,62 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 		}
 	}
 }
+
+// TestTricklingBodyIsCutOff: a client that keeps sending its body a byte at
+// a time is cut off once the read timeout has passed since the request
+// began, however long it would go on; and the default is well under two
+// minutes.
+func TestTricklingBodyIsCutOff(t *testing.T) {
+	if defaultHTTPTimeouts.Read > time.Minute {
+		t.Fatalf("the default read timeout is %v", defaultHTTPTimeouts.Read)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readErr := make(chan error, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, err := io.Copy(io.Discard, r.Body)
+		readErr <- err
+	})
+	srv := newHTTPServer(h, slog.New(slog.DiscardHandler), httpTimeouts{ReadHeader: time.Second, Read: 400 * time.Millisecond, Write: time.Second, Idle: time.Second})
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	if _, err := conn.Write([]byte("POST /v1/conversations HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	// A byte every 20 ms would take half an hour to finish the body.
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				if _, err := conn.Write([]byte("x")); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	select {
+	case err := <-readErr:
+		if err == nil {
+			t.Fatal("the trickling body was read to its end")
+		}
+		if took := time.Since(start); took > 5*time.Second {
+			t.Fatalf("the body was cut off after %v", took)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the server still reads the trickling body after 10 s")
+	}
+}

@@ -68,6 +68,12 @@ func errorClass(err error) string {
 	return "transport"
 }
 
+// isNotFound reports whether err is the API's 404.
+func isNotFound(err error) bool {
+	var ae *apiError
+	return errors.As(err, &ae) && ae.Status == http.StatusNotFound
+}
+
 // retryable reports whether the same request, with the same key, should be
 // sent again: no leader, an ambiguous outcome, a transport failure.
 func retryable(err error) bool {

@@ -30,9 +30,12 @@ import (
 
 // Workloads.
 const (
-	// WorkloadLifecycle plays whole conversations: a chat from creation to
-	// offer, accept, messages, leave, reopen, accept and end; a messaging
-	// conversation from creation to accept, messages and release.
+	// WorkloadLifecycle plays whole conversations, on each channel in turn:
+	// a chat from creation to offer, accept, messages, leave, reopen,
+	// accept and end; a messaging conversation from creation to accept,
+	// messages and release; an email from creation (assigned at once) to a
+	// reply each way and release; a call from creation to ringing, answer
+	// and hang-up.
 	WorkloadLifecycle = "lifecycle"
 	// WorkloadCreate only creates conversations: comparable to a key-value put.
 	WorkloadCreate = "create"
@@ -59,6 +62,15 @@ type Config struct {
 	// closed loop: each of Concurrency clients starts its next arrival
 	// when the last one is done.
 	Rate float64
+	// SampleEvery is how often every node's memory and state are read
+	// through the run (Report.Memory); 0 reads none.
+	SampleEvery time.Duration
+	// MaxArrivals, when positive, ends the run once that many arrivals
+	// have started (or Duration passed, whichever comes first).
+	MaxArrivals int
+	// LongPolls is how many event readers follow the event log with
+	// long-polls through the load phase (Report.LongPolls).
+	LongPolls int
 }
 
 // Report is the outcome of a run, as printed and as JSON.
@@ -75,6 +87,8 @@ type Report struct {
 	CompletedPerSec float64             `json:"conversations_completed_per_second"`
 	OpenLoop        *OpenLoop           `json:"open_loop,omitempty"`
 	Resources       *Resources          `json:"resources,omitempty"`
+	Memory          *Memory             `json:"memory,omitempty"`
+	LongPolls       *LongPolls          `json:"long_polls,omitempty"`
 	Verify          *Verification       `json:"verify,omitempty"`
 }
 
@@ -93,7 +107,10 @@ type OpenLoop struct {
 
 // Verification is the tool's check of its own work.
 type Verification struct {
-	Checked    int      `json:"checked"`
+	Checked int `json:"checked"`
+	// Pruned counts conversations the run ended long enough ago for the
+	// cluster to have pruned them (retention.ended), and that were gone.
+	Pruned     int      `json:"pruned"`
 	Missing    []string `json:"missing,omitempty"`
 	Invariants string   `json:"invariants"`
 }
@@ -110,9 +127,19 @@ type run struct {
 	offerLat recorder
 	startLag recorder // open loop: how late arrivals were taken
 	done     atomic.Int64
+	arrived  atomic.Int64 // arrivals started
 	agents   []string
-	created  [][]string // per worker: acknowledged conversation ids
-	ended    [][]string // per worker: conversations the run ended
+	created  [][]string   // per worker: acknowledged conversation ids
+	ended    [][]endedAck // per worker: conversations the run ended
+}
+
+// endedAck is a conversation the run ended, and when: acked when the
+// cluster answered, else the end was sent and its outcome is unknown (the
+// run stopped first).
+type endedAck struct {
+	id    string
+	at    time.Time
+	acked bool
 }
 
 func (r *run) op(kind string) *recorder {
@@ -184,7 +211,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	defer c.close()
 	r := &run{cfg: cfg, c: c, ops: map[string]*recorder{},
-		created: make([][]string, cfg.Concurrency), ended: make([][]string, cfg.Concurrency)}
+		created: make([][]string, cfg.Concurrency), ended: make([][]endedAck, cfg.Concurrency)}
 	if err := r.setup(ctx); err != nil {
 		return nil, fmt.Errorf("setting up agents: %w", err)
 	}
@@ -204,6 +231,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		pace = newPacer(start, end, cfg.Rate)
 		go func() { started <- pace.run(runCtx, arrivals) }()
 	}
+	stopPolls := func() *LongPolls { return nil }
+	if cfg.LongPolls > 0 {
+		stopPolls = runLongPolls(runCtx, cfg.Targets, cfg.Token, cfg.TLS, cfg.LongPolls)
+	}
+	memc := make(chan *Memory, 1)
+	if cfg.SampleEvery > 0 {
+		go func() { memc <- r.sampleMemory(runCtx, metrics, start, cfg.SampleEvery) }()
+	} else {
+		memc <- nil
+	}
 	var wg sync.WaitGroup
 	for w := range cfg.Concurrency {
 		wg.Add(1)
@@ -215,6 +252,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	stopProgress()
+	cancel() // the sampler's last reading is the run's end
+	mem := <-memc
+	polls := stopPolls()
 	after := metrics.sample(ctx, r.totalOps())
 
 	rep := &Report{Workload: cfg.Workload, Concurrency: cfg.Concurrency, Agents: cfg.Agents, Targets: cfg.Targets,
@@ -230,6 +270,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			StartLagMS: r.startLag.report(elapsed).LatencyMS}
 	}
 	rep.Resources = resources(cfg.Targets, before, after)
+	rep.Memory = mem
+	rep.LongPolls = polls
 	if cfg.SkipVerify {
 		return rep, nil
 	}
@@ -252,7 +294,7 @@ func (r *run) setup(ctx context.Context) error {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			body := map[string]any{"name": id, "capacity": map[string]int{"chat": 4, "messaging": 8}, "skills": []string{r.cfg.RunID}}
+			body := map[string]any{"name": id, "capacity": map[string]int{"chat": 4, "messaging": 8, "email": 8, "voice": 1}, "skills": []string{r.cfg.RunID}}
 			if err := r.call(ctx, "agent_upsert", "PUT", "/v1/agents/"+id, id+"-u", body, nil); err != nil {
 				errs <- err
 				return
@@ -317,6 +359,9 @@ type conversation struct {
 func (r *run) worker(ctx context.Context, w int, arrivals <-chan time.Time) {
 	rng := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
 	for i := 0; ctx.Err() == nil; i++ {
+		if n := r.arrived.Add(1); r.cfg.MaxArrivals > 0 && n > int64(r.cfg.MaxArrivals) {
+			return
+		}
 		var begin time.Time // zero: each call timed from its own start
 		if arrivals != nil {
 			select {
@@ -331,11 +376,11 @@ func (r *run) worker(ctx context.Context, w int, arrivals <-chan time.Time) {
 		case WorkloadCreate:
 			r.create(ctx, begin, w, id, "chat", false)
 		case WorkloadLifecycle:
-			r.lifecycle(ctx, begin, w, id, i%2 == 0)
+			r.lifecycle(ctx, begin, w, id, lifecycleChannels[i%len(lifecycleChannels)])
 		case WorkloadMixed:
 			switch p := rng.IntN(10); {
 			case p < 5:
-				r.lifecycle(ctx, begin, w, id, i%2 == 0)
+				r.lifecycle(ctx, begin, w, id, lifecycleChannels[i%len(lifecycleChannels)])
 			case p < 8:
 				r.create(ctx, begin, w, id, []string{"chat", "messaging"}[rng.IntN(2)], false)
 			default:
@@ -357,7 +402,8 @@ type createBody struct {
 	ID      string   `json:"id"`
 	Channel string   `json:"channel"`
 	Client  string   `json:"client,omitempty"`
-	Message string   `json:"message"`
+	Subject string   `json:"subject,omitempty"`
+	Message string   `json:"message,omitempty"`
 	Skills  []string `json:"skills"`
 }
 
@@ -376,7 +422,13 @@ func (b createBody) encode() rawJSON {
 	if b.Client != "" {
 		kv = append(kv, "client", b.Client)
 	}
-	out := object(append(kv, "message", b.Message)...)
+	if b.Subject != "" {
+		kv = append(kv, "subject", b.Subject)
+	}
+	if b.Message != "" {
+		kv = append(kv, "message", b.Message)
+	}
+	out := object(kv...)
 	out = append(out[:len(out)-1], `,"skills":`...)
 	if b.Skills == nil {
 		out = append(out, "null"...)
@@ -401,8 +453,13 @@ func (r *run) create(ctx context.Context, begin time.Time, w int, id, channel st
 	// The run's skill keeps its conversations and agents apart from earlier
 	// runs' (a create run leaves a queue behind that would come first).
 	body := createBody{ID: id, Channel: channel, Message: "Hello, I need help with my order", Skills: []string{r.cfg.RunID}}
-	if channel == "chat" {
+	switch channel {
+	case "chat":
 		body.Client = "web"
+	case "email":
+		body.Subject = "My order"
+	case "voice":
+		body.Message = "" // a call has none
 	}
 	var out any
 	if read {
@@ -450,13 +507,13 @@ func (r *run) accept(ctx context.Context, conv conversation, key string) bool {
 	return r.call(ctx, "accept", "POST", "/v1/conversations/"+conv.ID+"/accept", key, object("agent_id", conv.AgentID), nil) == nil
 }
 
+// lifecycleChannels are the channels the lifecycle workload plays in turn.
+var lifecycleChannels = []string{"chat", "messaging", "email", "voice"}
+
 // lifecycle plays one conversation; its creation (and its time to offer)
 // is timed from begin, or from now if begin is zero.
-func (r *run) lifecycle(ctx context.Context, begin time.Time, w int, id string, chat bool) {
-	channel := "messaging"
-	if chat {
-		channel = "chat"
-	}
+func (r *run) lifecycle(ctx context.Context, begin time.Time, w int, id string, channel string) {
+	chat := channel == "chat"
 	start := begin
 	if start.IsZero() {
 		start = time.Now()
@@ -470,6 +527,11 @@ func (r *run) lifecycle(ctx context.Context, begin time.Time, w int, id string, 
 	}
 	agent := conv.AgentID
 	path := "/v1/conversations/" + id
+	if channel == "voice" {
+		// Answered, then the agent hangs up (no wrap-up by default).
+		r.finish(w, id, r.call(ctx, "end", "POST", path+"/end", id+"-end", object("by", "agent", "agent_id", agent), nil) == nil)
+		return
+	}
 	// msg sends a message; with read, conv takes the answer (the state
 	// after a message that reopens a chat).
 	msg := func(key, author, text string, read bool) bool {
@@ -486,11 +548,9 @@ func (r *run) lifecycle(ctx context.Context, begin time.Time, w int, id string, 
 	if !msg("-m1", "agent", "Hi, how can I help?", false) || !msg("-m2", "visitor", "Where is my parcel?", false) {
 		return
 	}
-	if !chat {
+	if !chat { // messaging, email
 		body := object("conversation_id", id, "ticket_status", "pending")
-		if r.call(ctx, "release", "POST", "/v1/agents/"+agent+"/release", id+"-rel", body, nil) == nil {
-			r.finish(w, id)
-		}
+		r.finish(w, id, r.call(ctx, "release", "POST", "/v1/agents/"+agent+"/release", id+"-rel", body, nil) == nil)
 		return
 	}
 	if r.call(ctx, "leave", "POST", path+"/leave", id+"-leave", object("agent_id", agent), nil) != nil {
@@ -504,26 +564,35 @@ func (r *run) lifecycle(ctx context.Context, begin time.Time, w int, id string, 
 	if conv, ok = r.awaitOffer(ctx, conv, reopened); !ok || !r.accept(ctx, conv, id+"-acc2") {
 		return
 	}
-	if r.call(ctx, "end", "POST", path+"/end", id+"-end", object("by", "visitor"), nil) == nil {
-		r.finish(w, id)
+	r.finish(w, id, r.call(ctx, "end", "POST", path+"/end", id+"-end", object("by", "visitor"), nil) == nil)
+}
+
+// finish records a conversation whose end was sent: acked when the cluster
+// answered (it then counts as completed).
+func (r *run) finish(w int, id string, acked bool) {
+	r.ended[w] = append(r.ended[w], endedAck{id: id, at: time.Now(), acked: acked})
+	if acked {
+		r.done.Add(1)
 	}
 }
 
-func (r *run) finish(w int, id string) {
-	r.ended[w] = append(r.ended[w], id)
-	r.done.Add(1)
-}
-
 // verify reads back every conversation the cluster acknowledged and the
-// state machine's invariant check.
+// state machine's invariant check. A conversation the run ended may be gone
+// once the cluster's retention.ended has passed since (give or take
+// pruneSlack); before that it must be there, ended.
 func (r *run) verify(ctx context.Context) *Verification {
 	v := &Verification{}
-	ended := map[string]bool{}
+	retention, err := r.retention(ctx)
+	if err != nil {
+		v.Invariants = "check failed: reading the policy: " + err.Error()
+		return v
+	}
+	ended := map[string]endedAck{}
 	var ids []string
 	for w := range r.created {
 		ids = append(ids, r.created[w]...)
-		for _, id := range r.ended[w] {
-			ended[id] = true
+		for _, e := range r.ended[w] {
+			ended[e.id] = e
 		}
 	}
 	var mu sync.Mutex
@@ -540,12 +609,15 @@ func (r *run) verify(ctx context.Context) *Verification {
 				}
 				var conv conversation
 				err := r.c.do(ctx, "GET", "/v1/conversations/"+ids[i], "", nil, &conv, nil)
+				end, endSent := ended[ids[i]]
 				mu.Lock()
 				v.Checked++
 				switch {
+				case err != nil && endSent && isNotFound(err) && time.Since(end.at) > retention-pruneSlack:
+					v.Pruned++
 				case err != nil:
 					v.Missing = append(v.Missing, fmt.Sprintf("%s: %v", ids[i], err))
-				case ended[ids[i]] && conv.State != "ended":
+				case end.acked && conv.State != "ended":
 					v.Missing = append(v.Missing, fmt.Sprintf("%s: acknowledged end, but state is %s", ids[i], conv.State))
 				}
 				mu.Unlock()
@@ -567,6 +639,24 @@ func (r *run) verify(ctx context.Context) *Verification {
 		v.Invariants = "broken: " + strings.Join(inv.Violations, "; ")
 	}
 	return v
+}
+
+// pruneSlack is the uncertainty of the tool's end times against the
+// cluster's clock: a conversation ended within it of retention.ended ago
+// may or may not be pruned.
+const pruneSlack = 5 * time.Second
+
+// retention reads the cluster's retention.ended.
+func (r *run) retention(ctx context.Context) (time.Duration, error) {
+	var pol struct {
+		Retention struct {
+			Ended string `json:"ended"`
+		} `json:"retention"`
+	}
+	if err := r.c.do(ctx, "GET", "/v1/policy", "", nil, &pol, nil); err != nil {
+		return 0, err
+	}
+	return time.ParseDuration(pol.Retention.Ended)
 }
 
 // WriteSummary prints the report for a person.
@@ -607,8 +697,15 @@ func (rep *Report) WriteSummary(w io.Writer) {
 	if rep.Resources != nil {
 		rep.Resources.writeSummary(w)
 	}
+	if lp := rep.LongPolls; lp != nil {
+		fmt.Fprintf(w, "long-polls: %d readers, %d requests, %d events read, errors %v\n", lp.Clients, lp.Requests, lp.Events, lp.Errors)
+	}
+	if rep.Memory != nil && len(rep.Memory.Seconds) >= 3 {
+		rep.Memory.writeSummary(w)
+	}
 	if v := rep.Verify; v != nil {
-		fmt.Fprintf(w, "verify: %d conversations checked, %d missing, invariants %s\n", v.Checked, len(v.Missing), v.Invariants)
+		fmt.Fprintf(w, "verify: %d conversations checked, %d pruned after they ended, %d missing, invariants %s\n",
+			v.Checked, v.Pruned, len(v.Missing), v.Invariants)
 		for i, m := range v.Missing {
 			if i == 20 {
 				fmt.Fprintf(w, "  ... and %d more\n", len(v.Missing)-20)

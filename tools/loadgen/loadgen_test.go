@@ -154,6 +154,36 @@ func TestRunRefusesABadRate(t *testing.T) {
 	}
 }
 
+// TestVerifyKnowsPrunedConversations: with retention.ended at 0s every
+// conversation the run ended is gone at once; verification counts them as
+// pruned, not missing, and still finds the others. The memory samples
+// cover the run.
+func TestVerifyKnowsPrunedConversations(t *testing.T) {
+	target := startNode(t)
+	req, _ := http.NewRequest("PUT", target+"/v1/policy", strings.NewReader(`{"retention":{"ended":"0s"}}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("policy: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	rep, err := Run(context.Background(), Config{Targets: []string{target}, Duration: 1500 * time.Millisecond,
+		Concurrency: 4, Agents: 10, Workload: WorkloadLifecycle, RunID: "pruned", SampleEvery: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("run: %v (%+v)", err, rep.Verify)
+	}
+	if rep.Verify.Pruned == 0 || rep.Verify.Pruned > rep.Completed || len(rep.Verify.Missing) != 0 {
+		t.Fatalf("verify %+v, %d completed", rep.Verify, rep.Completed)
+	}
+	if m := rep.Memory; m == nil || len(m.Seconds) < 5 || len(m.Nodes) != 1 || len(m.Nodes[0].HeapLive) != len(m.Seconds) || m.Nodes[0].HeapLive[0] <= 0 {
+		t.Fatalf("memory samples %+v", rep.Memory)
+	}
+	var svg bytes.Buffer
+	if err := rep.Memory.WriteSVG(&svg, "test"); err != nil || !bytes.Contains(svg.Bytes(), []byte("<polyline")) {
+		t.Fatalf("svg: %v %.200s", err, svg.String())
+	}
+}
+
 // The tool must fail loudly when the cluster lost something it
 // acknowledged: a server that forgets conversations makes Run fail.
 func TestVerifyCatchesLostConversations(t *testing.T) {
@@ -169,6 +199,7 @@ func TestVerifyCatchesLostConversations(t *testing.T) {
 		w.Write([]byte(`{"error":{"code":"conversation_not_found","message":"gone"}}`))
 	})
 	forgetful.HandleFunc("GET /v1/debug/invariants", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{"ok":true}`)) })
+	forgetful.HandleFunc("GET /v1/policy", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{"retention":{"ended":"24h"}}`)) })
 	srv := httptest.NewServer(forgetful)
 	defer srv.Close()
 	rep, err := Run(context.Background(), Config{Targets: []string{srv.URL}, Duration: 200 * time.Millisecond,

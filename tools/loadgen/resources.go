@@ -86,6 +86,11 @@ func (m *metricsReader) sample(ctx context.Context, ops int) sample {
 }
 
 func (m *metricsReader) read(ctx context.Context, target string) (map[string]float64, error) {
+	return m.readNamed(ctx, target, sampledMetrics)
+}
+
+// readNamed reads the named unlabelled series of one target.
+func (m *metricsReader) readNamed(ctx context.Context, target string, names []string) (map[string]float64, error) {
 	req, err := http.NewRequestWithContext(ctx, "GET", target+"/metrics", nil)
 	if err != nil {
 		return nil, err
@@ -101,7 +106,7 @@ func (m *metricsReader) read(ctx context.Context, target string) (map[string]flo
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("GET /metrics: %s", resp.Status)
 	}
-	return parseMetrics(resp.Body, sampledMetrics)
+	return parseMetrics(resp.Body, names)
 }
 
 // parseMetrics reads the named unlabelled series from the Prometheus text

@@ -183,6 +183,9 @@ type ClusterConfig struct {
 	Dir   string   // data dirs and logs go here
 	Size  int      // default 3
 	Extra []string // extra `serve` flags
+	// Direct runs the nodes without the fault-injecting proxies between
+	// them (a load or soak test, not a fault test).
+	Direct bool
 }
 
 // NewCluster allocates addresses and proxies and writes every node's command
@@ -203,11 +206,15 @@ func NewCluster(cfg ClusterConfig) (*Cluster, error) {
 		if n.RaftAddr, err = testutil.FreeAddr(); err != nil {
 			return nil, err
 		}
-		if n.RaftAdv, err = c.Net.Listen(n.ID, n.RaftAddr); err != nil {
-			return nil, err
-		}
-		if n.HTTPAdv, err = c.Net.Listen(n.ID, n.HTTPAddr); err != nil {
-			return nil, err
+		if cfg.Direct {
+			n.RaftAdv, n.HTTPAdv = n.RaftAddr, n.HTTPAddr
+		} else {
+			if n.RaftAdv, err = c.Net.Listen(n.ID, n.RaftAddr); err != nil {
+				return nil, err
+			}
+			if n.HTTPAdv, err = c.Net.Listen(n.ID, n.HTTPAddr); err != nil {
+				return nil, err
+			}
 		}
 		n.DataDir = filepath.Join(cfg.Dir, n.ID)
 		n.LogPath = filepath.Join(cfg.Dir, n.ID+".log")

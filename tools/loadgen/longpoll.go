@@ -1,0 +1,104 @@
+package loadgen
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/omnirouter/omnirouter/internal/pause"
+)
+
+// LongPolls is what the run's event readers saw: clients that follow the
+// event log with long-polls (GET /v1/events?after=N&wait=30s), each
+// re-polling from the last id it got as soon as an answer comes, as an
+// agent workspace or an integration does.
+type LongPolls struct {
+	Clients  int            `json:"clients"`
+	Requests int64          `json:"requests"`
+	Events   int64          `json:"events"`
+	Errors   map[string]int `json:"errors,omitempty"`
+}
+
+// runLongPolls starts n readers spread over the targets; they stop with
+// ctx and the returned function waits for them and reports.
+func runLongPolls(ctx context.Context, targets []string, token string, tlsConfig *tls.Config, n int) func() *LongPolls {
+	lp := &LongPolls{Clients: n, Errors: map[string]int{}}
+	var requests, events atomic.Int64
+	var mu sync.Mutex
+	tr := &http.Transport{TLSClientConfig: tlsConfig, MaxIdleConnsPerHost: n, MaxConnsPerHost: n, IdleConnTimeout: time.Minute}
+	hc := &http.Client{Transport: tr, Timeout: time.Minute}
+	var wg sync.WaitGroup
+	for i := range n {
+		target := targets[i%len(targets)]
+		wg.Go(func() {
+			var after uint64
+			first := true
+			for ctx.Err() == nil {
+				url := fmt.Sprintf("%s/v1/events?after=%d&wait=30s", target, after)
+				if first {
+					// Start at the tail: the reader cares about what happens
+					// from now on.
+					url = target + "/v1/events?after=0&limit=1"
+				}
+				page, err := getEvents(ctx, hc, url, token)
+				requests.Add(1)
+				if err != nil {
+					if ctx.Err() == nil {
+						mu.Lock()
+						lp.Errors[err.Error()]++
+						mu.Unlock()
+						pause.For(ctx, 100*time.Millisecond)
+					}
+					continue
+				}
+				if first {
+					after, first = page.Newest, false
+					continue
+				}
+				events.Add(int64(len(page.Events)))
+				after = page.Next
+			}
+		})
+	}
+	return func() *LongPolls {
+		wg.Wait()
+		tr.CloseIdleConnections()
+		lp.Requests, lp.Events = requests.Load(), events.Load()
+		return lp
+	}
+}
+
+// eventsPage is the part of GET /v1/events the readers read.
+type eventsPage struct {
+	Events []json.RawMessage `json:"events"`
+	Next   uint64            `json:"next"`
+	Newest uint64            `json:"newest"`
+}
+
+func getEvents(ctx context.Context, hc *http.Client, url, token string) (eventsPage, error) {
+	var page eventsPage
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+	if err != nil {
+		return page, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return page, fmt.Errorf("transport")
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		io.Copy(io.Discard, resp.Body)
+		return page, fmt.Errorf("%d", resp.StatusCode)
+	}
+	err = json.NewDecoder(resp.Body).Decode(&page)
+	return page, err
+}
