@@ -82,10 +82,11 @@ func cmdAgents(c *cli, _ []string) error {
 		return err
 	}
 	return c.show(raw, func(w io.Writer) {
-		fmt.Fprintln(w, "AGENT\tNAME\tSTATUS\tCHAT\tMESSAGING\tSKILLS\tGROUPS\tCONVERSATIONS")
+		fmt.Fprintln(w, "AGENT\tNAME\tSTATUS\tCHAT\tMESSAGING\tEMAIL\tVOICE\tSKILLS\tGROUPS\tCONVERSATIONS")
 		for _, a := range v.Agents {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%d/%d\t%d/%d\t%s\t%s\t%s\n", a.ID, a.Name, a.Status,
+			fmt.Fprintf(w, "%s\t%s\t%s\t%d/%d\t%d/%d\t%d/%d\t%d/%d\t%s\t%s\t%s\n", a.ID, a.Name, a.Status,
 				a.Load.Chat, a.Capacity.Chat, a.Load.Messaging, a.Capacity.Messaging,
+				a.Load.Email, a.Capacity.Email, a.Load.Voice, a.Capacity.Voice,
 				list(a.Skills), list(a.Groups), list(a.Conversations))
 		}
 	})
@@ -131,6 +132,7 @@ type conversationView struct {
 	ID          string  `json:"id"`
 	Channel     string  `json:"channel"`
 	Client      *string `json:"client"`
+	Subject     string  `json:"subject"`
 	State       string  `json:"state"`
 	Activity    string  `json:"activity"`
 	AgentID     string  `json:"agent_id"`
@@ -171,8 +173,12 @@ func cmdConversation(c *cli, args []string) error {
 		if v.Client != nil {
 			channel += " (" + *v.Client + ")"
 		}
-		fmt.Fprintf(w, "id\t%s\nchannel\t%s\nstate\t%s\nactivity\t%s\nagent\t%s\npriority\t%d\ngroup\t%s\nqueued at\t%s\n",
-			v.ID, channel, v.State, v.Activity, orDash(v.AgentID), v.Priority, orDash(v.Group), deref(v.QueuedAt))
+		fmt.Fprintf(w, "id\t%s\nchannel\t%s\n", v.ID, channel)
+		if v.Subject != "" {
+			fmt.Fprintf(w, "subject\t%s\n", v.Subject)
+		}
+		fmt.Fprintf(w, "state\t%s\nactivity\t%s\nagent\t%s\npriority\t%d\ngroup\t%s\nqueued at\t%s\n",
+			v.State, v.Activity, orDash(v.AgentID), v.Priority, orDash(v.Group), deref(v.QueuedAt))
 		if v.EndedAt != nil {
 			fmt.Fprintf(w, "ended at\t%s (%s)\nmissed\t%s\n", *v.EndedAt, v.EndedReason, yesNo(v.Missed))
 		}

@@ -26,7 +26,7 @@ const (
 	clusterJSON = `{"id":"n2","state":"follower","leader":"n1","leader_http":"http://127.0.0.1:8081","term":3,"commit_index":40,"applied_index":40,
 	  "nodes":[{"id":"n1","raft_addr":"127.0.0.1:7001","http_addr":"http://127.0.0.1:8081","suffrage":"voter","caught_up":true,"voter":true,"leader":true},
 	           {"id":"n4","raft_addr":"127.0.0.1:7004","http_addr":"http://127.0.0.1:8084","suffrage":"nonvoter","caught_up":false,"voter":false,"leader":false}]}`
-	agentsJSON = `{"agents":[{"id":"a1","name":"Ana","status":"online","capacity":{"chat":2,"messaging":3},"load":{"chat":1,"messaging":0},"skills":["fr"],"groups":[],"conversations":["c1"]}]}`
+	agentsJSON = `{"agents":[{"id":"a1","name":"Ana","status":"online","capacity":{"chat":2,"messaging":3,"email":10,"voice":1},"load":{"chat":1,"messaging":0,"email":4,"voice":0},"skills":["fr"],"groups":[],"conversations":["c1"]}]}`
 	queueJSON  = `{"items":[{"id":"c2","channel":"chat","priority":1,"group":"vip","queued_at":"2026-01-01T10:00:00.000Z","position":1,"wait_seconds":12.4}]}`
 	convJSON   = `{"id":"c1","channel":"chat","client":"web","state":"assigned","activity":"active","agent_id":"a1","priority":0,"group":"","missed":false,"ended_reason":"","queued_at":"2026-01-01T10:00:00.000Z","ended_at":null,"ticket":null,
 	  "transcript":[{"author":"visitor","text":"Bonjour","at":"2026-01-01T10:00:00.000Z"}]}`
@@ -124,7 +124,7 @@ func TestCLIOutput(t *testing.T) {
 		json  string   // the raw answer
 	}{
 		{[]string{"status"}, []string{"n4", "nonvoter", "no", "127.0.0.1:7004", "http://127.0.0.1:8084"}, clusterJSON},
-		{[]string{"agents"}, []string{"a1", "Ana", "online", "1/2", "0/3", "fr", "-", "c1"}, agentsJSON},
+		{[]string{"agents"}, []string{"a1", "Ana", "online", "1/2", "0/3", "4/10", "0/1", "fr", "-", "c1"}, agentsJSON},
 		{[]string{"queue"}, []string{"1", "c2", "chat", "1", "vip", "12s", "2026-01-01T10:00:00.000Z"}, queueJSON},
 		{[]string{"conversation", "c1"}, []string{"2026-01-01T10:00:00.000Z", "visitor:", "Bonjour"}, convJSON},
 		{[]string{"policy", "get"}, []string{"routing.offer_timeout", "30s"}, policyJSON},
