@@ -66,6 +66,11 @@ wait_ready() {
   while [ $tries -lt 300 ]; do
     ok=1
     for n in "$@"; do
+      if ! kill -0 "$(cat "$dir/n$n.pid")" 2>/dev/null; then
+        echo "n$n exited: $(tail -n 1 "$dir/n$n.log")" >&2
+        echo "(another cluster on these ports? OMNIROUTER_PORT_BASE picks others)" >&2
+        return 1
+      fi
       curl -sf -o /dev/null "$(url "$n")/readyz" || { ok=0; break; }
     done
     if [ $ok = 1 ]; then
