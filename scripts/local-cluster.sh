@@ -142,5 +142,8 @@ for i in 1 2 3; do
   } >"$dir/n$i.args"
   launch $i
 done
-wait_ready 1 2 3
+if ! wait_ready 1 2 3; then
+  for i in 1 2 3; do stop_node $i; done
+  exit 1
+fi
 echo "cluster ready: $(url 1) $(url 2) $(url 3)"
