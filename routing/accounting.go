@@ -248,6 +248,9 @@ func (m *Machine) dequeue(c *Conversation) {
 func (m *Machine) requeue(c *Conversation, reason string) {
 	agent := c.AgentID
 	m.unhold(c, StateQueued, false)
+	if c.TransferTarget != "" && c.TransferTarget == agent {
+		m.transferDeclined(c, agent)
+	}
 	m.enqueue(c)
 	m.emit(EventRequeued, c.ID, agent, EventData{Reason: reason})
 }

@@ -145,6 +145,9 @@ func (m *Machine) removeAgent(c RemoveAgent) Outcome {
 	if err != nil {
 		return Outcome{Err: err}
 	}
+	if len(a.Conversations) > 0 && !c.Force {
+		return Outcome{Err: conflictf(CodeAgentBusy, "agent %q holds %d conversations; remove it with force to send them back to the queue first", a.ID, len(a.Conversations))}
+	}
 	a = m.writableAgent(a)
 	for _, id := range a.Conversations {
 		if c := m.convW(id); c.State == StateWrapUp {
