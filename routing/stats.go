@@ -293,9 +293,13 @@ func (m *Machine) Stats() ([]StatsNow, []StatsWindow) {
 		}
 		return strings.Compare(a.group, b.group)
 	})
+	// The queue by group; the channel's row ("") sums every group and the
+	// conversations of none.
 	waiting := map[statKey]QueueGroup{}
 	for _, g := range m.QueueGroups() {
-		waiting[statKey{g.Channel, g.Group}] = g
+		if g.Group != "" {
+			waiting[statKey{g.Channel, g.Group}] = g
+		}
 		all := waiting[statKey{g.Channel, ""}]
 		all.Waiting += g.Waiting
 		if all.OldestQueuedAt == 0 || g.OldestQueuedAt < all.OldestQueuedAt {
