@@ -273,4 +273,3 @@ type StatsWindowView struct {
 	WaitP90Seconds float64        `json:"wait_p90_seconds"`
 	ServiceLevel   *float64       `json:"service_level"`
 }
-

@@ -268,15 +268,15 @@ type StatsNow struct {
 
 // StatsWindow is one row of one window.
 type StatsWindow struct {
-	Window      time.Duration
-	Channel     capacity.Channel
-	Group       string
-	Created     int
-	Assigned    int
-	Missed      int
-	Ended       map[string]int // by reason
-	WaitP50     float64        // seconds, from the wait histogram
-	WaitP90     float64
+	Window       time.Duration
+	Channel      capacity.Channel
+	Group        string
+	Created      int
+	Assigned     int
+	Missed       int
+	Ended        map[string]int // by reason
+	WaitP50      float64        // seconds, from the wait histogram
+	WaitP90      float64
 	ServiceLevel float64 // first assignments within target / (first assignments + missed); -1 without any
 }
 
