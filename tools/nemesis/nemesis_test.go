@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -34,7 +35,7 @@ var runPolicy = map[string]any{
 	},
 	"messaging": map[string]any{"inactivity_timeout": "3s", "count_inactive_messaging": false},
 	"email":     map[string]any{"auto_accept": true, "route_to_away": true},
-	"voice":     map[string]any{"ring_timeout": "2s", "wrap_up": "3s", "max_queue_wait": "8s"},
+	"voice":     map[string]any{"ring_timeout": "2s", "wrap_up": "3s", "max_queue_wait": "5s"},
 	"routing": map[string]any{"mode": "auto", "strategy": "spare_capacity", "auto_accept": false,
 		"offer_timeout": "3s", "reassign_delay": "1h", "focus_mode": false},
 }
@@ -301,6 +302,20 @@ func TestNemesis(t *testing.T) {
 		}
 	}
 	fmt.Fprintf(&sb, "operations per channel: %v; conversations created: %v\n", byChannel, created)
+	fmt.Fprintf(&sb, "  acknowledged  %9s %9s %9s %9s\n", "chat", "messaging", "email", "voice")
+	for _, k := range kinds {
+		var row [4]int
+		seen := false
+		for _, op := range ops {
+			if i := slices.Index(Channels, op.Channel); op.Kind == k && op.Status == OK && i >= 0 {
+				row[i]++
+				seen = true
+			}
+		}
+		if seen {
+			fmt.Fprintf(&sb, "  %-13s %9d %9d %9d %9d\n", k, row[0], row[1], row[2], row[3])
+		}
+	}
 	if replay != nil {
 		reasons := map[string]int{}
 		for id, rc := range replay.Convs {
@@ -314,6 +329,16 @@ func TestNemesis(t *testing.T) {
 	}
 	evTypes := map[string]int{}
 	for _, e := range events {
+		if e.Type == "ticket.created" && convs[e.ConversationID] == "voice" {
+			var d struct {
+				Ticket struct {
+					Via string `json:"via"`
+				} `json:"ticket"`
+			}
+			if decodeBody(e.Data, &d) {
+				evTypes["ticket.created/voice via "+d.Ticket.Via]++
+			}
+		}
 		if e.Type == "conversation.wrap_up" || e.Type == "conversation.offer_timed_out" || e.Type == "conversation.rejected" ||
 			e.Type == "conversation.requeued" || e.Type == "policy.changed" {
 			evTypes[e.Type+"/"+convs[e.ConversationID]]++

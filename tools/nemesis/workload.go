@@ -71,7 +71,7 @@ func AgentMix(n int, rng *rand.Rand) []AgentSpec {
 			case "messaging":
 				a.Messaging = 1 + rng.IntN(2)
 			case "email":
-				a.Email = 1 + rng.IntN(3)
+				a.Email = 1 + rng.IntN(2)
 			case "voice":
 				a.Voice = 1
 			}
@@ -440,8 +440,8 @@ func (w *Workload) act(c *Client, a AgentSpec, id, ch, st string, msg *int) {
 		do(KindAccept, "", "POST", path+"/accept", map[string]string{"agent_id": a.ID})
 	case st == "offered" && r < 90:
 		do(KindReject, "", "POST", path+"/reject", map[string]string{"agent_id": a.ID})
-	case st == "wrap_up" && r < 50:
-		release("")
+	case st == "wrap_up" && r < 20:
+		release("") // or let voice.wrap_up end it
 	case st != "assigned":
 	case ch == "chat":
 		switch {
@@ -466,9 +466,9 @@ func (w *Workload) act(c *Client, a AgentSpec, id, ch, st string, msg *int) {
 		case r < 65:
 			ticket := []string{"pending", "pending", "solved", "on-hold", "open"}[c.rng.IntN(5)]
 			do(KindTicket, ticket, "PUT", path+"/ticket", map[string]string{"status": ticket})
-		case r < 75:
+		case r < 70:
 			release([]string{"", "pending", "on-hold"}[c.rng.IntN(3)])
-		case r < 80:
+		case r < 72:
 			agentEnd()
 		}
 	case ch == "voice":
