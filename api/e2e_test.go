@@ -443,3 +443,96 @@ func TestLiveDamagedBackupIsRefused(t *testing.T) {
 		t.Fatalf("the intact backup: %d %s", r.status, r.body)
 	}
 }
+
+// TestLiveSupportFloor drives every channel through a real three-node
+// cluster, writing through followers: calls ring out to the next agent,
+// an email reopened by its end user counts again above its agent's
+// capacity, and focus mode holds back a second real-time channel.
+func TestLiveSupportFloor(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three-node cluster")
+	}
+	nodes := startLive(t, 3)
+	leaderID := s(ok(t, 200, nodes[0].url, "GET", "/v1/cluster", nil), "leader")
+	var f []string
+	for _, n := range nodes {
+		if n.id != leaderID {
+			f = append(f, n.url)
+		}
+	}
+	ok(t, 200, f[0], "PUT", "/v1/policy", map[string]any{
+		"voice":   map[string]any{"ring_timeout": "1s", "wrap_up": "1s"},
+		"routing": map[string]any{"focus_mode": true},
+	})
+	agent := func(id string, capacity map[string]int) {
+		ok(t, 200, f[0], "PUT", "/v1/agents/"+id, map[string]any{"name": id, "capacity": capacity})
+		ok(t, 200, f[1], "PUT", "/v1/agents/"+id+"/status", map[string]string{"status": "online"})
+	}
+	agent("phone1", map[string]int{"voice": 1})
+	agent("phone2", map[string]int{"voice": 1})
+	agent("mail", map[string]int{"email": 1})
+	agent("omni", map[string]int{"chat": 1, "messaging": 1})
+
+	// A call rings one phone agent; unanswered, it rings the other.
+	v := ok(t, 201, f[0], "POST", "/v1/conversations", map[string]any{"id": "v1", "channel": "voice"})
+	first := s(v, "agent_id")
+	if s(v, "state") != "offered" || (first != "phone1" && first != "phone2") {
+		t.Fatalf("call: %v", v)
+	}
+	var second string
+	testutil.Until(t, 10*time.Second, "the call to ring the other agent", func() error {
+		v = ok(t, 200, f[1], "GET", "/v1/conversations/v1", nil)
+		if second = s(v, "agent_id"); s(v, "state") != "offered" || second == first {
+			return fmt.Errorf("%s with %s", s(v, "state"), second)
+		}
+		return nil
+	})
+	ok(t, 200, f[0], "POST", "/v1/conversations/v1/accept", map[string]string{"agent_id": second})
+	v = ok(t, 200, f[1], "POST", "/v1/conversations/v1/end", map[string]any{"by": "visitor"})
+	if s(v, "state") != "wrap_up" {
+		t.Fatalf("hung up: %v", v)
+	}
+	testutil.Until(t, 10*time.Second, "wrap-up to end", func() error {
+		if v = ok(t, 200, f[0], "GET", "/v1/conversations/v1", nil); s(v, "state") != "ended" {
+			return fmt.Errorf("still %s", s(v, "state"))
+		}
+		return nil
+	})
+	// A caller who hangs up before an answer leaves a missed call.
+	ok(t, 201, f[0], "POST", "/v1/conversations", map[string]any{"id": "v2", "channel": "voice"})
+	v = ok(t, 200, f[1], "POST", "/v1/conversations/v2/end", map[string]any{"by": "visitor", "voicemail": true})
+	if v["missed"] != true || v["ticket"].(map[string]any)["via"] != "voicemail" {
+		t.Fatalf("missed call: %v", v)
+	}
+
+	// An email is assigned at once; pending, it stops counting; a second
+	// email takes the slot; the first one's end user replies: it counts
+	// again, above capacity.
+	e := ok(t, 201, f[0], "POST", "/v1/conversations", map[string]any{"id": "e1", "channel": "email", "subject": "Refund", "message": "Where is my refund?"})
+	if s(e, "state") != "assigned" || s(e, "agent_id") != "mail" || s(e, "subject") != "Refund" {
+		t.Fatalf("email: %v", e)
+	}
+	ok(t, 200, f[1], "PUT", "/v1/conversations/e1/ticket", map[string]string{"status": "pending"})
+	ok(t, 201, f[0], "POST", "/v1/conversations", map[string]any{"id": "e2", "channel": "email", "message": "Another question"})
+	ok(t, 200, f[1], "POST", "/v1/conversations/e1/messages", map[string]string{"author": "visitor", "text": "Still waiting"})
+	if a := ok(t, 200, f[0], "GET", "/v1/agents/mail", nil); load(a, "email") != 2 {
+		t.Fatalf("email load after the reply: %v", a)
+	}
+
+	// Focus mode: omni, offered a chat, is not offered a messaging
+	// conversation until the chat is over.
+	c := ok(t, 201, f[0], "POST", "/v1/conversations", map[string]any{"id": "c1", "channel": "chat", "message": "hi"})
+	m := ok(t, 201, f[1], "POST", "/v1/conversations", map[string]any{"id": "m1", "channel": "messaging", "message": "hello"})
+	if s(c, "agent_id") != "omni" || s(m, "state") != "queued" {
+		t.Fatalf("focus mode: chat %v, messaging %v", c, m)
+	}
+	ok(t, 200, f[0], "POST", "/v1/conversations/c1/end", map[string]any{"by": "visitor"})
+	if m = ok(t, 200, f[1], "GET", "/v1/conversations/m1", nil); s(m, "state") != "offered" || s(m, "agent_id") != "omni" {
+		t.Fatalf("after the chat: %v", m)
+	}
+	for _, n := range nodes {
+		if r := ok(t, 200, n.url, "GET", "/v1/debug/invariants", nil); r["ok"] != true {
+			t.Fatalf("%s: %v", n.id, r)
+		}
+	}
+}

@@ -30,9 +30,12 @@ import (
 
 // Workloads.
 const (
-	// WorkloadLifecycle plays whole conversations: a chat from creation to
-	// offer, accept, messages, leave, reopen, accept and end; a messaging
-	// conversation from creation to accept, messages and release.
+	// WorkloadLifecycle plays whole conversations, on each channel in turn:
+	// a chat from creation to offer, accept, messages, leave, reopen,
+	// accept and end; a messaging conversation from creation to accept,
+	// messages and release; an email from creation (assigned at once) to a
+	// reply each way and release; a call from creation to ringing, answer
+	// and hang-up.
 	WorkloadLifecycle = "lifecycle"
 	// WorkloadCreate only creates conversations: comparable to a key-value put.
 	WorkloadCreate = "create"
@@ -291,7 +294,7 @@ func (r *run) setup(ctx context.Context) error {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			body := map[string]any{"name": id, "capacity": map[string]int{"chat": 4, "messaging": 8}, "skills": []string{r.cfg.RunID}}
+			body := map[string]any{"name": id, "capacity": map[string]int{"chat": 4, "messaging": 8, "email": 8, "voice": 1}, "skills": []string{r.cfg.RunID}}
 			if err := r.call(ctx, "agent_upsert", "PUT", "/v1/agents/"+id, id+"-u", body, nil); err != nil {
 				errs <- err
 				return
@@ -373,11 +376,11 @@ func (r *run) worker(ctx context.Context, w int, arrivals <-chan time.Time) {
 		case WorkloadCreate:
 			r.create(ctx, begin, w, id, "chat", false)
 		case WorkloadLifecycle:
-			r.lifecycle(ctx, begin, w, id, i%2 == 0)
+			r.lifecycle(ctx, begin, w, id, lifecycleChannels[i%len(lifecycleChannels)])
 		case WorkloadMixed:
 			switch p := rng.IntN(10); {
 			case p < 5:
-				r.lifecycle(ctx, begin, w, id, i%2 == 0)
+				r.lifecycle(ctx, begin, w, id, lifecycleChannels[i%len(lifecycleChannels)])
 			case p < 8:
 				r.create(ctx, begin, w, id, []string{"chat", "messaging"}[rng.IntN(2)], false)
 			default:
@@ -399,7 +402,8 @@ type createBody struct {
 	ID      string   `json:"id"`
 	Channel string   `json:"channel"`
 	Client  string   `json:"client,omitempty"`
-	Message string   `json:"message"`
+	Subject string   `json:"subject,omitempty"`
+	Message string   `json:"message,omitempty"`
 	Skills  []string `json:"skills"`
 }
 
@@ -418,7 +422,13 @@ func (b createBody) encode() rawJSON {
 	if b.Client != "" {
 		kv = append(kv, "client", b.Client)
 	}
-	out := object(append(kv, "message", b.Message)...)
+	if b.Subject != "" {
+		kv = append(kv, "subject", b.Subject)
+	}
+	if b.Message != "" {
+		kv = append(kv, "message", b.Message)
+	}
+	out := object(kv...)
 	out = append(out[:len(out)-1], `,"skills":`...)
 	if b.Skills == nil {
 		out = append(out, "null"...)
@@ -443,8 +453,13 @@ func (r *run) create(ctx context.Context, begin time.Time, w int, id, channel st
 	// The run's skill keeps its conversations and agents apart from earlier
 	// runs' (a create run leaves a queue behind that would come first).
 	body := createBody{ID: id, Channel: channel, Message: "Hello, I need help with my order", Skills: []string{r.cfg.RunID}}
-	if channel == "chat" {
+	switch channel {
+	case "chat":
 		body.Client = "web"
+	case "email":
+		body.Subject = "My order"
+	case "voice":
+		body.Message = "" // a call has none
 	}
 	var out any
 	if read {
@@ -492,13 +507,13 @@ func (r *run) accept(ctx context.Context, conv conversation, key string) bool {
 	return r.call(ctx, "accept", "POST", "/v1/conversations/"+conv.ID+"/accept", key, object("agent_id", conv.AgentID), nil) == nil
 }
 
+// lifecycleChannels are the channels the lifecycle workload plays in turn.
+var lifecycleChannels = []string{"chat", "messaging", "email", "voice"}
+
 // lifecycle plays one conversation; its creation (and its time to offer)
 // is timed from begin, or from now if begin is zero.
-func (r *run) lifecycle(ctx context.Context, begin time.Time, w int, id string, chat bool) {
-	channel := "messaging"
-	if chat {
-		channel = "chat"
-	}
+func (r *run) lifecycle(ctx context.Context, begin time.Time, w int, id string, channel string) {
+	chat := channel == "chat"
 	start := begin
 	if start.IsZero() {
 		start = time.Now()
@@ -512,6 +527,11 @@ func (r *run) lifecycle(ctx context.Context, begin time.Time, w int, id string, 
 	}
 	agent := conv.AgentID
 	path := "/v1/conversations/" + id
+	if channel == "voice" {
+		// Answered, then the agent hangs up (no wrap-up by default).
+		r.finish(w, id, r.call(ctx, "end", "POST", path+"/end", id+"-end", object("by", "agent", "agent_id", agent), nil) == nil)
+		return
+	}
 	// msg sends a message; with read, conv takes the answer (the state
 	// after a message that reopens a chat).
 	msg := func(key, author, text string, read bool) bool {
@@ -528,7 +548,7 @@ func (r *run) lifecycle(ctx context.Context, begin time.Time, w int, id string, 
 	if !msg("-m1", "agent", "Hi, how can I help?", false) || !msg("-m2", "visitor", "Where is my parcel?", false) {
 		return
 	}
-	if !chat {
+	if !chat { // messaging, email
 		body := object("conversation_id", id, "ticket_status", "pending")
 		r.finish(w, id, r.call(ctx, "release", "POST", "/v1/agents/"+agent+"/release", id+"-rel", body, nil) == nil)
 		return
