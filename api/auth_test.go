@@ -133,7 +133,7 @@ func TestRoleBoundaries(t *testing.T) {
 		{"POST", "/v1/assignments", map[string]any{}, true, true, false, false},
 		{"POST", "/v1/assignments", map[string]any{"agent_id": "a1", "conversation_id": "c1", "force": true}, true, false, false, false},
 		{"PUT", "/v1/policy", map[string]any{}, true, false, false, false},
-		{"POST", "/v1/cluster/join", map[string]string{"id": "n9", "raft_addr": "127.0.0.1:7009"}, true, false, false, false},
+		{"POST", "/v1/cluster/join", map[string]string{"id": "n9", "raft_addr": "127.0.0.1:7009", "http_addr": "http://127.0.0.1:8089"}, true, false, false, false},
 		{"DELETE", "/v1/cluster/nodes/n9", nil, true, false, false, false},
 		{"GET", "/v1/cluster/snapshot", nil, true, false, false, false},
 		{"POST", "/v1/cluster/restore", "x", true, false, false, false},

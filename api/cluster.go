@@ -21,14 +21,18 @@ type Cluster interface {
 	// WaitEvents returns nil once the local machine holds an event newer than
 	// after, or ctx's error.
 	WaitEvents(ctx context.Context, after uint64) error
+	// Status is this node's view of the cluster, cheap (metrics read it).
 	Status() Status
+	// ClusterStatus is Status with every member's CaughtUp as the leader
+	// sees it (a follower asks the leader); GET /v1/cluster answers it.
+	ClusterStatus(ctx context.Context) Status
 	Ready() error
 	Remove(ctx context.Context, id string) error
 	Backup(ctx context.Context, w io.Writer) error
 	RestoreBackup(ctx context.Context, r io.Reader) error
 }
 
-// Joiner is implemented by clusters that add voters on an operator's
+// Joiner is implemented by clusters that add members on an operator's
 // request (POST /v1/cluster/join); without it the endpoint answers 501.
 // Nodes normally join by themselves through --join.
 type Joiner interface {

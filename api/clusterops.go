@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/omnirouter/omnirouter/cluster"
 	"github.com/omnirouter/omnirouter/routing"
 )
 
@@ -15,14 +17,25 @@ const MaxRestoreBytes = 4 << 30
 
 // GET /v1/cluster.
 func (s *Server) getCluster(c *gin.Context) {
-	st := s.cluster.Status()
+	s.clusterAnswer(c)
+}
+
+// clusterAnswer writes this node's view of the cluster (the answer of the
+// membership and backup operations too).
+func (s *Server) clusterAnswer(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 5*time.Second)
+	defer cancel()
+	st := s.cluster.ClusterStatus(ctx)
 	if st.ID != "" {
 		c.Header("X-Omnirouter-Node", st.ID)
 	}
 	c.JSON(http.StatusOK, clusterView(st))
 }
 
-// POST /v1/cluster/join {id, raft_addr, http_addr}.
+// POST /v1/cluster/join {id, raft_addr, http_addr}: the node joins as a
+// nonvoter and becomes a voter once it has caught up. The id and addresses
+// are checked here (422 invalid_id, invalid_address naming the field), and
+// the leader checks that the raft address answers (422 raft_unreachable).
 func (s *Server) joinNode(c *gin.Context) {
 	var req struct {
 		ID       string `json:"id"`
@@ -37,22 +50,26 @@ func (s *Server) joinNode(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	if req.RaftAddr == "" {
-		s.fail(c, invalid("invalid_address", "raft_addr is required"))
+	if err := cluster.ValidRaftAddr(req.RaftAddr); err != nil {
+		s.fail(c, invalid("invalid_address", "raft_addr: %v", err))
+		return
+	}
+	if err := cluster.ValidHTTPAddr(req.HTTPAddr); err != nil {
+		s.fail(c, invalid("invalid_address", "http_addr: %v", err))
 		return
 	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 30*time.Second)
 	defer cancel()
 	j, ok := s.cluster.(Joiner)
 	if !ok {
-		s.fail(c, errorf(http.StatusNotImplemented, "not_implemented", "this node cannot add voters on request; start the new node with --join instead"))
+		s.fail(c, errorf(http.StatusNotImplemented, "not_implemented", "this node cannot add members on request; start the new node with --join instead"))
 		return
 	}
 	if err := j.Join(ctx, req.ID, req.RaftAddr, req.HTTPAddr); err != nil {
 		s.fail(c, clusterOpError(err))
 		return
 	}
-	c.JSON(http.StatusOK, clusterView(s.cluster.Status()))
+	s.clusterAnswer(c)
 }
 
 // DELETE /v1/cluster/nodes/{id}.
@@ -68,7 +85,7 @@ func (s *Server) removeNode(c *gin.Context) {
 		s.fail(c, clusterOpError(err))
 		return
 	}
-	c.JSON(http.StatusOK, clusterView(s.cluster.Status()))
+	s.clusterAnswer(c)
 }
 
 // GET /v1/cluster/snapshot streams a backup of the whole state.
@@ -107,7 +124,7 @@ func (s *Server) restore(c *gin.Context) {
 		s.fail(c, clusterOpError(err))
 		return
 	}
-	c.JSON(http.StatusOK, clusterView(s.cluster.Status()))
+	s.clusterAnswer(c)
 }
 
 // clusterOpError maps a membership or backup failure: unavailability as

@@ -113,11 +113,11 @@ func (s *Server) events(c *gin.Context) {
 }
 
 // readEvents reads up to limit events after an id, writing the error
-// response when it fails (410 when they are no longer retained).
+// response when it fails (400 cursor_ahead, 410 events_expired).
 func (s *Server) readEvents(c *gin.Context, level ReadLevel, after uint64, limit int) ([]routing.Event, bool) {
 	var evs []routing.Event
 	var rerr error
-	if !s.readAt(c, level, func(m *routing.Machine) { evs, rerr = m.Events(after, limit) }) {
+	if !s.readAt(c, level, func(m *routing.Machine) { evs, rerr = eventsAfter(m, after, limit) }) {
 		return nil, false
 	}
 	if rerr != nil {
@@ -125,6 +125,31 @@ func (s *Server) readEvents(c *gin.Context, level ReadLevel, after uint64, limit
 		return nil, false
 	}
 	return evs, true
+}
+
+// eventsAfter returns up to limit events with an id above after. A cursor
+// beyond the newest event is an error (cursor_ahead): a client that kept
+// it would silently skip every event up to it. Asking after the newest id
+// is not: that is how a reader waits for the next event. When the events
+// after the cursor are no longer all retained the error (events_expired)
+// names the oldest retained id and says how to resynchronise.
+func eventsAfter(m *routing.Machine, after uint64, limit int) ([]routing.Event, error) {
+	newest := m.LastEventID()
+	if after > newest {
+		e := errorf(http.StatusBadRequest, "cursor_ahead",
+			"event id %d is beyond the newest event, %d: a cursor holds an event id this API returned; read the current state, then resume with after=%d (newest_id)", after, newest, newest)
+		e.NewestID = &newest
+		return nil, e
+	}
+	evs, err := m.Events(after, limit)
+	if errors.Is(err, routing.ErrEventsExpired) {
+		oldest := m.FirstRetainedEventID()
+		e := errorf(http.StatusGone, "events_expired",
+			"the events after id %d are no longer retained (the oldest kept is %d): read the current state (agents, the queue, the conversations you follow), then resume with after=%d (newest_id)", after, oldest, newest)
+		e.OldestID, e.NewestID = &oldest, &newest
+		return nil, e
+	}
+	return evs, err
 }
 
 // streamContext is the request's context, also canceled when the server
@@ -140,7 +165,8 @@ func (s *Server) streamContext(c *gin.Context) (context.Context, context.CancelF
 func (s *Server) streamEvents(c *gin.Context, q eventsQuery) {
 	ctx, cancel := s.streamContext(c)
 	defer cancel()
-	// The first read decides the status: an expired id is still a 410.
+	// The first read decides the status: a cursor ahead is still a 400, an
+	// expired one a 410.
 	evs, ok := s.readEvents(c, q.level, q.after, q.limit)
 	if !ok {
 		return
@@ -188,7 +214,7 @@ func (s *Server) streamEvents(c *gin.Context, q eventsQuery) {
 		}
 		var rerr error
 		var lerr error
-		_, lerr = s.cluster.Read(ctx, Stale, func(m *routing.Machine) { evs, rerr = m.Events(after, q.limit) })
+		_, lerr = s.cluster.Read(ctx, Stale, func(m *routing.Machine) { evs, rerr = eventsAfter(m, after, q.limit) })
 		if lerr == nil {
 			lerr = rerr
 		}
@@ -204,7 +230,7 @@ func (s *Server) streamEvents(c *gin.Context, q eventsQuery) {
 // sseError ends a stream with an error event carrying the usual error body.
 func (s *Server) sseError(c *gin.Context, err error) {
 	ae := toAPIError(err)
-	data, _ := json.Marshal(errorBody{Error: errorDetail{Code: ae.Code, Message: ae.Message}})
+	data, _ := json.Marshal(errorBody{Error: ae.detail()})
 	fmt.Fprintf(c.Writer, "event: error\ndata: %s\n\n", data)
 	_ = http.NewResponseController(c.Writer).Flush()
 }

@@ -25,9 +25,11 @@ type fakeCluster struct {
 	proposeErr error // returned by Propose when set
 	readErr    error // returned by Read when set
 	readyErr   error
-	waiters    int // goroutines parked in WaitEvents
-	joined     []string
-	removed    []string
+	// removedNode makes Status report this node removed.
+	removedNode bool
+	waiters     int // goroutines parked in WaitEvents
+	joined      []string
+	removed     []string
 }
 
 func newFakeCluster() *fakeCluster {
@@ -103,9 +105,11 @@ func (f *fakeCluster) WaitEvents(ctx context.Context, after uint64) error {
 func (f *fakeCluster) Status() Status {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return Status{ID: f.id, State: "Leader", LeaderID: f.id, LeaderHTTP: "http://127.0.0.1:0", Term: 2, CommitIndex: 7, AppliedIndex: 7,
+	return Status{ID: f.id, State: "Leader", Removed: f.removedNode, LeaderID: f.id, LeaderHTTP: "http://127.0.0.1:0", Term: 2, CommitIndex: 7, AppliedIndex: 7,
 		Nodes: []NodeInfo{{ID: f.id, RaftAddr: "127.0.0.1:7000", HTTPAddr: "http://127.0.0.1:8080", Voter: true, Leader: true}}}
 }
+
+func (f *fakeCluster) ClusterStatus(ctx context.Context) Status { return f.Status() }
 
 func (f *fakeCluster) Ready() error {
 	f.mu.Lock()

@@ -293,7 +293,7 @@ func TestClusterUnavailable(t *testing.T) {
 	h.fails(503, "no_leader", "GET", "/v1/agents", nil)
 	h.fails(503, "no_leader", "GET", "/v1/conversations/c1", nil)
 	h.fake.setErrs(ErrNoLeader, nil)
-	h.fails(503, "no_leader", "POST", "/v1/cluster/join", map[string]string{"id": "n2", "raft_addr": "127.0.0.1:7001"})
+	h.fails(503, "no_leader", "POST", "/v1/cluster/join", map[string]string{"id": "n2", "raft_addr": "127.0.0.1:7001", "http_addr": "http://127.0.0.1:8081"})
 }
 
 func TestHealthReadyAndCluster(t *testing.T) {
@@ -311,7 +311,7 @@ func TestHealthReadyAndCluster(t *testing.T) {
 		t.Fatalf("cluster: %v", cl)
 	}
 	n := cl["nodes"].([]any)[0].(map[string]any)
-	for _, k := range []string{"id", "raft_addr", "http_addr", "voter", "leader"} {
+	for _, k := range []string{"id", "raft_addr", "http_addr", "suffrage", "caught_up", "voter", "leader"} {
 		if _, ok := n[k]; !ok {
 			t.Fatalf("node lacks %s: %v", k, n)
 		}

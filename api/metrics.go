@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/omnirouter/omnirouter/capacity"
+	"github.com/omnirouter/omnirouter/internal/buildinfo"
 	"github.com/omnirouter/omnirouter/internal/pause"
 	"github.com/omnirouter/omnirouter/routing"
 )
@@ -76,8 +77,15 @@ func newMetrics(s *Server) *metrics {
 			m.offers.WithLabelValues(o, ch.String())
 		}
 	}
+	bi := buildinfo.Get()
+	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: ns, Name: "build_info",
+		Help:        "1, labelled with the running build's version, commit and Go version.",
+		ConstLabels: prometheus.Labels{"version": bi.Version, "commit": bi.CommitLabel(), "goversion": bi.GoVersion},
+	})
+	buildInfo.Set(1)
 	s.registry.MustRegister(m.httpDuration, m.applyDuration, m.offers, m.assignments, m.ended,
-		m.tickets, m.events, &stateCollector{s: s})
+		m.tickets, m.events, buildInfo, &stateCollector{s: s})
 	// The process and Go collectors are registered once per registry.
 	_ = s.registry.Register(collectors.NewGoCollector())
 	_ = s.registry.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

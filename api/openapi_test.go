@@ -82,7 +82,10 @@ func TestOpenAPIRefsResolve(t *testing.T) {
 func TestOpenAPIServed(t *testing.T) {
 	h := newHarness(t)
 	r := h.req("GET", "/v1/openapi.json", nil)
-	if r.Status != 200 || r.Header.Get("Content-Type") != "application/json" || len(r.Body) != len(OpenAPI()) {
+	var doc struct {
+		Paths map[string]any `json:"paths"`
+	}
+	if r.Status != 200 || r.Header.Get("Content-Type") != "application/json" || json.Unmarshal(r.Body, &doc) != nil || len(doc.Paths) == 0 {
 		t.Fatalf("openapi.json: %d %s", r.Status, r.Header.Get("Content-Type"))
 	}
 }

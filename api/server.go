@@ -5,13 +5,17 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/omnirouter/omnirouter/cluster"
+	"github.com/omnirouter/omnirouter/internal/buildinfo"
 	"github.com/omnirouter/omnirouter/internal/deadline"
 	"github.com/omnirouter/omnirouter/routing"
 )
@@ -74,6 +78,10 @@ type Server struct {
 	// loopbackHostsOnly: see Config.LoopbackHostsOnly and guard.
 	loopbackHostsOnly bool
 
+	// openAPI is the OpenAPI document as served: info.version is this
+	// build's version.
+	openAPIServed []byte
+
 	// closing is canceled by CloseStreams: long-polls and SSE streams end.
 	closing      context.Context
 	closeStreams context.CancelFunc
@@ -109,6 +117,7 @@ func New(cfg Config) *Server {
 		s.registry = prometheus.NewRegistry()
 	}
 	s.metrics = newMetrics(s)
+	s.openAPIServed = servedOpenAPI(buildinfo.Get().Version)
 	s.engine = s.routes()
 	return s
 }
@@ -127,16 +136,26 @@ func (s *Server) routes() *gin.Engine {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
+	// Every answer is JSON: no HTML redirect for a trailing slash.
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
 	r.Use(s.recoverer, s.observe, s.guard)
 	r.NoRoute(func(c *gin.Context) {
-		s.fail(c, errorf(http.StatusNotFound, "not_found", "no such endpoint %s", c.Request.URL.Path))
+		p := c.Request.URL.Path
+		if trimmed := strings.TrimRight(p, "/"); trimmed != p && trimmed != "" {
+			s.fail(c, errorf(http.StatusNotFound, "not_found", "no such endpoint %s (paths take no trailing slash: %s)", p, trimmed))
+			return
+		}
+		s.fail(c, errorf(http.StatusNotFound, "not_found", "no such endpoint %s", p))
 	})
 	r.NoMethod(func(c *gin.Context) {
 		s.fail(c, errorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed on %s", c.Request.Method, c.Request.URL.Path))
 	})
 
 	r.GET("/healthz", s.healthz)
+	r.HEAD("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
+	r.HEAD("/readyz", s.readyz)
 	r.GET("/metrics", gin.WrapH(s.metricsHandler()))
 	r.GET("/v1/openapi.json", s.openAPI)
 	if s.internalH != nil {
@@ -294,8 +313,15 @@ func (s *Server) healthz(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"status": "ok"})
 }
 
+// readyz is 200 when this node can serve; 503 not_ready (with
+// Retry-After) while it cannot yet, and 503 node_removed (without: waiting
+// will not help) once it was removed from the cluster.
 func (s *Server) readyz(c *gin.Context) {
 	if err := s.cluster.Ready(); err != nil {
+		if errors.Is(err, cluster.ErrRemoved) {
+			c.JSON(http.StatusServiceUnavailable, errorBody{Error: toAPIError(err).detail()})
+			return
+		}
 		c.Header("Retry-After", "1")
 		c.JSON(http.StatusServiceUnavailable, errorBody{Error: errorDetail{Code: "not_ready", Message: err.Error()}})
 		return

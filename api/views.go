@@ -1,11 +1,13 @@
 package api
 
 import (
+	"strings"
+
 	"github.com/omnirouter/omnirouter/capacity"
 	"github.com/omnirouter/omnirouter/routing"
 )
 
-// The JSON shapes of DESIGN.md §5. Routing times are unix milliseconds; the
+// The API's JSON shapes (docs/contract.md). Routing times are unix milliseconds; the
 // API writes them as RFC 3339 UTC with milliseconds, and null when unset.
 
 const timeLayout = "2006-01-02T15:04:05.000Z07:00"
@@ -164,7 +166,9 @@ func eventView(e *routing.Event) EventView {
 
 // ClusterView is GET /v1/cluster.
 type ClusterView struct {
-	ID           string         `json:"id"`
+	ID string `json:"id"`
+	// State is this node's: leader, follower, candidate, removed (or
+	// shutdown, briefly, while it stops).
 	State        string         `json:"state"`
 	Leader       string         `json:"leader"`
 	LeaderHTTP   string         `json:"leader_http"`
@@ -179,15 +183,30 @@ type NodeInfoView struct {
 	ID       string `json:"id"`
 	RaftAddr string `json:"raft_addr"`
 	HTTPAddr string `json:"http_addr"`
-	Voter    bool   `json:"voter"`
-	Leader   bool   `json:"leader"`
+	// Suffrage is voter or nonvoter: a node joins as a nonvoter and
+	// becomes a voter once it has caught up with the leader's log.
+	Suffrage string `json:"suffrage"`
+	// CaughtUp: the node has applied (nearly) everything the leader has
+	// committed, as the leader last saw it.
+	CaughtUp bool `json:"caught_up"`
+	Voter    bool `json:"voter"`
+	Leader   bool `json:"leader"`
+}
+
+// nodeState is the state GET /v1/cluster reports for the answering node.
+func nodeState(s Status) string {
+	if s.Removed {
+		return "removed"
+	}
+	return strings.ToLower(s.State)
 }
 
 func clusterView(s Status) ClusterView {
-	v := ClusterView{ID: s.ID, State: s.State, Leader: s.LeaderID, LeaderHTTP: s.LeaderHTTP,
+	v := ClusterView{ID: s.ID, State: nodeState(s), Leader: s.LeaderID, LeaderHTTP: s.LeaderHTTP,
 		Term: s.Term, CommitIndex: s.CommitIndex, AppliedIndex: s.AppliedIndex, Nodes: []NodeInfoView{}}
 	for _, n := range s.Nodes {
-		v.Nodes = append(v.Nodes, NodeInfoView{ID: n.ID, RaftAddr: n.RaftAddr, HTTPAddr: n.HTTPAddr, Voter: n.Voter, Leader: n.Leader})
+		v.Nodes = append(v.Nodes, NodeInfoView{ID: n.ID, RaftAddr: n.RaftAddr, HTTPAddr: n.HTTPAddr,
+			Suffrage: n.Suffrage, CaughtUp: n.CaughtUp, Voter: n.Voter, Leader: n.Leader})
 	}
 	return v
 }

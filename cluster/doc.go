@@ -58,6 +58,16 @@
 // idempotency key is safe because the state machine replays the first
 // outcome of a key.
 //
+// # Membership
+//
+// A node joins (Join, or by itself through Config.Join) as a nonvoter, after
+// the leader checked its id and addresses and that its raft address
+// answers; the leader promotes it to voter once it has caught up, so a node
+// that never catches up is never needed for a quorum. A node removed from
+// the cluster notices it, records it in its data directory, and refuses
+// writes and linearizable reads (ErrRemoved) until it is joined again.
+// Status reports each member's suffrage and whether it has caught up.
+//
 // # Reads
 //
 // Linearizable reads (the default) use a read index: the leader captures its

@@ -25,6 +25,18 @@ var (
 	ErrShutdown = errors.New("cluster: node is shut down")
 	// ErrUnknownNode is returned by Remove for a node not in the cluster.
 	ErrUnknownNode = errors.New("cluster: unknown node")
+	// ErrRemoved: this node was removed from the cluster (Remove). It
+	// refuses writes and linearizable reads until an operator adds it back
+	// (Join); stale reads still see its last state. Not retryable here.
+	ErrRemoved = errors.New("cluster: this node was removed from the cluster")
+	// ErrRaftUnreachable is returned by Join when the new node's raft
+	// address does not answer (a TCP connection, with TLS a handshake)
+	// within RaftReachTimeout: nothing was changed.
+	ErrRaftUnreachable = errors.New("cluster: raft address unreachable")
+	// ErrInvalidJoin is returned by Join for a request that could only hurt
+	// the cluster: a malformed address, or the raft address of another
+	// member that the new node does not prove to own. Nothing was changed.
+	ErrInvalidJoin = errors.New("cluster: invalid join")
 	// ErrBadBackup: a backup given to RestoreBackup is not a valid state
 	// snapshot; nothing was proposed.
 	ErrBadBackup = errors.New("cluster: invalid backup")

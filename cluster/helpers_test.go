@@ -45,12 +45,17 @@ type testNode struct {
 	// mtlsRequests counts requests that presented a verified client
 	// certificate (TLS clusters).
 	mtlsRequests atomic.Uint64
+	// hideInfo makes the node's info endpoint answer 503, so that the
+	// leader cannot tell how far it has applied.
+	hideInfo atomic.Bool
 }
 
 type testCluster struct {
 	t     testing.TB
 	nodes []*testNode
 	inmem bool
+	dir   string
+	opts  clusterOpts
 }
 
 type clusterOpts struct {
@@ -81,59 +86,11 @@ func freeAddr(t testing.TB) string {
 // newCluster starts o.n nodes that find each other through BootstrapExpect
 // and Join, the same way the binary does, and waits for a ready leader.
 func newCluster(t testing.TB, o clusterOpts) *testCluster {
-	c := &testCluster{t: t, inmem: o.inmem}
-	dir := t.TempDir()
+	c := &testCluster{t: t, inmem: o.inmem, dir: t.TempDir(), opts: o}
 	var urls []string
 	for i := range o.n {
-		tn := &testNode{}
-		tn.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
-				tn.mtlsRequests.Add(1)
-			}
-			h := tn.handler.Load()
-			if h == nil {
-				http.Error(w, "node down", http.StatusServiceUnavailable)
-				return
-			}
-			if r.URL.Path == forward.Path {
-				tn.streamsOpened.Add(1)
-				if tn.dropAnswers.Load() {
-					w = dropStreamAnswers{w}
-				}
-				if tn.stallStreams.Load() {
-					w = stallStream{w}
-				}
-			}
-			(*h).ServeHTTP(w, r)
-		}))
-		var tlsConfig *tls.Config
-		if o.pki != nil {
-			tlsConfig = nodeTLS(c.t, o.pki, fmt.Sprintf("n%d", i+1))
-			tn.srv.TLS = httpServerTLS(o.pki, tlsConfig)
-			tn.srv.StartTLS()
-		} else {
-			tn.srv.Start()
-		}
-		tn.cfg = Config{
-			NodeID:          fmt.Sprintf("n%d", i+1),
-			DataDir:         filepath.Join(dir, fmt.Sprintf("n%d", i+1)),
-			HTTPAddr:        tn.srv.URL,
-			BootstrapExpect: o.n,
-			Logger:          testLogger(),
-			MaxBatch:        o.maxBatch,
-			TLS:             tlsConfig,
-		}
-		if o.inmem {
-			addr, trans := raft.NewInmemTransport(raft.ServerAddress(tn.cfg.NodeID + "-raft"))
-			tn.inmem = trans
-			tn.cfg.Transport = trans
-			tn.cfg.RaftAddr = string(addr)
-		} else {
-			tn.cfg.RaftAddr = freeAddr(t)
-		}
-		if o.tweak != nil {
-			o.tweak(&tn.cfg)
-		}
+		tn := c.newNode(fmt.Sprintf("n%d", i+1))
+		tn.cfg.BootstrapExpect = o.n
 		urls = append(urls, tn.srv.URL)
 		c.nodes = append(c.nodes, tn)
 	}
@@ -148,6 +105,60 @@ func newCluster(t testing.TB, o clusterOpts) *testCluster {
 	c.waitLeader(nil)
 	c.waitRegistered()
 	return c
+}
+
+// newNode makes a node (not started) with its HTTP server running.
+func (c *testCluster) newNode(id string) *testNode {
+	o := c.opts
+	tn := &testNode{}
+	tn.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
+			tn.mtlsRequests.Add(1)
+		}
+		h := tn.handler.Load()
+		if h == nil || (r.URL.Path == pathInfo && tn.hideInfo.Load()) {
+			http.Error(w, "node down", http.StatusServiceUnavailable)
+			return
+		}
+		if r.URL.Path == forward.Path {
+			tn.streamsOpened.Add(1)
+			if tn.dropAnswers.Load() {
+				w = dropStreamAnswers{w}
+			}
+			if tn.stallStreams.Load() {
+				w = stallStream{w}
+			}
+		}
+		(*h).ServeHTTP(w, r)
+	}))
+	var tlsConfig *tls.Config
+	if o.pki != nil {
+		tlsConfig = nodeTLS(c.t, o.pki, id)
+		tn.srv.TLS = httpServerTLS(o.pki, tlsConfig)
+		tn.srv.StartTLS()
+	} else {
+		tn.srv.Start()
+	}
+	tn.cfg = Config{
+		NodeID:   id,
+		DataDir:  filepath.Join(c.dir, id),
+		HTTPAddr: tn.srv.URL,
+		Logger:   testLogger(),
+		MaxBatch: o.maxBatch,
+		TLS:      tlsConfig,
+	}
+	if o.inmem {
+		addr, trans := raft.NewInmemTransport(raft.ServerAddress(tn.cfg.NodeID + "-raft"))
+		tn.inmem = trans
+		tn.cfg.Transport = trans
+		tn.cfg.RaftAddr = string(addr)
+	} else {
+		tn.cfg.RaftAddr = freeAddr(c.t)
+	}
+	if o.tweak != nil {
+		o.tweak(&tn.cfg)
+	}
+	return tn
 }
 
 func (c *testCluster) connectAll() {

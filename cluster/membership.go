@@ -2,11 +2,15 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,12 +22,12 @@ import (
 	"github.com/omnirouter/omnirouter/internal/wire"
 )
 
-// runMembership makes sure this node is a voter with its current addresses
-// and that its HTTP address is in the replicated registry. A fresh node with
-// BootstrapExpect > 1 finds its peers through Join and, when it has the
-// lowest id of BootstrapExpect fresh nodes, bootstraps them all (see
+// runMembership makes sure this node is a member with its current
+// addresses and that its HTTP address is in the replicated registry. A fresh
+// node with BootstrapExpect > 1 finds its peers through Join and, when it
+// has the lowest id of BootstrapExpect fresh nodes, bootstraps them all (see
 // DESIGN.md). It keeps checking slowly afterwards, so a restart with new
-// addresses re-registers.
+// addresses re-registers, and a node removed from the cluster notices it.
 func (n *Node) runMembership() {
 	defer n.wg.Done()
 	loggedWaiting := false
@@ -51,6 +55,14 @@ func (n *Node) membershipStep() (done bool, err error) {
 	if err != nil {
 		return false, err
 	}
+	ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
+	defer cancel()
+	leader := n.raft.State() == raft.Leader
+	if leader {
+		n.setRemoved(false)
+	} else if n.checkRemoved(ctx, cfg) {
+		return true, nil // nothing to do until an operator adds it back
+	}
 	inConfig := slices.ContainsFunc(cfg.Servers, func(s raft.Server) bool {
 		return string(s.ID) == n.id && string(s.Address) == self.RaftAddr
 	})
@@ -58,13 +70,26 @@ func (n *Node) membershipStep() (done bool, err error) {
 	if inConfig && registered && reg == self {
 		return true, nil
 	}
-	if n.raft.State() == raft.Leader {
+	if leader {
 		return false, nil // the leader loop registers the leader
 	}
-	ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
-	defer cancel()
+	if len(cfg.Servers) > 0 && !hasServer(cfg, n.id) && registered {
+		// A member still catching up to the configuration that holds it,
+		// or a removed node: neither asks to join (a removed node waits
+		// for an operator).
+		return false, errors.New("not in this node's configuration yet")
+	}
 	if _, addr := n.leaderHTTP(); addr != "" {
-		return false, n.requestJoin(ctx, addr)
+		kind := joinFresh
+		if hasServer(cfg, n.id) {
+			kind = joinMember
+		}
+		err := n.requestJoin(ctx, addr, kind)
+		if errors.Is(err, ErrRemoved) && kind == joinMember {
+			n.setRemoved(true) // the leader's configuration lacks this member
+			return true, nil
+		}
+		return false, err
 	}
 	if len(cfg.Servers) > 0 {
 		return false, errors.New("no leader yet")
@@ -73,6 +98,10 @@ func (n *Node) membershipStep() (done bool, err error) {
 		return false, fmt.Errorf("not bootstrapped: bootstrap-expect %d and nothing to join", n.cfg.BootstrapExpect)
 	}
 	return false, n.joinOrBootstrap(ctx, self)
+}
+
+func hasServer(cfg raft.Configuration, id string) bool {
+	return slices.ContainsFunc(cfg.Servers, func(s raft.Server) bool { return string(s.ID) == id })
 }
 
 // joinOrBootstrap probes the join addresses. A peer that is part of a
@@ -85,13 +114,14 @@ func (n *Node) joinOrBootstrap(ctx context.Context, self NodeInfo) error {
 		if addr == n.cfg.HTTPAddr {
 			continue
 		}
-		info, hasState, err := n.probe(ctx, addr)
+		pv, err := n.probe(ctx, addr)
 		if err != nil {
 			lastErr = err
 			continue
 		}
-		if hasState {
-			if err := n.requestJoin(ctx, addr); err != nil {
+		info := pv.info
+		if pv.hasState {
+			if err := n.requestJoin(ctx, addr, joinFresh); err != nil {
 				lastErr = err
 				continue
 			}
@@ -127,11 +157,19 @@ func (n *Node) joinOrBootstrap(ctx context.Context, self NodeInfo) error {
 }
 
 func (n *Node) configuration() (raft.Configuration, error) {
+	cfg, _, err := n.configurationIndex()
+	return cfg, err
+}
+
+// configurationIndex is the latest configuration and the index of the log
+// entry that holds it (a membership change made against it passes that
+// index, so that it fails rather than undo a concurrent change).
+func (n *Node) configurationIndex() (raft.Configuration, uint64, error) {
 	f := n.raft.GetConfiguration()
 	if err := f.Error(); err != nil {
-		return raft.Configuration{}, err
+		return raft.Configuration{}, 0, err
 	}
-	return f.Configuration(), nil
+	return f.Configuration(), f.Index(), nil
 }
 
 // --- join -------------------------------------------------------------------
@@ -146,40 +184,103 @@ func readInfo(d *wire.Decoder) NodeInfo {
 	return NodeInfo{ID: d.String(), RaftAddr: d.String(), HTTPAddr: d.String()}
 }
 
+// joinKind says who asks for a join.
+type joinKind byte
+
+const (
+	// joinFresh: a node asks for itself and its configuration does not
+	// hold it (a new node, or one still catching up).
+	joinFresh joinKind = iota
+	// joinMember: a node asks for itself and its own configuration holds
+	// it: it wants its addresses brought up to date, and is refused
+	// (ErrRemoved) if the leader's configuration lacks it: an operator
+	// removed it, and only an operator joins it again.
+	joinMember
+	// joinOperator: an operator's request (Join).
+	joinOperator
+)
+
 // requestJoin asks the peer at addr (which forwards to its leader) to add
 // this node.
-func (n *Node) requestJoin(ctx context.Context, addr string) error {
+func (n *Node) requestJoin(ctx context.Context, addr string, kind joinKind) error {
 	enc := requestBody()
-	appendInfo(enc, n.selfInfo())
+	appendJoin(enc, n.selfInfo(), kind)
 	_, _, err := n.call(ctx, addr+pathJoin, enc.Buf)
-	return err
+	return refusedAs(err, ErrRemoved)
 }
 
-func (n *Node) probe(ctx context.Context, addr string) (NodeInfo, bool, error) {
+// appendJoin encodes a join request: the node, then who asks (absent from
+// an older node's request: joinFresh).
+func appendJoin(enc *wire.Encoder, info NodeInfo, kind joinKind) {
+	appendInfo(enc, info)
+	enc.Byte(byte(kind))
+}
+
+func readJoin(d *wire.Decoder) (NodeInfo, joinKind) {
+	info := readInfo(d)
+	kind := joinFresh
+	if d.Err() == nil && d.Remaining() > 0 {
+		kind = joinKind(d.Byte())
+	}
+	if kind > joinOperator {
+		d.Fail("unknown join kind %d", kind)
+	}
+	return info, kind
+}
+
+// peerView is a peer's answer to the info probe: who it is and whether it
+// has raft state, then (absent from an older node's answer) how far it has
+// applied, the leader it knows and its latest configuration.
+type peerView struct {
+	info     NodeInfo
+	hasState bool
+	extended bool
+	applied  uint64
+	leader   string // "" when it knows none
+	members  []memberView
+}
+
+// memberView is one server of a peer's configuration, with whether that
+// peer counts it as caught up (only a leader knows it of others).
+type memberView struct {
+	id       string
+	voter    bool
+	caughtUp bool
+}
+
+func (n *Node) probe(ctx context.Context, addr string) (peerView, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, addr+pathInfo, nil)
 	if err != nil {
-		return NodeInfo{}, false, err
+		return peerView{}, err
 	}
 	resp, err := n.http.Do(req)
 	if err != nil {
-		return NodeInfo{}, false, err
+		return peerView{}, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return NodeInfo{}, false, fmt.Errorf("%s: HTTP %d", addr, resp.StatusCode)
+		return peerView{}, fmt.Errorf("%s: HTTP %d", addr, resp.StatusCode)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if err != nil {
-		return NodeInfo{}, false, err
+		return peerView{}, err
 	}
 	d := wire.NewDecoder(body)
 	st := forward.ReadStatus(d)
-	info := readInfo(d)
-	hasState := d.Bool()
-	if err := d.Err(); err != nil || st != nil {
-		return NodeInfo{}, false, fmt.Errorf("%s: bad info answer", addr)
+	pv := peerView{info: readInfo(d), hasState: d.Bool()}
+	if st == nil && d.Err() == nil && d.Remaining() > 0 {
+		pv.extended = true
+		pv.applied = d.Uvarint()
+		pv.leader = d.String()
+		count := d.Len(1 << 10)
+		for range count {
+			pv.members = append(pv.members, memberView{id: d.String(), voter: d.Bool(), caughtUp: d.Bool()})
+		}
 	}
-	return info, hasState, nil
+	if err := d.Err(); err != nil || st != nil {
+		return peerView{}, fmt.Errorf("%s: bad info answer", addr)
+	}
+	return pv, nil
 }
 
 func (n *Node) serveInfo(w http.ResponseWriter, r *http.Request) {
@@ -188,6 +289,15 @@ func (n *Node) serveInfo(w http.ResponseWriter, r *http.Request) {
 	forward.AppendOK(&enc)
 	appendInfo(&enc, n.selfInfo())
 	enc.Bool(err != nil || len(cfg.Servers) > 0)
+	enc.Uvarint(n.fsm.applied.Load())
+	_, leader := n.raft.LeaderWithID()
+	enc.String(string(leader))
+	enc.Uvarint(uint64(len(cfg.Servers)))
+	for _, s := range cfg.Servers {
+		enc.String(string(s.ID))
+		enc.Bool(s.Suffrage == raft.Voter)
+		enc.Bool(n.caughtUp(string(s.ID)))
+	}
 	writeResponse(w, &enc)
 }
 
@@ -198,7 +308,7 @@ func (n *Node) serveJoin(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	info := readInfo(d)
+	info, kind := readJoin(d)
 	if err := d.Err(); err != nil || info.ID == "" || info.RaftAddr == "" {
 		writeErr(w, fmt.Errorf("cluster: bad join request: %v", err))
 		return
@@ -206,10 +316,10 @@ func (n *Node) serveJoin(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := n.serveCtx(r)
 	defer cancel()
 	err := n.onLeader(ctx, r.URL.Query().Has("fwd"), func(ctx context.Context) error {
-		return n.addNode(ctx, info)
+		return n.addNode(ctx, info, kind)
 	}, func(ctx context.Context, addr string) error {
 		enc := requestBody()
-		appendInfo(enc, info)
+		appendJoin(enc, info, kind)
 		_, _, err := n.call(ctx, addr+pathJoin+"?fwd=1", enc.Buf)
 		return err
 	})
@@ -237,35 +347,64 @@ func (n *Node) onLeader(ctx context.Context, forwarded bool, local func(context.
 	return retryable(ErrNoLeader)
 }
 
-// addNode makes info a voter, removing first any server with the same id or
-// the same address but not both (a replaced node), then records its HTTP
-// address.
-func (n *Node) addNode(ctx context.Context, info NodeInfo) error {
+// addNode adds info as a nonvoter (the leader's member watch promotes it
+// to voter once it has caught up), removing first any server with the same
+// id or the same address but not both (a replaced node), then records its
+// HTTP address. Before changing anything it checks the addresses, that the
+// raft address answers, and that a node taking another member's raft
+// address is the one answering there. A node's own request is refused
+// (ErrRemoved) when an operator removed it: it asks as a member and this
+// configuration lacks it, or it is the very node this leader removed
+// moments ago (its request may have been on its way); only an operator
+// joins it again. A new machine in its place is not refused.
+func (n *Node) addNode(ctx context.Context, info NodeInfo, kind joinKind) error {
+	if err := n.validJoin(info); err != nil {
+		return err
+	}
 	cfg, err := n.configuration()
 	if err != nil {
 		return retryable(err)
 	}
+	if kind != joinOperator && !hasServer(cfg, info.ID) && (kind == joinMember || n.sameIncarnation(ctx, info)) {
+		return fmt.Errorf("%w: %s is not in the leader's configuration; an operator joins it again (omnirouter cluster join)", ErrRemoved, info.ID)
+	}
 	member := false
+	var clashes []raft.Server
 	for _, s := range cfg.Servers {
 		sameID, sameAddr := string(s.ID) == info.ID, string(s.Address) == info.RaftAddr
 		switch {
 		case sameID && sameAddr:
 			member = true
 		case sameID || sameAddr:
-			n.log.Info("removing clashing server before join", "id", s.ID, "addr", s.Address, "joining", info.ID)
-			if err := n.raft.RemoveServer(s.ID, 0, 0).Error(); err != nil {
-				return membershipErr(err)
-			}
-			if !sameID {
-				if _, _, err := n.proposeLocal(ctx, entry{typ: typeDeregister, id: string(s.ID)}); err != nil {
+			clashes = append(clashes, s)
+		}
+	}
+	if !member {
+		if err := n.checkRaftReachable(ctx, info.RaftAddr); err != nil {
+			return err
+		}
+		for _, s := range clashes {
+			if string(s.ID) != info.ID {
+				if err := n.checkOwnsAddress(ctx, info, string(s.ID)); err != nil {
 					return err
 				}
 			}
 		}
 	}
+	for _, s := range clashes {
+		n.log.Info("removing clashing server before join", "id", s.ID, "addr", s.Address, "joining", info.ID)
+		if err := n.raft.RemoveServer(s.ID, 0, 0).Error(); err != nil {
+			return membershipErr(err)
+		}
+		if string(s.ID) != info.ID {
+			if _, _, err := n.proposeLocal(ctx, entry{typ: typeDeregister, id: string(s.ID)}); err != nil {
+				return err
+			}
+		}
+	}
 	if !member {
-		n.log.Info("adding voter", "id", info.ID, "addr", info.RaftAddr)
-		if err := n.raft.AddVoter(raft.ServerID(info.ID), raft.ServerAddress(info.RaftAddr), 0, 0).Error(); err != nil {
+		n.log.Info("adding nonvoter; it becomes a voter once it has caught up", "id", info.ID, "addr", info.RaftAddr)
+		if err := n.raft.AddNonvoter(raft.ServerID(info.ID), raft.ServerAddress(info.RaftAddr), 0, 0).Error(); err != nil {
 			return membershipErr(err)
 		}
 	}
@@ -274,6 +413,129 @@ func (n *Node) addNode(ctx context.Context, info NodeInfo) error {
 	}
 	_, _, err = n.proposeLocal(ctx, entry{typ: typeRegister, node: info})
 	return err
+}
+
+// validJoin checks a join request's id and addresses (the raft address only
+// on a TCP transport: in-memory transports have their own addresses).
+func (n *Node) validJoin(info NodeInfo) error {
+	if info.ID == "" {
+		return fmt.Errorf("%w: the node id is required", ErrInvalidJoin)
+	}
+	if n.cfg.Transport == nil {
+		if err := ValidRaftAddr(info.RaftAddr); err != nil {
+			return fmt.Errorf("%w: raft_addr: %w", ErrInvalidJoin, err)
+		}
+	} else if info.RaftAddr == "" {
+		return fmt.Errorf("%w: the raft address is required", ErrInvalidJoin)
+	}
+	if err := ValidHTTPAddr(info.HTTPAddr); err != nil {
+		return fmt.Errorf("%w: http_addr: %w", ErrInvalidJoin, err)
+	}
+	return nil
+}
+
+// RaftReachTimeout bounds the check that a joining node's raft address
+// answers.
+const RaftReachTimeout = 5 * time.Second
+
+// checkRaftReachable opens a connection to a joining node's raft address
+// (with TLS, completing the handshake, so a peer with a certificate the
+// cluster does not trust is refused here) and closes it.
+func (n *Node) checkRaftReachable(ctx context.Context, addr string) error {
+	if n.cfg.Transport != nil {
+		return nil // an in-memory transport (tests) has no network to check
+	}
+	ctx, cancel := context.WithTimeout(ctx, RaftReachTimeout)
+	defer cancel()
+	var (
+		conn net.Conn
+		err  error
+	)
+	if n.tlsStream != nil {
+		d := &tls.Dialer{NetDialer: &net.Dialer{}, Config: n.tlsStream.cfg}
+		conn, err = d.DialContext(ctx, "tcp", addr)
+	} else {
+		conn, err = (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %s did not answer within %v: %v", ErrRaftUnreachable, addr, RaftReachTimeout, err)
+	}
+	conn.Close()
+	return nil
+}
+
+// checkOwnsAddress makes sure that a node joining at the raft address of
+// another member (a machine replaced under a new id) is really there: its
+// HTTP address must answer as info. Otherwise a mistyped address would
+// remove a healthy member.
+func (n *Node) checkOwnsAddress(ctx context.Context, info NodeInfo, holder string) error {
+	ctx, cancel := context.WithTimeout(ctx, RaftReachTimeout)
+	defer cancel()
+	pv, err := n.probe(ctx, info.HTTPAddr)
+	if err == nil && pv.info.ID == info.ID && pv.info.RaftAddr == info.RaftAddr {
+		return nil
+	}
+	got := "no answer"
+	if err == nil {
+		got = fmt.Sprintf("node %q with raft address %s answered", pv.info.ID, pv.info.RaftAddr)
+	}
+	return fmt.Errorf("%w: raft_addr %s is member %s's address, and at http_addr %s %s, not %s: remove %s first, or check the addresses",
+		ErrInvalidJoin, info.RaftAddr, holder, info.HTTPAddr, got, info.ID, holder)
+}
+
+// ValidRaftAddr checks a raft address: host:port with a port in 1..65535
+// and a host that is not an unspecified address (0.0.0.0, ::), which no
+// peer could dial.
+func ValidRaftAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", addr)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		return fmt.Errorf("%q: the port must be a number in 1..65535", addr)
+	}
+	if host == "" {
+		return fmt.Errorf("%q has no host", addr)
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		return fmt.Errorf("%q: %s is not an address peers can reach", addr, host)
+	}
+	if strings.ContainsAny(host, " /?#@") {
+		return fmt.Errorf("%q: bad host", addr)
+	}
+	return nil
+}
+
+// ValidHTTPAddr checks a node's HTTP address: an http:// or https:// URL of
+// a host and port (or host:port alone, to which the scheme is added), with
+// no path, query or credentials.
+func ValidHTTPAddr(addr string) error {
+	if addr == "" {
+		return errors.New("an HTTP address such as http://10.0.0.4:8080 is required")
+	}
+	s := strings.TrimRight(addr, "/")
+	if !strings.Contains(s, "://") {
+		s = "http://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a URL such as http://10.0.0.4:8080", addr)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("%q: the scheme must be http or https", addr)
+	}
+	if u.Host == "" || u.Hostname() == "" || u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("%q is not a URL such as http://10.0.0.4:8080 (a host and port, nothing after)", addr)
+	}
+	if p := u.Port(); p != "" {
+		if v, err := strconv.Atoi(p); err != nil || v < 1 || v > 65535 {
+			return fmt.Errorf("%q: the port must be a number in 1..65535", addr)
+		}
+	}
+	if ip := net.ParseIP(u.Hostname()); ip != nil && ip.IsUnspecified() {
+		return fmt.Errorf("%q: %s is not an address peers can reach", addr, u.Hostname())
+	}
+	return nil
 }
 
 func membershipErr(err error) error {
@@ -286,30 +548,56 @@ func membershipErr(err error) error {
 
 // --- remove -------------------------------------------------------------------
 
-// Join adds a node (POST /v1/cluster/join): it becomes a voter with the
-// given raft address, replacing a server with the same id or address, and
-// its HTTP address is replicated. It may be called on any node. Nodes
-// started with Join addresses do this for themselves.
+// Join adds a node (POST /v1/cluster/join) with the given raft and HTTP
+// addresses, replacing a server with the same id or address. It may be
+// called on any node; the leader checks the addresses and that the raft
+// address answers (ErrInvalidJoin, ErrRaftUnreachable: nothing changed),
+// adds the node as a nonvoter and promotes it to voter once it has caught
+// up. Nodes started with Join addresses go through the same path.
 func (n *Node) Join(ctx context.Context, id, raftAddr, httpAddr string) error {
 	info := NodeInfo{ID: id, RaftAddr: raftAddr, HTTPAddr: n.cfg.normalizeURL(httpAddr)}
-	if info.ID == "" || info.RaftAddr == "" {
-		return errors.New("cluster: join needs a node id and a raft address")
+	if err := n.validJoin(info); err != nil {
+		return err
+	}
+	if n.removed.Load() {
+		return ErrRemoved
 	}
 	enc := requestBody()
-	appendInfo(enc, info)
-	return n.retryOnLeader(ctx, func(ctx context.Context) error { return n.addNode(ctx, info) },
+	appendJoin(enc, info, joinOperator)
+	err := n.retryOnLeader(ctx, func(ctx context.Context) error { return n.addNode(ctx, info, joinOperator) },
 		pathJoin+"?fwd=1", enc.Buf)
+	return refusedAs(err, ErrRaftUnreachable, ErrInvalidJoin)
 }
 
 // Remove takes a node out of the cluster and forgets its addresses. It may
 // be called on any node. Removing the leader makes it step down.
 func (n *Node) Remove(ctx context.Context, id string) error {
+	if n.removed.Load() {
+		return ErrRemoved
+	}
 	enc := requestBody()
 	enc.String(id)
 	err := n.retryOnLeader(ctx, func(ctx context.Context) error { return n.removeNode(ctx, id) },
 		pathRemove+"?fwd=1", enc.Buf)
-	if err != nil && isRefusal(err) && strings.Contains(err.Error(), ErrUnknownNode.Error()) {
+	if errors.Is(refusedAs(err, ErrUnknownNode), ErrUnknownNode) {
 		return ErrUnknownNode
+	}
+	return err
+}
+
+// refusedAs turns the leader's refusal of a forwarded request back into
+// the sentinel its message carries (the refusal crossed the wire as text),
+// keeping the message.
+func refusedAs(err error, sentinels ...error) error {
+	if err == nil || !isRefusal(err) {
+		return err
+	}
+	for _, s := range sentinels {
+		if strings.Contains(err.Error(), s.Error()) {
+			var r *forward.Refused
+			errors.As(err, &r)
+			return fmt.Errorf("%w: %s", s, strings.TrimPrefix(r.Message, s.Error()+": "))
+		}
 	}
 	return err
 }
@@ -342,13 +630,15 @@ func (n *Node) removeNode(ctx context.Context, id string) error {
 	if err != nil {
 		return retryable(err)
 	}
-	inConfig := slices.ContainsFunc(cfg.Servers, func(s raft.Server) bool { return string(s.ID) == id })
+	i := slices.IndexFunc(cfg.Servers, func(s raft.Server) bool { return string(s.ID) == id })
+	inConfig := i >= 0
 	_, registered := n.fsm.node(id)
 	if !inConfig && !registered {
 		return ErrUnknownNode
 	}
 	if inConfig {
 		n.log.Info("removing server", "id", id)
+		n.noteRemoved(id, string(cfg.Servers[i].Address))
 		if err := n.raft.RemoveServer(raft.ServerID(id), 0, 0).Error(); err != nil {
 			return membershipErr(err)
 		}

@@ -172,13 +172,20 @@ func (c *Config) normalizeURL(s string) string {
 	return s
 }
 
-// NodeInfo describes one cluster member.
+// NodeInfo describes one cluster member. The fields after HTTPAddr are
+// set in Status only.
 type NodeInfo struct {
 	ID       string
 	RaftAddr string
 	HTTPAddr string
-	Voter    bool // in Status only
-	Leader   bool // in Status only
+	Voter    bool
+	Leader   bool
+	// Suffrage is "voter" or "nonvoter" (a node that joined and has not
+	// caught up yet).
+	Suffrage string
+	// CaughtUp: its state has applied (nearly) all the leader has
+	// committed, as far as the node asked knows (see ClusterStatus).
+	CaughtUp bool
 }
 
 // Node is one member of the replicated cluster: it owns raft, its stores and
@@ -219,6 +226,21 @@ type Node struct {
 		entries, commands, forwarded atomic.Uint64
 	}
 
+	// removed: this node knows it was removed from the cluster.
+	removed atomic.Bool
+	// membership is what the data directory records (Open and the
+	// membership goroutine only).
+	membership storage.Membership
+	// lastPeerCheck is when the membership loop last asked the peers
+	// whether this node is still a member (that goroutine only).
+	lastPeerCheck time.Time
+	// health is the leader's last word on each member (members.go).
+	healthMu     sync.Mutex
+	health       map[string]memberHealth
+	memberChecks atomic.Uint64 // rounds of checkMembers done
+	// removedAt: when this node, as leader, removed each node (members.go).
+	removedAt map[string]removal
+
 	shutdownOnce sync.Once
 	shutdownErr  error
 	stopped      atomic.Bool
@@ -257,6 +279,14 @@ func Open(cfg Config) (*Node, error) {
 		inflight:  make(chan struct{}, cfg.MaxInflight),
 	}
 	n.lastLeader.Store("")
+	if n.membership, err = storage.ReadMembership(cfg.DataDir); err != nil {
+		dirLock.Close()
+		return nil, err
+	}
+	if n.membership == storage.MembershipRemoved {
+		n.removed.Store(true)
+		n.logRemoved()
+	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if err := n.openRaft(); err != nil {
 		n.cancel()
@@ -501,7 +531,14 @@ func (n *Node) startLeaderLoop() {
 	n.leaderStop, n.leaderDone = cancel, done
 	go func() {
 		defer close(done)
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n.watchMembers(ctx)
+		}()
 		n.leaderLoop(ctx)
+		wg.Wait()
 	}()
 }
 

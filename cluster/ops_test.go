@@ -142,16 +142,25 @@ func TestRemoveAndReplaceNode(t *testing.T) {
 	gone.cfg.DataDir += "-replacement"
 	gone.cfg.RaftAddr = freeAddr(t)
 	gone.node = nil
-	// An operator adds it back (through a follower) before it starts.
+	// An operator cannot add it back before it runs: its raft address
+	// does not answer, and nothing changes.
+	if err := other.node.Join(ctx, gone.cfg.NodeID, gone.cfg.RaftAddr, gone.srv.URL); !errors.Is(err, ErrRaftUnreachable) {
+		t.Fatalf("Join of a node that is not running: %v", err)
+	}
+	if st := other.node.Status(); len(st.Nodes) != 2 {
+		t.Fatalf("a refused join changed the configuration: %+v", st.Nodes)
+	}
+	// Started with the same command line, it joins by itself; an
+	// operator's join (through a follower) then changes nothing.
+	c.start(gone)
+	c.waitLeader(nil)
+	c.waitRegistered()
 	if err := other.node.Join(ctx, gone.cfg.NodeID, gone.cfg.RaftAddr, gone.srv.URL); err != nil {
 		t.Fatal(err)
 	}
 	if reg, ok := leader.node.fsm.node(gone.cfg.NodeID); !ok || reg.RaftAddr != gone.cfg.RaftAddr {
 		t.Errorf("after Join the registry holds %+v", reg)
 	}
-	c.start(gone)
-	c.waitLeader(nil)
-	c.waitRegistered()
 	c.checkConverged()
 	for _, ni := range gone.node.Status().Nodes {
 		if ni.ID == gone.cfg.NodeID && ni.RaftAddr != gone.cfg.RaftAddr {

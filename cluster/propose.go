@@ -63,6 +63,9 @@ func (n *Node) propose(ctx context.Context, e entry) (applyResult, string, uint6
 		if n.stopped.Load() {
 			return applyResult{}, "", 0, ErrShutdown
 		}
+		if n.removed.Load() {
+			return applyResult{}, "", 0, ErrRemoved
+		}
 		var (
 			res    applyResult
 			served string

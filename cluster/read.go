@@ -33,7 +33,8 @@ func (l ReadLevel) String() string {
 
 // Read runs fn on this node's state machine under a read lock, at the given
 // consistency, and returns this node's id. fn must not keep the machine or
-// modify it.
+// modify it. A removed node serves stale reads of its last state only
+// (linearizable ones fail with ErrRemoved).
 func (n *Node) Read(ctx context.Context, level ReadLevel, fn func(m *routing.Machine)) (servedBy string, err error) {
 	if level != Stale {
 		if err := n.Barrier(ctx); err != nil {
@@ -65,6 +66,9 @@ func (n *Node) readIndex(ctx context.Context) (uint64, error) {
 	for {
 		if n.stopped.Load() {
 			return 0, ErrShutdown
+		}
+		if n.removed.Load() {
+			return 0, ErrRemoved
 		}
 		var (
 			idx uint64

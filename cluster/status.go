@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -15,8 +16,11 @@ import (
 
 // Status is a node's view of the cluster (GET /v1/cluster).
 type Status struct {
-	ID            string
-	State         string // "Leader", "Follower", "Candidate", "Shutdown"
+	ID    string
+	State string // "Leader", "Follower", "Candidate", "Shutdown"
+	// Removed: this node knows it was removed from the cluster; it refuses
+	// writes and linearizable reads (ErrRemoved).
+	Removed       bool
 	LeaderID      string
 	LeaderHTTP    string
 	Term          uint64
@@ -60,6 +64,7 @@ func (n *Node) Status() Status {
 		AppliedIndex:  n.fsm.applied.Load(),
 		LastLogIndex:  n.raft.LastIndex(),
 		LeaderChanges: n.leaderChanges.Load(),
+		Removed:       n.removed.Load(),
 		Stats: Stats{
 			Entries:          n.stats.entries.Load(),
 			Commands:         n.stats.commands.Load(),
@@ -74,7 +79,8 @@ func (n *Node) Status() Status {
 	if cfg, err := n.configuration(); err == nil {
 		for _, srv := range cfg.Servers {
 			ni := NodeInfo{ID: string(srv.ID), RaftAddr: string(srv.Address),
-				Voter: srv.Suffrage == raft.Voter, Leader: string(srv.ID) == s.LeaderID}
+				Voter: srv.Suffrage == raft.Voter, Leader: string(srv.ID) == s.LeaderID,
+				Suffrage: strings.ToLower(srv.Suffrage.String()), CaughtUp: n.caughtUp(string(srv.ID))}
 			if reg, ok := n.fsm.node(ni.ID); ok {
 				ni.HTTPAddr = reg.HTTPAddr
 			}
@@ -90,6 +96,9 @@ func (n *Node) Status() Status {
 func (n *Node) Ready() error {
 	if n.stopped.Load() {
 		return ErrShutdown
+	}
+	if n.removed.Load() {
+		return ErrRemoved
 	}
 	lid, addr := n.leaderHTTP()
 	if lid == "" {

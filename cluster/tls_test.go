@@ -132,7 +132,7 @@ func TestTLSRogueNode(t *testing.T) {
 	// HTTP: the cluster's internal endpoints refuse its client certificate.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, _, err := rogue.probe(ctx, leader.srv.URL); err == nil {
+	if _, err := rogue.probe(ctx, leader.srv.URL); err == nil {
 		t.Fatal("the rogue's HTTP client reached the internal endpoints")
 	} else {
 		t.Logf("rogue probe: %v", err)

@@ -172,6 +172,11 @@ func (m *Machine) recount(c *Conversation) {
 	}
 	a := m.agentW(c.AgentID)
 	ch := c.Channel
+	delta := 1
+	if !want {
+		delta = -1
+	}
+	m.loadStat(a, ch, delta)
 	if want {
 		a.Load[ch]++
 		c.Exempt = a.Load[ch] > a.Capacity[ch]
@@ -193,6 +198,7 @@ func (m *Machine) recount(c *Conversation) {
 func (m *Machine) hold(c *Conversation, a *Agent, state State) {
 	c.State = state
 	c.AgentID = a.ID
+	m.heldStat(c, 1)
 	a.Conversations = withString(a.Conversations, c.ID)
 	a.LastAssigned[c.Channel] = m.now
 	m.reindexAvail(a)
@@ -203,6 +209,7 @@ func (m *Machine) hold(c *Conversation, a *Agent, state State) {
 // ended conversation remembers who had it last).
 func (m *Machine) unhold(c *Conversation, newState State, keepAgent bool) {
 	if held(c) {
+		m.heldStat(c, -1)
 		a := m.agentW(c.AgentID)
 		c.State = newState // no longer held: recount drops the load
 		m.recount(c)
@@ -248,6 +255,9 @@ func (m *Machine) dequeue(c *Conversation) {
 func (m *Machine) requeue(c *Conversation, reason string) {
 	agent := c.AgentID
 	m.unhold(c, StateQueued, false)
+	if c.TransferTarget != "" && c.TransferTarget == agent {
+		m.transferDeclined(c, agent)
+	}
 	m.enqueue(c)
 	m.emit(EventRequeued, c.ID, agent, EventData{Reason: reason})
 }

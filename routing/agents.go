@@ -103,11 +103,13 @@ func (m *Machine) upsertAgent(c UpsertAgent) Outcome {
 		if a.Capacity != c.Capacity {
 			m.loadChangedFor(a.ID)
 		}
+		m.agentStat(a, -1)
 	}
 	a.Name = c.Name
 	a.Capacity = c.Capacity
 	a.Skills = sortedSet(c.Skills)
 	a.Groups = sortedSet(c.Groups)
+	m.agentStat(a, 1)
 	m.exemptExcess(a)
 	m.reindexAvail(a)
 	m.match.agent(a.ID) // skills or groups may now match queued work
@@ -145,6 +147,9 @@ func (m *Machine) removeAgent(c RemoveAgent) Outcome {
 	if err != nil {
 		return Outcome{Err: err}
 	}
+	if len(a.Conversations) > 0 && !c.Force {
+		return Outcome{Err: conflictf(CodeAgentBusy, "agent %q holds %d conversations; remove it with force to send them back to the queue first", a.ID, len(a.Conversations))}
+	}
 	a = m.writableAgent(a)
 	for _, id := range a.Conversations {
 		if c := m.convW(id); c.State == StateWrapUp {
@@ -155,6 +160,7 @@ func (m *Machine) removeAgent(c RemoveAgent) Outcome {
 	}
 	m.disarmAgent(a)
 	m.dropAvail(a)
+	m.agentStat(a, -1)
 	m.deleteAgent(a.ID)
 	m.emit(EventAgentRemoved, "", a.ID, EventData{})
 	removed := *a
@@ -174,7 +180,9 @@ func (m *Machine) setAgentStatus(c SetAgentStatus) Outcome {
 	}
 	a = m.writableAgent(a)
 	prev := a.Status
+	m.agentStat(a, -1)
 	a.Status = c.Status
+	m.agentStat(a, 1)
 	m.emit(EventAgentStatus, "", a.ID, EventData{Status: c.Status.String(), Previous: prev.String()})
 	if c.Status == StatusOffline {
 		// Open offers go back at once; assigned work after reassign_delay.

@@ -50,7 +50,9 @@ func (m *Machine) hangUp(c *Conversation, reason string, voicemail bool) {
 		m.endSession(c, reason)
 		return
 	}
+	m.heldStat(c, -1)
 	c.State = StateWrapUp
+	m.heldStat(c, 1)
 	c.Activity = ActivityEnded
 	c.EndedReason = reason
 	for t := range numTimers {

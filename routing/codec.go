@@ -49,6 +49,8 @@ func init() {
 		KindSetPolicy:         spec("set_policy", decodeSetPolicy, (*Machine).setPolicy),
 		KindTick:              spec("tick", func(*wire.Decoder) Tick { return Tick{} }, func(*Machine, Tick) Outcome { return Outcome{} }),
 		KindSetEventLimits:    spec("set_event_limits", decodeSetEventLimits, (*Machine).setEventLimits),
+		KindTransfer:          spec("transfer", decodeTransfer, (*Machine).transfer),
+		KindUpdate:            spec("update_conversation", decodeUpdate, (*Machine).update),
 	}
 }
 
@@ -96,9 +98,14 @@ func decodeUpsertAgent(d *wire.Decoder) UpsertAgent {
 	return c
 }
 
-func (c RemoveAgent) encode(e *wire.Encoder) { e.String(c.ID) }
+func (c RemoveAgent) encode(e *wire.Encoder) {
+	e.String(c.ID)
+	e.Bool(c.Force)
+}
 
-func decodeRemoveAgent(d *wire.Decoder) RemoveAgent { return RemoveAgent{ID: d.String()} }
+func decodeRemoveAgent(d *wire.Decoder) RemoveAgent {
+	return RemoveAgent{ID: d.String(), Force: d.Bool()}
+}
 
 func (c SetAgentStatus) encode(e *wire.Encoder) {
 	e.String(c.AgentID)
@@ -120,6 +127,8 @@ func (c CreateConversation) encode(e *wire.Encoder) {
 	e.String(c.VisitorID)
 	e.String(c.Message)
 	e.String(c.Subject)
+	e.Strings(c.OptionalSkills)
+	e.Strings(c.SecondaryGroups)
 }
 
 func decodeCreate(d *wire.Decoder) CreateConversation {
@@ -133,6 +142,8 @@ func decodeCreate(d *wire.Decoder) CreateConversation {
 	c.VisitorID = d.String()
 	c.Message = d.String()
 	c.Subject = d.String()
+	c.OptionalSkills = d.Strings()
+	c.SecondaryGroups = d.Strings()
 	return c
 }
 
@@ -236,6 +247,63 @@ func (Tick) encode(*wire.Encoder) {}
 func (c SetEventLimits) encode(e *wire.Encoder) {
 	e.Int(c.Limits.Count)
 	e.Varint(c.Limits.Bytes)
+}
+
+func (c Transfer) encode(e *wire.Encoder) {
+	e.String(c.ConversationID)
+	e.String(c.AgentID)
+	e.String(c.ToAgent)
+	e.String(c.ToGroup)
+	e.String(c.Note)
+}
+
+func decodeTransfer(d *wire.Decoder) Transfer {
+	return Transfer{ConversationID: d.String(), AgentID: d.String(), ToAgent: d.String(), ToGroup: d.String(), Note: d.String()}
+}
+
+// An update writes its mask, then only the fields the mask sets.
+func (c UpdateConversation) encode(e *wire.Encoder) {
+	e.String(c.ConversationID)
+	e.Byte(byte(c.Set))
+	if c.Set&UpdatePriority != 0 {
+		e.Int(c.Priority)
+	}
+	if c.Set&UpdateGroup != 0 {
+		e.String(c.Group)
+	}
+	if c.Set&UpdateSkills != 0 {
+		e.Strings(c.Skills)
+	}
+	if c.Set&UpdateOptionalSkills != 0 {
+		e.Strings(c.OptionalSkills)
+	}
+	if c.Set&UpdateSecondaryGroups != 0 {
+		e.Strings(c.SecondaryGroups)
+	}
+}
+
+func decodeUpdate(d *wire.Decoder) UpdateConversation {
+	c := UpdateConversation{ConversationID: d.String(), Set: UpdateFields(d.Byte())}
+	if d.Err() == nil && c.Set&^updateAll != 0 {
+		d.Fail("unknown update fields %#x", byte(c.Set))
+		return c
+	}
+	if c.Set&UpdatePriority != 0 {
+		c.Priority = d.Int()
+	}
+	if c.Set&UpdateGroup != 0 {
+		c.Group = d.String()
+	}
+	if c.Set&UpdateSkills != 0 {
+		c.Skills = d.Strings()
+	}
+	if c.Set&UpdateOptionalSkills != 0 {
+		c.OptionalSkills = d.Strings()
+	}
+	if c.Set&UpdateSecondaryGroups != 0 {
+		c.SecondaryGroups = d.Strings()
+	}
+	return c
 }
 
 func decodeSetEventLimits(d *wire.Decoder) SetEventLimits {

@@ -39,10 +39,11 @@ func fullPatch(t testing.TB) PolicyPatch {
 func exampleCommands(t testing.TB) []Command {
 	return []Command{
 		UpsertAgent{ID: "a1", Name: "Ana", Capacity: capacity.Limits{3, 5}, Skills: []string{"en", "fr"}, Groups: []string{"support"}},
-		RemoveAgent{ID: "a1"},
+		RemoveAgent{ID: "a1", Force: true},
 		SetAgentStatus{AgentID: "a1", Status: StatusTransfersOnly},
 		CreateConversation{ID: "c1", Channel: capacity.Messaging, Client: ClientMobileSDK, PushEnabled: true,
-			Priority: -7, Skills: []string{"fr"}, Group: "g", VisitorID: "v1", Message: "bonjour", Subject: "Order 42"},
+			Priority: -7, Skills: []string{"fr"}, Group: "g", VisitorID: "v1", Message: "bonjour", Subject: "Order 42",
+			OptionalSkills: []string{"vip"}, SecondaryGroups: []string{"g2"}},
 		PostMessage{ConversationID: "c1", Author: AuthorAgent, AgentID: "a1", Text: "hi"},
 		Presence{ConversationID: "c1", Event: PresenceForegrounded},
 		Accept{ConversationID: "c1", AgentID: "a1"},
@@ -55,6 +56,9 @@ func exampleCommands(t testing.TB) []Command {
 		SetPolicy{Patch: fullPatch(t)},
 		Tick{},
 		SetEventLimits{Limits: EventLimits{Count: 500, Bytes: 1 << 20}},
+		Transfer{ConversationID: "c1", AgentID: "a1", ToAgent: "a2", ToGroup: "g", Note: "VIP"},
+		UpdateConversation{ConversationID: "c1", Set: updateAll, Priority: 5, Group: "g", Skills: []string{"fr"},
+			OptionalSkills: []string{"vip"}, SecondaryGroups: []string{"g2"}},
 	}
 }
 
@@ -199,7 +203,8 @@ func TestPolicyPatchSet(t *testing.T) {
 
 func fullConversation() *Conversation {
 	return &Conversation{ID: "c1", Channel: capacity.Messaging, Client: ClientWeb, PushEnabled: true,
-		Priority: 3, Skills: []string{"fr"}, Group: "g", VisitorID: "v", Subject: "s", State: StateUnassigned,
+		Priority: 3, Skills: []string{"fr"}, Group: "g", VisitorID: "v", Subject: "s", OptionalSkills: []string{"vip"}, SecondaryGroups: []string{"g2"}, Relaxed: true, TransferPending: true, TransferTarget: "a2",
+		State:    StateUnassigned,
 		Activity: ActivityInactive, AgentID: "a1", Missed: true, EndedReason: ReasonIdleTimeout,
 		CreatedAt: 1, EndedAt: 2, QueuedAt: 3, Seq: 4,
 		Ticket:     &Ticket{ID: "t1", Status: TicketOpen, CreatedAt: 5, Via: ViaMissedChat},
@@ -219,7 +224,7 @@ func fullOutcome() Outcome {
 		Events: []Event{{ID: 42, Type: EventEnded, At: 13, ConversationID: "c1", AgentID: "a1",
 			Data: EventData{Reason: "r", Status: "s", Previous: "p", Missed: true, Transcript: []Message{msg},
 				Ticket:   &Ticket{ID: "t2", Status: TicketPending, CreatedAt: 14, Via: ViaAPI},
-				Capacity: capacity.Limits{1, 2}, Load: capacity.Load{3, 4}, Message: &msg}}},
+				Capacity: capacity.Limits{1, 2}, Load: capacity.Load{3, 4}, Message: &msg, TargetAgent: "a2", TargetGroup: "g2"}}},
 		Replayed: true, ConversationID: "c1", AgentID: "a1",
 	}
 }

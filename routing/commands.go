@@ -26,8 +26,10 @@ const (
 	KindSetPolicy         Kind = 14
 	KindTick              Kind = 15
 	KindSetEventLimits    Kind = 16
+	KindTransfer          Kind = 17
+	KindUpdate            Kind = 18
 	// numKinds is one past the newest kind.
-	numKinds = KindSetEventLimits + 1
+	numKinds = KindUpdate + 1
 )
 
 // Command is one input of the state machine. Every command is applied with
@@ -51,8 +53,12 @@ type UpsertAgent struct {
 	Groups   []string
 }
 
-// RemoveAgent deletes an agent; everything it holds goes back to the queue.
-type RemoveAgent struct{ ID string }
+// RemoveAgent deletes an agent. One that holds work is refused unless
+// Force: then everything it holds goes back to the queue first.
+type RemoveAgent struct {
+	ID    string
+	Force bool
+}
 
 // SetAgentStatus changes an agent's availability.
 type SetAgentStatus struct {
@@ -70,9 +76,13 @@ type CreateConversation struct {
 	Priority    int
 	Skills      []string
 	Group       string
-	VisitorID   string
-	Message     string // the first end-user message: optional, but an email's
-	Subject     string // email only
+	// OptionalSkills and SecondaryGroups relax after the channel's
+	// routing.skills_timeout.
+	OptionalSkills  []string
+	SecondaryGroups []string
+	VisitorID       string
+	Message         string // the first end-user message: optional, but an email's
+	Subject         string // email only
 }
 
 // PostMessage appends a message to a conversation's transcript.
@@ -141,6 +151,41 @@ type SetPolicy struct{ Patch PolicyPatch }
 // leader proposes it when the earliest deadline is due.
 type Tick struct{}
 
+// Transfer hands a conversation its holder (AgentID) has to another agent,
+// who is offered it, or to a group, whose queue it joins; it keeps its
+// eligibility time and transcript, and Note becomes a system message.
+type Transfer struct {
+	ConversationID string
+	AgentID        string // the current holder
+	ToAgent        string
+	ToGroup        string
+	Note           string
+}
+
+// UpdateConversation changes the fields Set names; a queued conversation
+// keeps its eligibility time and takes its new place in the queue.
+type UpdateConversation struct {
+	ConversationID  string
+	Set             UpdateFields
+	Priority        int
+	Group           string
+	Skills          []string
+	OptionalSkills  []string
+	SecondaryGroups []string
+}
+
+// UpdateFields says which fields an UpdateConversation sets.
+type UpdateFields uint8
+
+const (
+	UpdatePriority UpdateFields = 1 << iota
+	UpdateGroup
+	UpdateSkills
+	UpdateOptionalSkills
+	UpdateSecondaryGroups
+	updateAll = UpdateSecondaryGroups<<1 - 1
+)
+
 // SetEventLimits bounds the event log. The leader proposes its configured
 // limits when they differ from the state's, so every replica keeps the same
 // events.
@@ -162,6 +207,8 @@ func (RequestAssignment) Kind() Kind  { return KindRequestAssignment }
 func (SetPolicy) Kind() Kind          { return KindSetPolicy }
 func (Tick) Kind() Kind               { return KindTick }
 func (SetEventLimits) Kind() Kind     { return KindSetEventLimits }
+func (Transfer) Kind() Kind           { return KindTransfer }
+func (UpdateConversation) Kind() Kind { return KindUpdate }
 
 func (c UpsertAgent) target() string        { return c.ID }
 func (c RemoveAgent) target() string        { return c.ID }
@@ -179,3 +226,5 @@ func (c RequestAssignment) target() string  { return c.ConversationID + "/" + c.
 func (SetPolicy) target() string            { return "" }
 func (Tick) target() string                 { return "" }
 func (SetEventLimits) target() string       { return "" }
+func (c Transfer) target() string           { return c.ConversationID }
+func (c UpdateConversation) target() string { return c.ConversationID }

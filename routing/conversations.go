@@ -105,11 +105,8 @@ func (m *Machine) create(c CreateConversation) Outcome {
 	if c.Priority < -MaxPriority || c.Priority > MaxPriority {
 		return Outcome{Err: invalidf(CodeInvalidPriority, "priority must be within -%d..%d", MaxPriority, MaxPriority)}
 	}
-	if err := validLabels("skills", c.Skills); err != nil {
+	if err := validRequirement(c.Skills, c.OptionalSkills, c.Group, c.SecondaryGroups); err != nil {
 		return Outcome{Err: err}
-	}
-	if c.Group != "" && len(c.Group) > MaxIDLen {
-		return Outcome{Err: invalidf("invalid_group", "group is longer than %d bytes", MaxIDLen)}
 	}
 	if len(c.VisitorID) > MaxIDLen {
 		return Outcome{Err: invalidf("invalid_visitor_id", "visitor_id is longer than %d bytes", MaxIDLen)}
@@ -129,6 +126,7 @@ func (m *Machine) create(c CreateConversation) Outcome {
 	conv := &Conversation{
 		ID: c.ID, Channel: c.Channel, Client: c.Client, PushEnabled: c.PushEnabled,
 		Priority: c.Priority, Skills: sortedSet(c.Skills), Group: c.Group, VisitorID: c.VisitorID, Subject: c.Subject,
+		OptionalSkills: sortedSet(c.OptionalSkills), SecondaryGroups: sortedSet(c.SecondaryGroups),
 		Activity: ActivityActive, CreatedAt: m.now, QueuedAt: m.now, Seq: m.nextSeq, cow: m.cow,
 	}
 	if conv.Channel == capacity.Chat && conv.Client == ClientNone {
@@ -146,6 +144,8 @@ func (m *Machine) create(c CreateConversation) Outcome {
 		appendMessage(conv, Message{Author: AuthorVisitor, Text: c.Message, At: m.now})
 	}
 	m.armActivityTimers(conv)
+	m.armRelax(conv)
+	m.statCreated(conv)
 	m.enqueue(conv)
 	m.emit(EventQueued, conv.ID, "", EventData{})
 	return Outcome{Conversation: conv}
@@ -388,9 +388,12 @@ func (m *Machine) accept(p Accept) Outcome {
 	}
 	c = m.writableConv(c)
 	m.disarm(c, timerOffer)
+	m.heldStat(c, -1)
 	c.State = StateAssigned
+	m.heldStat(c, 1)
 	m.joined(c)
 	m.emit(EventAssigned, c.ID, c.AgentID, EventData{})
+	m.tookTransfer(c)
 	return Outcome{Conversation: c}
 }
 
@@ -413,6 +416,9 @@ func (m *Machine) returnOffer(c *Conversation, event string) {
 	agent := c.AgentID
 	c.Missers = withString(c.Missers, agent)
 	m.unhold(c, StateQueued, false)
+	if c.TransferTarget == agent {
+		m.transferDeclined(c, agent)
+	}
 	m.enqueue(c)
 	m.emit(event, c.ID, agent, EventData{})
 }
@@ -511,6 +517,7 @@ func (m *Machine) endSession(c *Conversation, reason string) {
 	c.State = StateEnded
 	c.Activity = ActivityEnded
 	c.EndedReason = reason
+	c.TransferPending, c.TransferTarget = false, ""
 	c.EndedAt = m.now
 	c.AwaitAgent = false
 	if c.Channel == capacity.Chat && !c.Joined {
@@ -522,6 +529,7 @@ func (m *Machine) endSession(c *Conversation, reason string) {
 	if c.Channel == capacity.Voice && !c.Joined {
 		c.Missed = true // missedCall made its ticket
 	}
+	m.statEnded(c, reason)
 	m.ended.ReplaceOrInsert(endedKey{At: c.EndedAt, Seq: c.Seq})
 	m.emit(EventEnded, c.ID, c.AgentID, EventData{Reason: reason, Missed: c.Missed, Transcript: c.Transcript})
 }
@@ -638,6 +646,8 @@ func (m *Machine) fireConversation(id string, t timer) {
 		if c.State == StateWrapUp {
 			m.endSession(c, c.EndedReason)
 		}
+	case timerRelax:
+		m.relax(c)
 	}
 }
 

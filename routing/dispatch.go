@@ -8,15 +8,13 @@ import (
 
 // eligible reports whether agent a may be given conversation c now: its
 // status lets it receive work on the channel, spare capacity there, focus
-// mode allows it, every required skill, and the group. A conversation
+// mode allows it, and what c requires (requirements.go). A conversation
 // whose ticket waits on the end user (pending, on-hold, solved) is not
 // routed until the end user writes again.
 func (m *Machine) eligible(a *Agent, c *Conversation) bool {
 	return m.receives(a, c.Channel) && ticketOpen(c) &&
 		capacity.Spare(a.Capacity, a.Load, c.Channel) > 0 &&
-		m.focusAllows(a, c.Channel) &&
-		containsAll(a.Skills, c.Skills) &&
-		(c.Group == "" || contains(a.Groups, c.Group))
+		m.focusAllows(a, c.Channel) && c.suits(a)
 }
 
 // chooseAgent picks the best eligible agent for c under the strategy,
@@ -226,6 +224,7 @@ func (m *Machine) route(c *Conversation, a *Agent, force bool) {
 		m.hold(c, a, StateAssigned)
 		m.joined(c)
 		m.emit(EventAssigned, c.ID, a.ID, EventData{})
+		m.tookTransfer(c)
 		return
 	}
 	m.hold(c, a, StateOffered)
@@ -237,6 +236,9 @@ func (m *Machine) route(c *Conversation, a *Agent, force bool) {
 // is no missed chat, and a call is answered (it no longer waits for
 // voice.max_queue_wait).
 func (m *Machine) joined(c *Conversation) {
+	if !c.Joined {
+		m.statFirstAssigned(c)
+	}
 	c.Joined = true
 	m.disarm(c, timerMaxWait)
 }

@@ -81,4 +81,7 @@ const (
 	CodeTranscriptFull          = "transcript_full"
 	CodeTicketClosed            = "ticket_closed"
 	CodeInvalidTicketStatus     = "invalid_ticket_status"
+	CodeAgentBusy               = "agent_busy"
+	CodeTargetUnavailable       = "target_unavailable"
+	CodeInvalidTransfer         = "invalid_transfer"
 )

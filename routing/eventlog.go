@@ -17,7 +17,7 @@ type eventLog struct {
 func eventSize(e *Event) int64 {
 	const perEvent, perMessage, perTicket = 96, 48, 48
 	n := int64(perEvent + len(e.Type) + len(e.ConversationID) + len(e.AgentID) +
-		len(e.Data.Reason) + len(e.Data.Status) + len(e.Data.Previous))
+		len(e.Data.Reason) + len(e.Data.Status) + len(e.Data.Previous) + len(e.Data.TargetAgent) + len(e.Data.TargetGroup))
 	for i := range e.Data.Transcript {
 		n += int64(perMessage + len(e.Data.Transcript[i].AgentID) + len(e.Data.Transcript[i].Text))
 	}

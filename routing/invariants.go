@@ -106,6 +106,15 @@ func (m *Machine) CheckInvariants() error {
 		if (c.State == StateWrapUp) != (c.deadlines[timerWrapUp] != 0) {
 			bad("conversation %s: state %s, wrap-up timer armed=%v", c.ID, c.State, c.deadlines[timerWrapUp] != 0)
 		}
+		if want := c.relaxable() && !c.Relaxed && c.State != StateEnded && c.State != StateWrapUp; want != (c.deadlines[timerRelax] != 0) {
+			bad("conversation %s: relax timer armed=%v, want %v", c.ID, c.deadlines[timerRelax] != 0, want)
+		}
+		if c.TransferPending && c.State != StateQueued && c.State != StateOffered {
+			bad("conversation %s: a transfer pending in state %s", c.ID, c.State)
+		}
+		if c.TransferTarget != "" && (!c.TransferPending || c.State != StateOffered || c.AgentID != c.TransferTarget) {
+			bad("conversation %s: transfer target %s, but %s with %q", c.ID, c.TransferTarget, c.State, c.AgentID)
+		}
 		if c.deadlines[timerMaxWait] != 0 && (c.Channel != capacity.Voice || c.Joined || (c.State != StateQueued && c.State != StateOffered)) {
 			bad("conversation %s: %s, %s, joined=%v with the queue-wait timer armed", c.ID, c.Channel, c.State, c.Joined)
 		}
@@ -229,6 +238,7 @@ func (m *Machine) CheckInvariants() error {
 		checkMirror(bad, "agent", m.agentByID, m.agents, func(r agentRef) (string, *Agent) { return r.id, r.a })
 	}
 	m.checkKeys(bad)
+	m.checkStats(bad)
 	var eventBytes int64
 	m.events.q.each(0, func(e *Event) bool {
 		eventBytes += eventSize(e)

@@ -91,6 +91,7 @@ type Machine struct {
 	ended       *btree.BTreeG[endedKey]
 	events      eventLog
 	eventLimits EventLimits
+	stats       *statsIndex // real-time statistics (stats.go)
 
 	// keys holds the idempotency records in the order they were stored,
 	// which is the order they expire in (each expires a retention period
@@ -296,6 +297,7 @@ func New() *Machine {
 		deadlines:   btree.NewG(btreeDegree, deadlineLess),
 		ended:       btree.NewG(btreeDegree, endedLess),
 		eventLimits: DefaultEventLimits,
+		stats:       newStatsIndex(),
 		convByID:    map[string]*Conversation{},
 		agentByID:   map[string]*Agent{},
 		keyByName:   map[string]*keyRecord{},
@@ -321,6 +323,7 @@ func (m *Machine) Clone() *Machine {
 	c.convs = m.convs.Clone()
 	c.deadlines = m.deadlines.Clone()
 	c.ended = m.ended.Clone()
+	c.stats = m.stats.clone()
 	for ch := range m.avail {
 		c.avail[ch] = m.avail[ch].Clone()
 		c.queue[ch] = m.queue[ch].Clone()

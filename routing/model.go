@@ -44,6 +44,7 @@ const (
 	timerCloseSolved              // ticket solved close_solved_after ago → closed
 	timerMaxWait                  // voice: waited voice.max_queue_wait unanswered → ended
 	timerWrapUp                   // voice: wrap-up over → ended
+	timerRelax                    // skills_timeout passed: optional skills dropped, secondary groups in
 	numTimers
 )
 
@@ -58,8 +59,19 @@ type Conversation struct {
 	Priority    int
 	Skills      []string // sorted, unique
 	Group       string
-	VisitorID   string
-	Subject     string // email
+	// OptionalSkills and SecondaryGroups (sorted, unique) are relaxed
+	// routing.skills_timeout after the eligibility time (Relaxed).
+	OptionalSkills  []string
+	SecondaryGroups []string
+	Relaxed         bool
+	// TransferPending: a transfer was asked and nobody took the
+	// conversation since (conversation.transferred is due when someone
+	// does). TransferTarget is the agent a transfer offers it to, until
+	// that offer is answered.
+	TransferPending bool
+	TransferTarget  string
+	VisitorID       string
+	Subject         string // email
 
 	State       State
 	Activity    Activity
@@ -155,6 +167,9 @@ const (
 	EventActive        = "conversation.active"
 	EventEnded         = "conversation.ended"
 	EventWrapUp        = "conversation.wrap_up"
+	EventTransferReq   = "conversation.transfer_requested"
+	EventTransferred   = "conversation.transferred"
+	EventUpdated       = "conversation.updated"
 	EventMessage       = "conversation.message"
 	EventTicketCreated = "ticket.created"
 	EventTicketUpdated = "ticket.updated"
@@ -167,7 +182,8 @@ const (
 // EventTypes lists every event type, for documents and checks.
 func EventTypes() []string {
 	return []string{EventQueued, EventOffered, EventAssigned, EventRejected, EventOfferTimedOut, EventUnassigned,
-		EventRequeued, EventInactive, EventActive, EventEnded, EventWrapUp, EventMessage, EventTicketCreated,
+		EventRequeued, EventInactive, EventActive, EventEnded, EventWrapUp, EventTransferReq, EventTransferred,
+		EventUpdated, EventMessage, EventTicketCreated,
 		EventTicketUpdated, EventAgentStatus, EventAgentCapacity, EventAgentRemoved, EventPolicyChanged}
 }
 
@@ -193,6 +209,9 @@ type EventData struct {
 	Capacity   capacity.Limits
 	Load       capacity.Load
 	Message    *Message // conversation.message
+	// TargetAgent and TargetGroup: where a transfer was asked to go.
+	TargetAgent string
+	TargetGroup string
 }
 
 // Outcome is what applying one command produced. It is a value: the cluster

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/omnirouter/omnirouter/capacity"
 	"github.com/omnirouter/omnirouter/internal/wire"
 )
 
@@ -26,6 +27,14 @@ type Policy struct {
 	Limits               LimitsPolicy
 	Email                EmailPolicy
 	Voice                VoicePolicy
+	Stats                StatsPolicy
+}
+
+// StatsPolicy is how statistics judge the waits.
+type StatsPolicy struct {
+	// ServiceLevelTarget: a first assignment within this wait counts
+	// toward the service level.
+	ServiceLevelTarget time.Duration
 }
 
 // EmailPolicy is how email tickets are routed.
@@ -94,6 +103,10 @@ type RoutingPolicy struct {
 	// FocusMode keeps an agent who holds or was offered real-time work
 	// (chat, messaging, voice) from new work on another real-time channel.
 	FocusMode bool
+	// SkillsTimeout is, per channel, how long after its eligibility time a
+	// conversation waits for an agent with its optional skills in its
+	// primary group before they are relaxed.
+	SkillsTimeout [capacity.NumChannels]time.Duration
 }
 
 // DefaultPolicy returns the defaults of the contract.
@@ -117,6 +130,10 @@ func DefaultPolicy() Policy {
 			Strategy:      StrategySpareCapacity,
 			OfferTimeout:  30 * time.Second,
 			ReassignDelay: time.Minute,
+			SkillsTimeout: [capacity.NumChannels]time.Duration{
+				capacity.Chat: 30 * time.Second, capacity.Messaging: 30 * time.Second,
+				capacity.Email: time.Hour, capacity.Voice: 30 * time.Second,
+			},
 		},
 		IdempotencyRetention: time.Hour,
 		Retention:            RetentionPolicy{Ended: 24 * time.Hour},
@@ -124,6 +141,7 @@ func DefaultPolicy() Policy {
 		Limits:               LimitsPolicy{TranscriptMessages: 5000, TranscriptBytes: 1 << 20},
 		Email:                EmailPolicy{AutoAccept: true},
 		Voice:                VoicePolicy{RingTimeout: 30 * time.Second, MaxQueueWait: 10 * time.Minute},
+		Stats:                StatsPolicy{ServiceLevelTarget: 30 * time.Second},
 	}
 }
 
@@ -195,6 +213,11 @@ var policyFields = [...]policyField{
 	boundedDuration("voice.wrap_up", 0, MaxWrapUp, func(p *Policy) *time.Duration { return &p.Voice.WrapUp }),
 	durationField("voice.max_queue_wait", func(p *Policy) *time.Duration { return &p.Voice.MaxQueueWait }),
 	boolField("routing.focus_mode", func(p *Policy) *bool { return &p.Routing.FocusMode }),
+	durationField("routing.skills_timeout.chat", func(p *Policy) *time.Duration { return &p.Routing.SkillsTimeout[capacity.Chat] }),
+	durationField("routing.skills_timeout.messaging", func(p *Policy) *time.Duration { return &p.Routing.SkillsTimeout[capacity.Messaging] }),
+	durationField("routing.skills_timeout.email", func(p *Policy) *time.Duration { return &p.Routing.SkillsTimeout[capacity.Email] }),
+	durationField("routing.skills_timeout.voice", func(p *Policy) *time.Duration { return &p.Routing.SkillsTimeout[capacity.Voice] }),
+	durationField("stats.service_level_target", func(p *Policy) *time.Duration { return &p.Stats.ServiceLevelTarget }),
 }
 
 // numPolicyFields is len(policyFields), a constant.

@@ -21,8 +21,9 @@ import (
 // requirement.
 type queueClass struct {
 	key      string
-	skills   []string
-	group    string
+	skills   []string // every one required
+	groups   []string // one required (none: any agent)
+	group    string   // the conversations' primary group, for sums by group
 	routable bool
 	queue    *btree.BTreeG[queueKey]
 	// byAge is the same conversations by eligibility time: its first is
@@ -46,20 +47,6 @@ func ageLess(a, b ageKey) bool {
 
 func newClassIndex() *btree.BTreeG[*queueClass] {
 	return btree.NewG(8, func(a, b *queueClass) bool { return a.key < b.key })
-}
-
-// classKey names c's requirement class.
-func classKey(c *Conversation) string {
-	var b strings.Builder
-	if !ticketOpen(c) {
-		b.WriteString("!")
-	}
-	b.WriteString(c.Group)
-	for _, s := range c.Skills {
-		b.WriteByte(0)
-		b.WriteString(s)
-	}
-	return b.String()
 }
 
 // cloneClasses copies a class index for a Clone: new class values whose
@@ -94,7 +81,7 @@ func (m *Machine) queueInsert(c *Conversation) {
 		} else {
 			cl, q, ages = &queueClass{}, btree.NewG(btreeDegree, queueLess), btree.NewG(btreeDegree, ageLess)
 		}
-		*cl = queueClass{key: m.classProbe.key, skills: c.Skills, group: c.Group, routable: ticketOpen(c), queue: q, byAge: ages}
+		*cl = queueClass{key: m.classProbe.key, skills: c.reqSkills(), groups: c.reqGroups(), group: c.Group, routable: ticketOpen(c), queue: q, byAge: ages}
 		m.classes[c.Channel].ReplaceOrInsert(cl)
 	}
 	m.classProbe.key = ""
@@ -122,7 +109,7 @@ func (m *Machine) queueDelete(c *Conversation) {
 // classEligible reports whether agent a may take the conversations of cl
 // (its status and spare capacity aside).
 func classEligible(a *Agent, cl *queueClass) bool {
-	return cl.routable && containsAll(a.Skills, cl.skills) && (cl.group == "" || contains(a.Groups, cl.group))
+	return cl.routable && containsAll(a.Skills, cl.skills) && (len(cl.groups) == 0 || inAnyGroup(a, cl.groups))
 }
 
 // firstEligibleAcross returns the first queued conversation, in routing

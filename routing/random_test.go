@@ -89,7 +89,7 @@ func (g *commandGen) next() (int64, Command) {
 		return step, UpsertAgent{ID: g.agent(), Capacity: capacity.Limits{g.r.IntN(4), g.r.IntN(4), g.r.IntN(4), g.r.IntN(2)},
 			Skills: g.labels("fr", "de", "vip"), Groups: g.labels("support", "sales")}
 	case p < 5:
-		return step, RemoveAgent{ID: g.agent()}
+		return step, RemoveAgent{ID: g.agent(), Force: g.r.IntN(2) == 0}
 	case p < 12:
 		return step, SetAgentStatus{AgentID: g.agent(), Status: AgentStatus(g.r.IntN(int(numStatuses)))}
 	case p < 24:
@@ -101,6 +101,13 @@ func (g *commandGen) next() (int64, Command) {
 			Skills: g.labels("fr", "de"), PushEnabled: g.r.IntN(2) == 0}
 		if ch == capacity.Email {
 			cmd.Subject = "order"
+		}
+		if g.r.IntN(3) == 0 {
+			cmd.OptionalSkills = g.labels("vip", "de")
+			if cmd.Group != "" || g.r.IntN(2) == 0 {
+				cmd.Group = "support"
+				cmd.SecondaryGroups = g.labels("sales")
+			}
 		}
 		if g.r.IntN(4) == 0 {
 			cmd.Group = "support"
@@ -161,6 +168,25 @@ func (g *commandGen) next() (int64, Command) {
 		return step, SetPolicy{Patch: pp}
 	case p < 92:
 		return step, SetEventLimits{Limits: EventLimits{Count: 1 + g.r.IntN(300), Bytes: MinEventBytes + g.r.Int64N(1<<20)}}
+	case p < 95:
+		c := g.conv()
+		t := Transfer{ConversationID: c, AgentID: g.holder(c)}
+		if g.r.IntN(2) == 0 {
+			t.ToAgent = g.agent()
+		} else {
+			t.ToGroup = []string{"support", "sales"}[g.r.IntN(2)]
+		}
+		if g.r.IntN(2) == 0 {
+			t.Note = "note"
+		}
+		return step, t
+	case p < 97:
+		u := UpdateConversation{ConversationID: g.conv(), Set: UpdateFields(1 + g.r.IntN(int(updateAll))),
+			Priority: g.r.IntN(5) - 2, Skills: g.labels("fr", "de"), OptionalSkills: g.labels("vip"), SecondaryGroups: g.labels("sales")}
+		if g.r.IntN(2) == 0 {
+			u.Group = "support"
+		}
+		return step, u
 	default:
 		return step, Tick{}
 	}

@@ -232,11 +232,12 @@ func TestCapacityAndRouting(t *testing.T) {
 			h.advance(time.Minute)
 			h.wantState("c1", StateAssigned, ActivityActive)
 		}},
-		{"removing an agent requeues what it held", func(h *harness) {
+		{"an agent that holds work is busy; removed with force, what it held is requeued", func(h *harness) {
 			h.onlineAgent("a", 2, 0)
 			h.webChat("c1")
 			h.accept("c1", "a")
-			h.do(RemoveAgent{ID: "a"})
+			h.refuse(RemoveAgent{ID: "a"}, ErrConflict, CodeAgentBusy)
+			h.do(RemoveAgent{ID: "a", Force: true})
 			h.wantState("c1", StateQueued, ActivityActive)
 			if _, ok := h.m.Agent("a"); ok {
 				h.t.Fatal("agent still there")

@@ -120,6 +120,7 @@ func (m *Machine) WriteSnapshot(w io.Writer) error {
 		flush(false)
 		return true
 	})
+	encodeStats(e, m.stats)
 	flush(true)
 	if werr != nil {
 		return werr
@@ -221,6 +222,7 @@ func decodeSnapshotBody(data []byte) (*Machine, error) {
 	if d.Err() == nil && m.events.Len() != n {
 		d.Fail("%d events, more than the limits (%d, %d bytes) keep", n, m.eventLimits.Count, m.eventLimits.Bytes)
 	}
+	decodeStats(d, m)
 	if d.Err() == nil && d.Remaining() != 0 {
 		d.Fail("%d trailing bytes", d.Remaining())
 	}
@@ -251,6 +253,7 @@ func (m *Machine) rebuildIndexes() {
 		}
 		return true
 	})
+	m.rebuildStats()
 	m.agents.Ascend(func(r agentRef) bool {
 		a := r.a
 		if a.ReassignAt != 0 {
@@ -369,6 +372,11 @@ func encodeConversation(e *wire.Encoder, c *Conversation) {
 	e.String(c.Group)
 	e.String(c.VisitorID)
 	e.String(c.Subject)
+	e.Strings(c.OptionalSkills)
+	e.Strings(c.SecondaryGroups)
+	e.Bool(c.Relaxed)
+	e.Bool(c.TransferPending)
+	e.String(c.TransferTarget)
 	e.Byte(byte(c.State))
 	e.Byte(byte(c.Activity))
 	e.String(c.AgentID)
@@ -395,7 +403,8 @@ func encodeConversation(e *wire.Encoder, c *Conversation) {
 func decodeConversation(d *wire.Decoder) *Conversation {
 	c := &Conversation{ID: d.String(), Channel: capacity.Channel(d.Byte()), Client: Client(d.Byte()),
 		PushEnabled: d.Bool(), Priority: d.Int(), Skills: d.Strings(), Group: d.String(), VisitorID: d.String(),
-		Subject: d.String(), State: State(d.Byte()), Activity: Activity(d.Byte()), AgentID: d.String(), Missed: d.Bool(),
+		Subject: d.String(), OptionalSkills: d.Strings(), SecondaryGroups: d.Strings(), Relaxed: d.Bool(), TransferPending: d.Bool(),
+		TransferTarget: d.String(), State: State(d.Byte()), Activity: Activity(d.Byte()), AgentID: d.String(), Missed: d.Bool(),
 		EndedReason: d.String(), CreatedAt: d.Varint(), EndedAt: d.Varint(), QueuedAt: d.Varint(), Seq: d.Uvarint()}
 	c.Ticket = decodeTicket(d)
 	c.Transcript = decodeMessages(d)
@@ -437,6 +446,8 @@ func encodeEvent(e *wire.Encoder, ev *Event) {
 	if x.Message != nil {
 		encodeMessages(e, []Message{*x.Message})
 	}
+	e.String(x.TargetAgent)
+	e.String(x.TargetGroup)
 }
 
 func decodeEvent(d *wire.Decoder) Event {
@@ -457,6 +468,8 @@ func decodeEvent(d *wire.Decoder) Event {
 			d.Fail("bad event message")
 		}
 	}
+	x.TargetAgent = d.String()
+	x.TargetGroup = d.String()
 	return ev
 }
 

@@ -12,21 +12,24 @@
 #   DURATION  length of an omnirouter run (default 20s); etcd's runs are
 #             sized to take about as long (ETCD_TOTAL overrides)
 #   OMNIROUTER_BIN  a prebuilt binary to measure instead of the working tree
+#   OMNIROUTER_PORT_BASE  the local cluster's ports (see local-cluster.sh)
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 rounds=${1:-3}
+base=${OMNIROUTER_PORT_BASE:-8080}
+targets=127.0.0.1:$((base + 1)),127.0.0.1:$((base + 2)),127.0.0.1:$((base + 3))
 [ $# -gt 0 ] && shift
 [ $# -gt 0 ] || set -- 64
 duration=${DURATION:-20s}
 secs=${duration%s}
 out=$(mktemp -d)
-trap 'scripts/local-cluster.sh stop >/dev/null 2>&1 || true; rm -rf "$out"' EXIT
+trap 'scripts/local-cluster.sh clean >/dev/null 2>&1 || true; rm -rf "$out"' EXIT
 
 if [ -z "${OMNIROUTER_BIN:-}" ]; then
-  go build -o data/omnirouter ./cmd/omnirouter
+  go build -o "$out/omnirouter" ./cmd/omnirouter
 fi
-bin=${OMNIROUTER_BIN:-$root/data/omnirouter}
+bin=${OMNIROUTER_BIN:-$out/omnirouter}
 export OMNIROUTER_BIN=$bin
 
 r=0
@@ -44,9 +47,9 @@ while [ "$r" -lt "$rounds" ]; do
     echo "$e" | awk -v r="$r" '{ printf "round %d  etcd        %3d clients  %8.0f/s  p50 %6.2f  p99 %6.2f ms\n", r, $1, $3, $4, $6 }'
     echo "$c $(echo "$e" | awk '{ print $3 }')" >>"$out/etcd"
 
-    rm -rf data/n1 data/n2 data/n3
+    scripts/local-cluster.sh clean
     scripts/local-cluster.sh >/dev/null
-    "$bin" bench --targets 127.0.0.1:8081,127.0.0.1:8082,127.0.0.1:8083 --duration "$duration" \
+    "$bin" bench --targets "$targets" --duration "$duration" \
       --concurrency "$c" --agents 500 --workload create >"$out/bench" 2>"$out/bench.err" || {
       cat "$out/bench" "$out/bench.err" >&2; exit 1
     }

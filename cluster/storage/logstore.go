@@ -1,7 +1,8 @@
 // Package storage owns what a node keeps on its disk besides snapshots:
 // the raft log and stable store (hashicorp/raft-wal on a file system of
-// zero-filled segments, or raft-boltdb), the data directory's lock, and the
-// rule that decides when a node snapshots.
+// zero-filled segments, or raft-boltdb), the data directory's lock, the
+// node's membership record, and the rule that decides when a node
+// snapshots.
 //
 // Nothing here ever skips an fsync: an acknowledged write survives a
 // crash.

@@ -16,6 +16,9 @@ import (
 	"github.com/omnirouter/omnirouter/tools/loadgen"
 )
 
+// benchCommand is `omnirouter bench`.
+func benchCommand(args []string, e *env) error { return bench(args, e.stdout, e.stderr) }
+
 // bench runs the load tool: `omnirouter bench --targets a,b,c`.
 func bench(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
@@ -34,8 +37,15 @@ func bench(args []string, stdout, stderr io.Writer) error {
 	sampleEvery := fs.Duration("sample-every", time.Second, "read every node's memory and state (live heap, RSS, conversations, events, idempotency records, last snapshot size) this often through the run; 0: never")
 	plot := fs.String("plot", "", "also chart the memory samples as SVG to this file")
 	longPolls := fs.Int("long-polls", 0, "event readers that follow the event log with long-polls through the run, spread over the targets")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: omnirouter bench --targets <addrs> [flags]\n\nLoads a running cluster through its public API, reports throughput and latency per\noperation, then reads back every acknowledged conversation and checks the invariants.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := parseArgs(fs, args, stdout); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)

@@ -71,12 +71,12 @@ func TestFlagsFromEnvironment(t *testing.T) {
 
 func TestServeRefusesPublicAddressWithoutAuth(t *testing.T) {
 	var stderr bytes.Buffer
-	err := serve([]string{"--http-addr", "0.0.0.0:0", "--data-dir", t.TempDir()}, &stderr)
+	err := serve([]string{"--http-addr", "0.0.0.0:0", "--data-dir", t.TempDir()}, io.Discard, &stderr)
 	if err == nil || !strings.Contains(err.Error(), "--insecure") {
 		t.Fatalf("serve on 0.0.0.0 without auth: %v", err)
 	}
 	stderr.Reset()
-	err = serve([]string{"--pprof-addr", "0.0.0.0:0", "--data-dir", t.TempDir()}, &stderr)
+	err = serve([]string{"--pprof-addr", "0.0.0.0:0", "--data-dir", t.TempDir()}, io.Discard, &stderr)
 	if err == nil || !strings.Contains(err.Error(), "loopback") {
 		t.Fatalf("profiles on 0.0.0.0: %v", err)
 	}
@@ -108,8 +108,8 @@ func TestClientCommands(t *testing.T) {
 	for _, args := range [][]string{
 		{"status"}, {"agents"}, {"queue"}, {"conversation", "c1"},
 		{"policy", "get"}, {"policy", "set", "routing.strategy=round_robin"},
-		{"cluster", "join", "n4", "10.0.0.4:7000", "http://10.0.0.4:8080"}, {"cluster", "remove", "n4"},
-		{"snapshot", "save", backup}, {"snapshot", "restore", backup},
+		{"cluster", "join", "n4", "10.0.0.4:7000", "http://10.0.0.4:8080"}, {"cluster", "remove", "n4", "--yes"},
+		{"snapshot", "save", backup}, {"snapshot", "restore", "--yes", backup},
 	} {
 		var out, errb bytes.Buffer
 		if code := run(args, &out, &errb); code != 0 {
@@ -133,7 +133,7 @@ func TestClientCommands(t *testing.T) {
 	if code := run([]string{"conversation", "missing"}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "conversation_not_found") {
 		t.Fatalf("error exit %d: %s", code, errb.String())
 	}
-	if code := run([]string{"cluster", "join", "n4"}, &out, &errb); code != 1 {
+	if code := run([]string{"cluster", "join", "n4"}, &out, &errb); code != 2 {
 		t.Fatalf("bad usage exit %d", code)
 	}
 	if code := run([]string{"frobnicate"}, &out, &errb); code != 2 {

@@ -112,15 +112,3 @@ func (c *client) json(method, path string, body any) ([]byte, error) {
 	}
 	return c.do(method, path, r, "application/json")
 }
-
-// printJSON writes a JSON answer indented.
-func printJSON(w io.Writer, b []byte) error {
-	var out bytes.Buffer
-	if err := json.Indent(&out, b, "", "  "); err != nil {
-		_, err = w.Write(b)
-		return err
-	}
-	out.WriteByte('\n')
-	_, err := w.Write(out.Bytes())
-	return err
-}

@@ -4,12 +4,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 )
-
-// errUsage reports a command line error whose message was already printed.
-var errUsage = errors.New("usage")
 
 // envName is the environment variable of a flag: --node-id → OMNIROUTER_NODE_ID.
 func envName(flagName string) string {
@@ -18,13 +16,43 @@ func envName(flagName string) string {
 
 // parseFlags parses args, then fills every flag not given on the command
 // line from its OMNIROUTER_* environment variable. Command-line flags win.
+// -h or --help prints fs.Usage to fs's output and returns errHelp.
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return errUsage
-		}
+	return parseFlagsHelp(fs, args, fs.Output())
+}
+
+// parseFlagsHelp is parseFlags printing the help to help.
+func parseFlagsHelp(fs *flag.FlagSet, args []string, help io.Writer) error {
+	if err := parseArgs(fs, args, help); err != nil {
+		return err
+	}
+	return flagsFromEnv(fs)
+}
+
+// parseArgs parses args: -h or --help prints fs.Usage to help (errHelp); a
+// bad flag gets its error line and a pointer to --help (errUsage).
+func parseArgs(fs *flag.FlagSet, args []string, help io.Writer) error {
+	usage := fs.Usage
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	fs.Usage = usage
+	if errors.Is(err, flag.ErrHelp) {
+		out := fs.Output()
+		fs.SetOutput(help)
+		usage()
+		fs.SetOutput(out)
+		return errHelp
+	}
+	if err != nil {
+		fmt.Fprintf(fs.Output(), "omnirouter %s --help lists the flags\n", fs.Name())
 		return errUsage
 	}
+	return nil
+}
+
+// flagsFromEnv fills every flag not given on the command line from its
+// OMNIROUTER_* environment variable.
+func flagsFromEnv(fs *flag.FlagSet) error {
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	var err error

@@ -29,6 +29,9 @@ var (
 	buildErr  error
 )
 
+// testVersion is the version linked into the binary the tests run.
+const testVersion = "v0.0.0-processtest"
+
 func binary(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
@@ -39,7 +42,8 @@ func binary(t *testing.T) string {
 		if buildErr != nil {
 			return
 		}
-		out, err := exec.Command("go", "build", "-o", filepath.Join(buildDir, "omnirouter"), ".").CombinedOutput()
+		out, err := exec.Command("go", "build", "-ldflags", "-X github.com/omnirouter/omnirouter/internal/buildinfo.version="+testVersion,
+			"-o", filepath.Join(buildDir, "omnirouter"), ".").CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
@@ -69,10 +73,13 @@ func freePort(t *testing.T) string {
 
 type proc struct {
 	id, httpAddr string
+	raftAddr     string
 	scheme       string // "http" when empty
 	cmd          *exec.Cmd
 	log          *bytes.Buffer
 	exited       chan struct{}
+	bin          string
+	args         []string
 }
 
 func (p *proc) url() string {
@@ -84,7 +91,7 @@ func (p *proc) url() string {
 
 func startProc(t *testing.T, bin string, args ...string) *proc {
 	t.Helper()
-	p := &proc{log: &bytes.Buffer{}, exited: make(chan struct{})}
+	p := &proc{log: &bytes.Buffer{}, exited: make(chan struct{}), bin: bin, args: args}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Stdout, p.cmd.Stderr = &syncWriter{w: p.log}, &syncWriter{w: p.log}
 	if err := p.cmd.Start(); err != nil {
@@ -188,7 +195,7 @@ func startThreeWith(t *testing.T, scheme string, hc *http.Client, extra func(i i
 			"--data-dir", filepath.Join(dir, id), "--bootstrap-expect", "3", "--join", strings.Join(joins, ","),
 			"--log-level", "warn"}
 		procs[i] = startProc(t, bin, append(args, extra(i)...)...)
-		procs[i].id, procs[i].httpAddr, procs[i].scheme = id, https[i], scheme
+		procs[i].id, procs[i].httpAddr, procs[i].scheme, procs[i].raftAddr = id, https[i], scheme, rafts[i]
 	}
 	for _, p := range procs {
 		testutil.Until(t, 60*time.Second, p.id+" ready", func() error {

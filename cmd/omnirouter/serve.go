@@ -19,6 +19,7 @@ import (
 
 	"github.com/omnirouter/omnirouter/api"
 	"github.com/omnirouter/omnirouter/cluster"
+	"github.com/omnirouter/omnirouter/internal/buildinfo"
 	"github.com/omnirouter/omnirouter/routing"
 )
 
@@ -88,7 +89,7 @@ func serveFlags(cfg *serveConfig, stderr io.Writer) *flag.FlagSet {
 	fs.Var(&cfg.MemoryLimit, "memory-limit", "soft limit of the Go heap: a size (e.g. 4GiB), off, or auto: 80% of the cgroup's memory limit, else of the machine's memory (the GOMEMLIMIT variable wins when set)")
 	fs.StringVar(&cfg.PprofAddr, "pprof-addr", "", "serve Go profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060; off when empty")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: omnirouter serve [flags]\n\nEvery flag can also be set with its environment variable, e.g. --node-id with OMNIROUTER_NODE_ID.\n\n")
+		fmt.Fprintf(fs.Output(), "Usage: omnirouter serve [flags]\n\nRuns one node. With no flags: a single-node cluster on 127.0.0.1:8080, data in ./data.\nEvery flag can also be set with its environment variable, e.g. --node-id with OMNIROUTER_NODE_ID.\n\n")
 		fs.PrintDefaults()
 	}
 	return fs
@@ -123,11 +124,14 @@ func isLoopback(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// serve runs a node until SIGINT or SIGTERM.
-func serve(args []string, stderr io.Writer) error {
+// serveCommand is `omnirouter serve`.
+func serveCommand(args []string, e *env) error { return serve(args, e.stdout, e.stderr) }
+
+// serve runs a node until SIGINT or SIGTERM; --help goes to stdout.
+func serve(args []string, stdout, stderr io.Writer) error {
 	var cfg serveConfig
 	fs := serveFlags(&cfg, stderr)
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlagsHelp(fs, args, stdout); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -241,7 +245,7 @@ func runNode(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 
-	log.Info("omnirouter serving", "node_id", cfg.NodeID, "http_addr", ln.Addr().String(), "advertise_http", advertise,
+	log.Info("omnirouter serving", "version", buildinfo.Get().Version, "node_id", cfg.NodeID, "http_addr", ln.Addr().String(), "advertise_http", advertise,
 		"raft_addr", cfg.RaftAddr, "data_dir", cfg.DataDir, "bootstrap_expect", cfg.BootstrapExpect, "join", strings.Join(cfg.Join, ","),
 		"auth", auth != nil, "tls", tlsc != nil, "mutual_tls", tlsc.mutual())
 

@@ -77,7 +77,7 @@ func TestTLSFlagValidation(t *testing.T) {
 		{[]string{"--tls-cert", cert, "--tls-key", key, "--tls-ca", ca.file, "--http-addr", "0.0.0.0:0"}, "--insecure"},
 	} {
 		args := append([]string{"--data-dir", t.TempDir(), "--http-addr", freePort(t), "--raft-addr", freePort(t)}, c.args...)
-		err := serve(args, io.Discard)
+		err := serve(args, io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("serve %v: %v, want an error containing %q", c.args, err, c.want)
 		}
@@ -206,7 +206,7 @@ func TestProcessTLSCluster(t *testing.T) {
 	t.Setenv("OMNIROUTER_TLS_CA", ca.file)
 	out.Reset()
 	errb.Reset()
-	if code := run([]string{"conversation", "--addr", leader.url(), "c1"}, &out, &errb); code != 0 || !strings.Contains(out.String(), `"c1"`) {
+	if code := run([]string{"conversation", "--addr", leader.url(), "c1", "-o", "json"}, &out, &errb); code != 0 || !strings.Contains(out.String(), `"c1"`) {
 		t.Fatalf("omnirouter conversation with OMNIROUTER_TLS_CA: exit %d: %s %s", code, out.String(), errb.String())
 	}
 }

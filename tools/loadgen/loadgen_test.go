@@ -172,7 +172,8 @@ func TestVerifyKnowsPrunedConversations(t *testing.T) {
 	if err != nil {
 		t.Fatalf("run: %v (%+v)", err, rep.Verify)
 	}
-	if rep.Verify.Pruned == 0 || rep.Verify.Pruned > rep.Completed || len(rep.Verify.Missing) != 0 {
+	// Pruned may include ends sent at the run's close whose answers never came (one per client at most).
+	if rep.Verify.Pruned == 0 || rep.Verify.Pruned > rep.Completed+4 || len(rep.Verify.Missing) != 0 {
 		t.Fatalf("verify %+v, %d completed", rep.Verify, rep.Completed)
 	}
 	if m := rep.Memory; m == nil || len(m.Seconds) < 5 || len(m.Nodes) != 1 || len(m.Nodes[0].HeapLive) != len(m.Seconds) || m.Nodes[0].HeapLive[0] <= 0 {
