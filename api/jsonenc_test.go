@@ -117,7 +117,9 @@ type ConversationView struct {
 	PushEnabled bool          `json:"push_enabled"`
 	Priority    int           `json:"priority"`
 	Skills      []string      `json:"skills"`
+	Optional    []string      `json:"optional_skills"`
 	Group       string        `json:"group"`
+	Secondary   []string      `json:"secondary_groups"`
 	VisitorID   string        `json:"visitor_id"`
 	Subject     string        `json:"subject"`
 	State       string        `json:"state"`
@@ -148,7 +150,9 @@ func conversationView(c *routing.Conversation) ConversationView {
 		PushEnabled: c.PushEnabled,
 		Priority:    c.Priority,
 		Skills:      nonNil(c.Skills),
+		Optional:    nonNil(c.OptionalSkills),
 		Group:       c.Group,
+		Secondary:   nonNil(c.SecondaryGroups),
 		VisitorID:   c.VisitorID,
 		Subject:     c.Subject,
 		State:       c.State.String(),

@@ -447,28 +447,9 @@ func (m *Machine) Conversations(fn func(*Conversation) bool) {
 	m.convs.Ascend(func(r convRef) bool { return fn(r.c) })
 }
 
-// Queue returns the queued conversations in routing order (the channels'
-// queues merged).
-func (m *Machine) Queue() []QueueEntry {
-	var keys []queueKey
-	for ch := range m.queue {
-		m.queue[ch].Ascend(func(k queueKey) bool {
-			keys = append(keys, k)
-			return true
-		})
-	}
-	slices.SortFunc(keys, func(a, b queueKey) int {
-		if queueLess(a, b) {
-			return -1
-		}
-		return 1
-	})
-	out := make([]QueueEntry, len(keys))
-	for i, k := range keys {
-		out[i] = QueueEntry{ID: k.ID, Channel: m.getConv(k.ID).Channel, Priority: k.Priority, QueuedAt: k.QueuedAt, Position: i + 1}
-	}
-	return out
-}
+// Queue returns every queued conversation in routing order, each with its
+// position in its channel's queue.
+func (m *Machine) Queue() []QueueEntry { return m.QueueItems(QueueFilter{}) }
 
 // QueueLen is the number of queued conversations.
 func (m *Machine) QueueLen() int {
