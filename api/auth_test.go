@@ -137,6 +137,9 @@ func TestRoleBoundaries(t *testing.T) {
 		{"DELETE", "/v1/cluster/nodes/n9", nil, true, false, false, false},
 		{"GET", "/v1/cluster/snapshot", nil, true, false, false, false},
 		{"POST", "/v1/cluster/restore", "x", true, false, false, false},
+		{"POST", "/v1/conversations/c1/transfer", map[string]string{"agent_id": "a1", "to_group": "g"}, true, true, true, false},
+		{"PATCH", "/v1/conversations/c1", map[string]any{"priority": 2}, true, true, false, false},
+		{"DELETE", "/v1/agents/a9", nil, true, false, false, false},
 		// Reads are open to every role.
 		{"GET", "/v1/agents", nil, true, true, true, true},
 		{"GET", "/v1/agents/a1", nil, true, true, true, true},
@@ -145,6 +148,8 @@ func TestRoleBoundaries(t *testing.T) {
 		{"GET", "/v1/events", nil, true, true, true, true},
 		{"GET", "/v1/policy", nil, true, true, true, true},
 		{"GET", "/v1/cluster", nil, true, true, true, true},
+		{"GET", "/v1/conversations", nil, true, true, true, true},
+		{"GET", "/v1/stats", nil, true, true, true, true},
 	}
 	// Non-operators first: a refused request changes nothing, so the
 	// operator's turn still finds the state the rules expect.

@@ -36,6 +36,9 @@ type createRequest struct {
 	VisitorID   string   `json:"visitor_id"`
 	Message     *string  `json:"message"`
 	Subject     string   `json:"subject"`
+	// Relaxed routing.skills_timeout after the eligibility time.
+	OptionalSkills  []string `json:"optional_skills"`
+	SecondaryGroups []string `json:"secondary_groups"`
 }
 
 // POST /v1/conversations → 201.
@@ -56,7 +59,8 @@ func (s *Server) createConversation(c *gin.Context) {
 		return
 	}
 	cmd := routing.CreateConversation{ID: req.ID, Channel: ch, PushEnabled: req.PushEnabled, Priority: req.Priority,
-		Skills: req.Skills, Group: req.Group, VisitorID: req.VisitorID, Subject: req.Subject}
+		Skills: req.Skills, Group: req.Group, VisitorID: req.VisitorID, Subject: req.Subject,
+		OptionalSkills: req.OptionalSkills, SecondaryGroups: req.SecondaryGroups}
 	switch {
 	case ch == capacity.Chat && req.Client == "":
 		cmd.Client = routing.ClientWeb
@@ -353,18 +357,26 @@ func (s *Server) requestAssignment(c *gin.Context) {
 	c.JSON(http.StatusOK, AssignmentView{ConversationID: a.ConversationID, AgentID: a.AgentID, State: a.State.String()})
 }
 
-// GET /v1/queue.
+// GET /v1/queue[?channel=&group=&limit=]: in routing order, each
+// conversation with its position in its channel's queue.
 func (s *Server) getQueue(c *gin.Context) {
+	var f routing.QueueFilter
+	var err error
+	if f.Channel, f.HasChannel, err = channelQuery(c); err != nil {
+		s.fail(c, err)
+		return
+	}
+	f.Group = c.Query("group")
+	if f.Limit, err = limitQuery(c, 0); err != nil {
+		s.fail(c, err)
+		return
+	}
 	now := s.now().UnixMilli()
 	items := []QueueItem{}
 	if !s.read(c, func(m *routing.Machine) {
-		for _, e := range m.Queue() {
-			var group string
-			if conv, ok := m.Conversation(e.ID); ok {
-				group = conv.Group
-			}
+		for _, e := range m.QueueItems(f) {
 			wait := float64(max(0, now-e.QueuedAt)) / 1000
-			items = append(items, QueueItem{ID: e.ID, Channel: e.Channel.String(), Priority: e.Priority, Group: group,
+			items = append(items, QueueItem{ID: e.ID, Channel: e.Channel.String(), Priority: e.Priority, Group: e.Group,
 				QueuedAt: formatTime(e.QueuedAt), Position: e.Position, WaitSeconds: wait})
 		}
 	}) {

@@ -536,3 +536,92 @@ func TestLiveSupportFloor(t *testing.T) {
 		}
 	}
 }
+
+// TestLiveRoutingControl drives routing control through a real three-node
+// cluster, writing through followers: a chat transferred agent to agent, a
+// messaging conversation transferred to a group and picked up there, a VIP
+// chat offered only to VIP agents for the skills timeout and then to
+// anyone, a priority raised so that it jumps the queue; and every node
+// gives the same statistics.
+func TestLiveRoutingControl(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three-node cluster")
+	}
+	nodes := startLive(t, 3)
+	leaderID := s(ok(t, 200, nodes[0].url, "GET", "/v1/cluster", nil), "leader")
+	var f []string
+	for _, n := range nodes {
+		if n.id != leaderID {
+			f = append(f, n.url)
+		}
+	}
+	ok(t, 200, f[0], "PUT", "/v1/policy", map[string]any{"routing": map[string]any{"skills_timeout": map[string]any{"chat": "2s"}}})
+	agent := func(id string, body map[string]any) {
+		ok(t, 200, f[0], "PUT", "/v1/agents/"+id, body)
+		ok(t, 200, f[1], "PUT", "/v1/agents/"+id+"/status", map[string]string{"status": "online"})
+	}
+	agent("ana", map[string]any{"name": "Ana", "capacity": map[string]int{"chat": 1}})
+
+	// A chat, agent to agent.
+	ok(t, 201, f[0], "POST", "/v1/conversations", map[string]any{"id": "c1", "channel": "chat", "message": "hi"})
+	ok(t, 200, f[1], "POST", "/v1/conversations/c1/accept", map[string]string{"agent_id": "ana"})
+	agent("ben", map[string]any{"name": "Ben", "capacity": map[string]int{"chat": 1}})
+	c := ok(t, 200, f[0], "POST", "/v1/conversations/c1/transfer", map[string]string{"agent_id": "ana", "to_agent": "ben", "note": "billing question"})
+	if s(c, "state") != "offered" || s(c, "agent_id") != "ben" {
+		t.Fatalf("chat transfer: %v", c)
+	}
+	ok(t, 200, f[1], "POST", "/v1/conversations/c1/accept", map[string]string{"agent_id": "ben"})
+	if a := ok(t, 200, f[0], "GET", "/v1/agents/ana", nil); load(a, "chat") != 0 {
+		t.Fatalf("ana still holds the chat: %v", a)
+	}
+
+	// Messaging, to a group, picked up there.
+	agent("max", map[string]any{"name": "Max", "capacity": map[string]int{"messaging": 1}})
+	ok(t, 201, f[0], "POST", "/v1/conversations", map[string]any{"id": "m1", "channel": "messaging", "message": "refund?"})
+	ok(t, 200, f[1], "POST", "/v1/conversations/m1/accept", map[string]string{"agent_id": "max"})
+	m := ok(t, 200, f[0], "POST", "/v1/conversations/m1/transfer", map[string]string{"agent_id": "max", "to_group": "billing"})
+	if s(m, "state") != "queued" || s(m, "group") != "billing" {
+		t.Fatalf("messaging transfer: %v", m)
+	}
+	agent("bill", map[string]any{"name": "Bill", "capacity": map[string]int{"messaging": 1}, "groups": []string{"billing"}})
+	if m = ok(t, 200, f[1], "GET", "/v1/conversations/m1", nil); s(m, "state") != "offered" || s(m, "agent_id") != "bill" {
+		t.Fatalf("picked up in billing: %v", m)
+	}
+
+	// A VIP chat: only VIP agents until the skills timeout, then anyone.
+	ok(t, 200, f[0], "POST", "/v1/conversations/c1/end", map[string]any{"by": "visitor"}) // ben is free again
+	v := ok(t, 201, f[0], "POST", "/v1/conversations", map[string]any{"id": "vip1", "channel": "chat", "message": "hello", "optional_skills": []string{"vip"}})
+	if s(v, "state") != "queued" {
+		t.Fatalf("a VIP chat went to a non-VIP agent at once: %v", v)
+	}
+	testutil.Until(t, 10*time.Second, "the VIP chat relaxed and offered", func() error {
+		if v = ok(t, 200, f[1], "GET", "/v1/conversations/vip1", nil); s(v, "state") != "offered" {
+			return fmt.Errorf("still %s", s(v, "state"))
+		}
+		return nil
+	})
+
+	// A raised priority jumps the queue.
+	ok(t, 201, f[0], "POST", "/v1/conversations", map[string]any{"id": "q1", "channel": "voice"})
+	ok(t, 201, f[0], "POST", "/v1/conversations", map[string]any{"id": "q2", "channel": "voice"})
+	ok(t, 200, f[1], "PATCH", "/v1/conversations/q2", map[string]any{"priority": 9})
+	q := ok(t, 200, f[0], "GET", "/v1/queue?channel=voice", nil)
+	if first := q["items"].([]any)[0].(map[string]any); first["id"] != "q2" || first["position"] != 1.0 {
+		t.Fatalf("queue after the raise: %v", q)
+	}
+
+	// Every node answers the same statistics for the same applied index:
+	// read until two reads in a row of every node agree.
+	testutil.Until(t, 10*time.Second, "the same stats on every node", func() error {
+		var first []byte
+		for i, n := range nodes {
+			b := call(t, n.url, "GET", "/v1/stats", nil).body
+			if i == 0 {
+				first = b
+			} else if !bytes.Equal(first, b) {
+				return fmt.Errorf("%s differs", n.id)
+			}
+		}
+		return nil
+	})
+}

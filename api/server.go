@@ -171,9 +171,13 @@ func (s *Server) routes() *gin.Engine {
 	v1.GET("/agents", s.requireRoles(all...), s.listAgents)
 	v1.GET("/agents/:id", s.requireRoles(all...), s.getAgent)
 	v1.POST("/agents/:id/release", s.releaseCapacity)
+	v1.DELETE("/agents/:id", op, s.deleteAgent)
 
 	v1.POST("/conversations", s.requireRoles(RoleOperator, RoleRouter), s.createConversation)
+	v1.GET("/conversations", s.requireRoles(all...), s.listConversations)
 	v1.GET("/conversations/:id", s.requireRoles(all...), s.getConversation)
+	v1.PATCH("/conversations/:id", s.requireRoles(RoleOperator, RoleRouter), s.patchConversation)
+	v1.POST("/conversations/:id/transfer", s.transfer)
 	v1.POST("/conversations/:id/messages", s.postMessage)
 	v1.POST("/conversations/:id/presence", s.requireRoles(RoleOperator, RoleRouter), s.postPresence)
 	v1.POST("/conversations/:id/accept", s.accept)
@@ -183,6 +187,7 @@ func (s *Server) routes() *gin.Engine {
 	v1.PUT("/conversations/:id/ticket", s.requireRoles(RoleOperator, RoleRouter), s.putTicket)
 
 	v1.GET("/queue", s.requireRoles(all...), s.getQueue)
+	v1.GET("/stats", s.requireRoles(all...), s.stats)
 	v1.POST("/assignments", s.requireRoles(RoleOperator, RoleRouter), s.requestAssignment)
 	v1.GET("/events", s.requireRoles(all...), s.events)
 	v1.GET("/policy", s.requireRoles(all...), s.getPolicy)

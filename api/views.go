@@ -65,25 +65,28 @@ func channelsOf(v [capacity.NumChannels]int) Channels {
 // ConversationView is a conversation as the API returns it. client is null
 // off the chat channel; skills and transcript are [] when empty.
 type ConversationView struct {
-	ID          string        `json:"id"`
-	Channel     string        `json:"channel"`
-	Client      *string       `json:"client"`
-	PushEnabled bool          `json:"push_enabled"`
-	Priority    int           `json:"priority"`
-	Skills      []string      `json:"skills"`
-	Group       string        `json:"group"`
-	VisitorID   string        `json:"visitor_id"`
-	Subject     string        `json:"subject"`
-	State       string        `json:"state"`
-	Activity    string        `json:"activity"`
-	AgentID     string        `json:"agent_id"`
-	Missed      bool          `json:"missed"`
-	EndedReason string        `json:"ended_reason"`
-	CreatedAt   *string       `json:"created_at"`
-	QueuedAt    *string       `json:"queued_at"`
-	EndedAt     *string       `json:"ended_at"`
-	Ticket      *TicketView   `json:"ticket"`
-	Transcript  []MessageView `json:"transcript"`
+	ID          string   `json:"id"`
+	Channel     string   `json:"channel"`
+	Client      *string  `json:"client"`
+	PushEnabled bool     `json:"push_enabled"`
+	Priority    int      `json:"priority"`
+	Skills      []string `json:"skills"`
+	// OptionalSkills and SecondaryGroups relax after routing.skills_timeout.
+	OptionalSkills  []string      `json:"optional_skills"`
+	Group           string        `json:"group"`
+	SecondaryGroups []string      `json:"secondary_groups"`
+	VisitorID       string        `json:"visitor_id"`
+	Subject         string        `json:"subject"`
+	State           string        `json:"state"`
+	Activity        string        `json:"activity"`
+	AgentID         string        `json:"agent_id"`
+	Missed          bool          `json:"missed"`
+	EndedReason     string        `json:"ended_reason"`
+	CreatedAt       *string       `json:"created_at"`
+	QueuedAt        *string       `json:"queued_at"`
+	EndedAt         *string       `json:"ended_at"`
+	Ticket          *TicketView   `json:"ticket"`
+	Transcript      []MessageView `json:"transcript"`
 }
 
 func conversationView(c *routing.Conversation) ConversationView {
@@ -96,25 +99,27 @@ func conversationView(c *routing.Conversation) ConversationView {
 		client = &s
 	}
 	return ConversationView{
-		ID:          c.ID,
-		Channel:     c.Channel.String(),
-		Client:      client,
-		PushEnabled: c.PushEnabled,
-		Priority:    c.Priority,
-		Skills:      nonNil(c.Skills),
-		Group:       c.Group,
-		VisitorID:   c.VisitorID,
-		Subject:     c.Subject,
-		State:       c.State.String(),
-		Activity:    c.Activity.String(),
-		AgentID:     c.AgentID,
-		Missed:      c.Missed,
-		EndedReason: c.EndedReason,
-		CreatedAt:   formatTime(c.CreatedAt),
-		QueuedAt:    formatTime(c.QueuedAt),
-		EndedAt:     formatTime(c.EndedAt),
-		Ticket:      ticketView(c.Ticket),
-		Transcript:  transcriptView(c.Transcript),
+		ID:              c.ID,
+		Channel:         c.Channel.String(),
+		Client:          client,
+		PushEnabled:     c.PushEnabled,
+		Priority:        c.Priority,
+		Skills:          nonNil(c.Skills),
+		OptionalSkills:  nonNil(c.OptionalSkills),
+		Group:           c.Group,
+		SecondaryGroups: nonNil(c.SecondaryGroups),
+		VisitorID:       c.VisitorID,
+		Subject:         c.Subject,
+		State:           c.State.String(),
+		Activity:        c.Activity.String(),
+		AgentID:         c.AgentID,
+		Missed:          c.Missed,
+		EndedReason:     c.EndedReason,
+		CreatedAt:       formatTime(c.CreatedAt),
+		QueuedAt:        formatTime(c.QueuedAt),
+		EndedAt:         formatTime(c.EndedAt),
+		Ticket:          ticketView(c.Ticket),
+		Transcript:      transcriptView(c.Transcript),
 	}
 }
 

@@ -195,6 +195,9 @@ func (v EndedBy) Valid() bool       { return v < numEndedBy }
 func (v Mode) Valid() bool          { return v < numModes }
 func (v Strategy) Valid() bool      { return v < numStrategies }
 
+// ParseState maps a routing state's name.
+func ParseState(s string) (State, error) { return parse[State](stateNames[:], "state", s) }
+
 // ParseClient maps "web" or "mobile_sdk" (or "" for none) to a Client.
 func ParseClient(s string) (Client, error) { return parse[Client](clientNames[:], "client", s) }
 

@@ -119,6 +119,9 @@ type Machine struct {
 	nextTicket  uint64 // number of the next ticket
 
 	cow *cowToken
+	// forked: a fork (fork), applied to while the machine it was forked
+	// from goes on.
+	forked bool
 
 	// Per-apply scratch, empty between applies.
 	collectEvents bool // this apply returns its events: emit keeps copies
@@ -447,28 +450,9 @@ func (m *Machine) Conversations(fn func(*Conversation) bool) {
 	m.convs.Ascend(func(r convRef) bool { return fn(r.c) })
 }
 
-// Queue returns the queued conversations in routing order (the channels'
-// queues merged).
-func (m *Machine) Queue() []QueueEntry {
-	var keys []queueKey
-	for ch := range m.queue {
-		m.queue[ch].Ascend(func(k queueKey) bool {
-			keys = append(keys, k)
-			return true
-		})
-	}
-	slices.SortFunc(keys, func(a, b queueKey) int {
-		if queueLess(a, b) {
-			return -1
-		}
-		return 1
-	})
-	out := make([]QueueEntry, len(keys))
-	for i, k := range keys {
-		out[i] = QueueEntry{ID: k.ID, Channel: m.getConv(k.ID).Channel, Priority: k.Priority, QueuedAt: k.QueuedAt, Position: i + 1}
-	}
-	return out
-}
+// Queue returns every queued conversation in routing order, each with its
+// position in its channel's queue.
+func (m *Machine) Queue() []QueueEntry { return m.QueueItems(QueueFilter{}) }
 
 // QueueLen is the number of queued conversations.
 func (m *Machine) QueueLen() int {
@@ -609,6 +593,11 @@ func (m *Machine) writableConv(c *Conversation) *Conversation {
 	}
 	cp := *c
 	cp.cow = m.cow
+	if m.forked {
+		// The original may append to the shared transcript's spare room
+		// at the same time: this side's next append reallocates.
+		cp.Transcript = slices.Clip(cp.Transcript)
+	}
 	m.putConv(&cp)
 	return &cp
 }

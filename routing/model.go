@@ -151,7 +151,8 @@ type QueueEntry struct {
 	Channel  capacity.Channel
 	Priority int
 	QueuedAt int64
-	Position int // from 1
+	Position int // from 1, in its channel's queue
+	Group    string
 }
 
 // Event types.

@@ -268,15 +268,15 @@ type StatsNow struct {
 
 // StatsWindow is one row of one window.
 type StatsWindow struct {
-	Window      time.Duration
-	Channel     capacity.Channel
-	Group       string
-	Created     int
-	Assigned    int
-	Missed      int
-	Ended       map[string]int // by reason
-	WaitP50     float64        // seconds, from the wait histogram
-	WaitP90     float64
+	Window       time.Duration
+	Channel      capacity.Channel
+	Group        string
+	Created      int
+	Assigned     int
+	Missed       int
+	Ended        map[string]int // by reason
+	WaitP50      float64        // seconds, from the wait histogram
+	WaitP90      float64
 	ServiceLevel float64 // first assignments within target / (first assignments + missed); -1 without any
 }
 
@@ -293,9 +293,13 @@ func (m *Machine) Stats() ([]StatsNow, []StatsWindow) {
 		}
 		return strings.Compare(a.group, b.group)
 	})
+	// The queue by group; the channel's row ("") sums every group and the
+	// conversations of none.
 	waiting := map[statKey]QueueGroup{}
 	for _, g := range m.QueueGroups() {
-		waiting[statKey{g.Channel, g.Group}] = g
+		if g.Group != "" {
+			waiting[statKey{g.Channel, g.Group}] = g
+		}
 		all := waiting[statKey{g.Channel, ""}]
 		all.Waiting += g.Waiting
 		if all.OldestQueuedAt == 0 || g.OldestQueuedAt < all.OldestQueuedAt {

@@ -22,8 +22,10 @@ type command struct {
 	name    string // one or two words: "status", "cluster join"
 	args    string // the positional arguments, for usage: "<id> <raft-addr> <http-addr>"
 	summary string
-	// nargs is the number of positional arguments; -1 means one or more.
+	// nargs is the number of positional arguments; with more, the least
+	// number (more may follow).
 	nargs int
+	more  bool
 	// confirm, when set, makes the command destructive: it asks this
 	// question first, on a terminal, unless --yes is given.
 	confirm func(c *cli, args []string) string
@@ -191,7 +193,7 @@ func (cmd *command) execute(args []string, e *env) error {
 		fmt.Fprintf(e.stderr, "omnirouter %s: -o must be table or json, got %q\n", cmd.name, c.output)
 		return errUsage
 	}
-	if (cmd.nargs >= 0 && len(pos) != cmd.nargs) || (cmd.nargs < 0 && len(pos) == 0) {
+	if !cmd.more && len(pos) != cmd.nargs || cmd.more && len(pos) < cmd.nargs {
 		fmt.Fprintf(e.stderr, "usage: %s [flags] (omnirouter %s --help)\n", cmd.synopsis(), cmd.name)
 		return errUsage
 	}
