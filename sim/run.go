@@ -177,7 +177,9 @@ type replication struct {
 	slots   [capacity.NumChannels]int64
 	used    []capacity.Channel
 	pending int // measured conversations not yet answered or abandoned
-	err     error
+	// lastEvent is the id of the last event observed.
+	lastEvent uint64
+	err       error
 }
 
 func newReplication(sc *Scenario, seed, key uint64, rep int) *replication {
@@ -240,7 +242,7 @@ func (r *replication) run() error {
 
 func (r *replication) setup() error {
 	r.m = routing.New()
-	r.m.Apply(r.t0, "", routing.SetEventLimits{Limits: routing.EventLimits{Count: 1, Bytes: routing.MinEventBytes}})
+	r.m.Apply(r.t0, "", routing.SetEventLimits{Limits: eventLimits})
 	if out := r.m.Apply(r.t0, "", routing.SetPolicy{Patch: simDefaults}); out.Err != nil {
 		return out.Err
 	}
@@ -269,6 +271,7 @@ func (r *replication) setup() error {
 	for k := 0; k <= r.sc.Intervals; k++ {
 		r.schedule(event{at: r.start + int64(k)*r.interval, kind: evBoundary, n: k})
 	}
+	r.lastEvent = r.m.LastEventID() // the setup's events tell nothing
 	for _, i := range r.starts[0] {
 		r.startShift(i)
 	}
@@ -297,57 +300,67 @@ func (r *replication) advance(t int64) {
 	r.lastT = max(r.lastT, t)
 }
 
+// apply applies one command and follows what the state machine did from
+// its event log: reading the events in place saves copying each into an
+// outcome (the log keeps far more than one command emits, and a gap would
+// be reported).
 func (r *replication) apply(at int64, cmd routing.Command) {
-	out := r.m.Apply(at, "", cmd)
+	out, n := r.m.ApplyCounting(at, "", cmd)
 	if out.Err != nil && r.err == nil {
 		r.err = fmt.Errorf("the state machine refused %T at %s: %v", cmd, time.UnixMilli(at).UTC().Format(time.RFC3339), out.Err)
 	}
-	r.observe(out.Events)
+	if n > 0 {
+		if err := r.m.EachEvent(r.lastEvent, r.observe); err != nil && r.err == nil {
+			r.err = fmt.Errorf("events lost: %v", err)
+		}
+		r.lastEvent = r.m.LastEventID()
+	}
 	for _, ch := range r.used {
 		r.queue[ch] = int64(r.m.ChannelQueueLen(ch))
 	}
 }
 
-// observe follows what the state machine did.
-func (r *replication) observe(events []routing.Event) {
-	for i := range events {
-		e := &events[i]
-		if e.Type == routing.EventAgentCapacity {
-			r.loadChanged(e.AgentID, e.Data.Load)
-			continue
+// eventLimits keep enough events for any one command's.
+var eventLimits = routing.EventLimits{Count: 100_000, Bytes: 8 << 20}
+
+// observe follows one event of the state machine's.
+func (r *replication) observe(e *routing.Event) bool {
+	if e.Type == routing.EventAgentCapacity {
+		r.loadChanged(e.AgentID, e.Data.Load)
+		return true
+	}
+	c := r.convs[e.ConversationID]
+	if c == nil {
+		return true
+	}
+	switch e.Type {
+	case routing.EventOffered:
+		c.agent, c.offered = e.AgentID, true
+		c.offers++
+		delay := int64(0)
+		if d := r.sc.AcceptDelay; d != nil {
+			delay = d.sample(r.accRng)
 		}
-		c := r.convs[e.ConversationID]
-		if c == nil {
-			continue
+		r.schedule(event{at: e.At + delay, kind: evAccept, conv: c, gen: c.offers})
+	case routing.EventAssigned:
+		c.agent, c.held, c.offered = e.AgentID, true, false
+		if !c.answered {
+			r.answered(c, e.At)
+			r.schedule(event{at: e.At + c.handle, kind: evComplete, conv: c})
+		} else if c.done {
+			r.schedule(event{at: e.At, kind: evComplete, conv: c})
 		}
-		switch e.Type {
-		case routing.EventOffered:
-			c.agent, c.offered = e.AgentID, true
-			c.offers++
-			delay := int64(0)
-			if d := r.sc.AcceptDelay; d != nil {
-				delay = d.sample(r.accRng)
-			}
-			r.schedule(event{at: e.At + delay, kind: evAccept, conv: c, gen: c.offers})
-		case routing.EventAssigned:
-			c.agent, c.held, c.offered = e.AgentID, true, false
-			if !c.answered {
-				r.answered(c, e.At)
-				r.schedule(event{at: e.At + c.handle, kind: evComplete, conv: c})
-			} else if c.done {
-				r.schedule(event{at: e.At, kind: evComplete, conv: c})
-			}
-		case routing.EventOfferTimedOut, routing.EventRejected, routing.EventRequeued, routing.EventUnassigned:
-			c.held, c.offered = false, false
-		case routing.EventEnded:
-			c.ended, c.held, c.offered = true, false, false
-			delete(r.convs, c.id)
-			if !c.answered && c.cell >= 0 {
-				r.cells[c.cell].abandoned++
-				r.pending--
-			}
+	case routing.EventOfferTimedOut, routing.EventRejected, routing.EventRequeued, routing.EventUnassigned:
+		c.held, c.offered = false, false
+	case routing.EventEnded:
+		c.ended, c.held, c.offered = true, false, false
+		delete(r.convs, c.id)
+		if !c.answered && c.cell >= 0 {
+			r.cells[c.cell].abandoned++
+			r.pending--
 		}
 	}
+	return true
 }
 
 func (r *replication) answered(c *conv, at int64) {

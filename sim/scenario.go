@@ -583,14 +583,17 @@ func ReadArrivals(r io.Reader, from, to time.Time) ([]Arrival, error) {
 		if err := checkRequirement(fmt.Sprintf("line %d", line), a.Skills, a.Group, a.Priority); err != nil {
 			return nil, err
 		}
-		if len(out) >= MaxArrivals {
-			return nil, fmt.Errorf("more than %d arrivals", MaxArrivals)
+		if len(out) >= arrivalLimit {
+			return nil, fmt.Errorf("more than %d arrivals", arrivalLimit)
 		}
 		out = append(out, a)
 	}
 	slices.SortStableFunc(out, func(a, b Arrival) int { return a.At.Compare(b.At) })
 	return out, nil
 }
+
+// arrivalLimit is MaxArrivals; tests lower it.
+var arrivalLimit = MaxArrivals
 
 // end is when the last interval ends.
 func (sc *Scenario) end() time.Time {

@@ -22,6 +22,9 @@ type Options struct {
 	// Progress, when set, is called as work completes (from one goroutine
 	// at a time).
 	Progress func(Progress)
+
+	// staffArrivals overrides staffArrivals (tests).
+	staffArrivals int
 }
 
 // Progress is how far a run is.

@@ -3,6 +3,7 @@ package sim
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,6 +45,9 @@ func (t Target) String() string {
 // need more agents than this is reported as an error.
 const MaxStaff = 5000
 
+// maxStaff is MaxStaff; tests lower it.
+var maxStaff = MaxStaff
+
 // Staffing windows: each interval is staffed as if its rate went on long
 // enough for the floor to settle (a warm-up), and is measured over a
 // window long enough for about staffArrivals conversations over all
@@ -73,11 +77,11 @@ type staffTask struct {
 // staff finds, for every channel and interval, the fewest agents that
 // meet opt.StaffFor, each interval on its own: its arrival rate held
 // steady (after a warm-up), the channel's handle time and patience, the
-// scenario's policy, and agents like the first entry of the scenario that
-// takes the channel (its capacity, skills and groups). An arrival file
-// gives each interval's rate (its count of arrivals) and the requirements
-// the conversations are drawn from. The service level of a staffing is
-// the mean over the replications, with the same random draws for every
+// scenario's policy, and one pool of agents who can take any of the
+// channel's conversations (staffingPool). An arrival file gives each
+// interval's rate (its count of arrivals) and the requirements the
+// conversations are drawn from. The service level of a staffing is the
+// mean over the replications, with the same random draws for every
 // number of agents tried.
 func staff(sc *Scenario, opt Options, workers int, report *Report) error {
 	target := *opt.StaffFor
@@ -86,15 +90,9 @@ func staff(sc *Scenario, opt Options, workers int, report *Report) error {
 		if c == nil {
 			continue
 		}
-		var tmpl *AgentGroup
-		for i := range sc.Agents {
-			if sc.Agents[i].Capacity[ch] > 0 {
-				tmpl = &sc.Agents[i]
-				break
-			}
-		}
-		if tmpl == nil {
-			return fmt.Errorf("%w: staffing %s: no agents entry takes %s (capacity above 0) to staff it with", ErrScenario, capacity.Channel(ch), capacity.Channel(ch))
+		tmpl, err := sc.staffingPool(capacity.Channel(ch))
+		if err != nil {
+			return err
 		}
 		counts, mixes := sc.recordedByInterval(capacity.Channel(ch))
 		for k := range sc.Intervals {
@@ -166,6 +164,62 @@ func staff(sc *Scenario, opt Options, workers int, report *Report) error {
 	return nil
 }
 
+// staffingPool is the kind of agent a channel is staffed with: the
+// capacity of the first agents entry that takes the channel, and every
+// skill and group of all the entries that take it, so that one pool can
+// take every conversation the scenario's agents can. A conversation that
+// none of them could take is an error now, not a search that cannot end.
+func (sc *Scenario) staffingPool(ch capacity.Channel) (*AgentGroup, error) {
+	var pool *AgentGroup
+	for _, g := range sc.Agents {
+		if g.Capacity[ch] == 0 {
+			continue
+		}
+		if pool == nil {
+			pool = &AgentGroup{Capacity: g.Capacity}
+		}
+		pool.Skills = union(pool.Skills, g.Skills)
+		pool.Groups = union(pool.Groups, g.Groups)
+	}
+	if pool == nil {
+		return nil, fmt.Errorf("%w: staffing %s: no agents entry takes %s (capacity above 0) to staff it with", ErrScenario, ch, ch)
+	}
+	if len(pool.Skills) > maxLabelsPerEntry || len(pool.Groups) > maxLabelsPerEntry {
+		return nil, fmt.Errorf("%w: staffing %s: the agents that take it have more than %d skills or groups together", ErrScenario, ch, maxLabelsPerEntry)
+	}
+	reqs := []Requirement{{Skills: sc.Channels[ch].Skills, Group: sc.Channels[ch].Group}}
+	if sc.Recorded != nil {
+		reqs = reqs[:0]
+		for _, a := range sc.Recorded {
+			if a.Channel == ch {
+				reqs = append(reqs, a.Requirement)
+			}
+		}
+	}
+	for _, r := range reqs {
+		for _, s := range r.Skills {
+			if !slices.Contains(pool.Skills, s) {
+				return nil, fmt.Errorf("%w: staffing %s: conversations need skill %q, which no agents entry has", ErrScenario, ch, s)
+			}
+		}
+		if r.Group != "" && !slices.Contains(pool.Groups, r.Group) {
+			return nil, fmt.Errorf("%w: staffing %s: conversations are for group %q, which no agents entry is in", ErrScenario, ch, r.Group)
+		}
+	}
+	return pool, nil
+}
+
+// union is a and the elements of b it lacks, in order.
+func union(a, b []string) []string {
+	out := slices.Clone(a)
+	for _, s := range b {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // recordedByInterval counts the recorded arrivals on ch per interval, and
 // collects their requirements.
 func (sc *Scenario) recordedByInterval(ch capacity.Channel) ([]int, [][]Requirement) {
@@ -203,16 +257,20 @@ func searchStaff(sc *Scenario, opt Options, target Target, t *staffTask) (int, f
 	results := map[int]float64{}
 	probe := func(n int) (bool, error) {
 		if _, ok := results[n]; !ok {
-			sl, err := staffProbe(sc, opt, target, t, n)
+			sl, queued, err := staffProbe(sc, opt, target, t, n)
 			if err != nil {
 				return false, err
 			}
 			results[n] = sl
+			if !queued && sl < target.Level {
+				return false, fmt.Errorf("staffing %s at %s: with %d agents no conversation waits for an agent, and the service level is %.3f: more agents cannot meet %v (do offers take longer than %v to accept?)",
+					t.ch, sc.Start.Add(time.Duration(t.interval)*sc.Interval).UTC().Format(time.RFC3339), n, sl, target, target.Within)
+			}
 		}
 		return results[n] >= target.Level, nil
 	}
 	start := erlangCStaff(load, float64(target.Within.Milliseconds())/spec.HandleTime.meanMs(), target.Level)
-	hi := min(MaxStaff, max(lo+1, (start+perAgent-1)/perAgent))
+	hi := min(maxStaff, max(lo+1, (start+perAgent-1)/perAgent))
 	ok, err := probe(hi)
 	if err != nil {
 		return 0, 0, err
@@ -231,11 +289,11 @@ func searchStaff(sc *Scenario, opt Options, target Target, t *staffTask) (int, f
 		}
 	} else {
 		for step := 1; ; step *= 2 {
-			if hi >= MaxStaff {
-				return 0, 0, fmt.Errorf("staffing %s at %s: %d agents do not meet %v (service level %.3f); the conversations may need skills or groups those agents lack",
+			if hi >= maxStaff {
+				return 0, 0, fmt.Errorf("staffing %s at %s: %d agents do not meet %v (service level %.3f)",
 					t.ch, sc.Start.Add(time.Duration(t.interval)*sc.Interval).UTC().Format(time.RFC3339), hi, target, results[hi])
 			}
-			lo, hi = hi, min(MaxStaff, hi+step)
+			lo, hi = hi, min(maxStaff, hi+step)
 			ok, err := probe(hi)
 			if err != nil {
 				return 0, 0, err
@@ -281,11 +339,16 @@ func erlangCStaff(a, t, level float64) int {
 	return MaxStaff * capacity.MaxLimit
 }
 
-// staffProbe is the mean service level of n agents on one task.
-func staffProbe(sc *Scenario, opt Options, target Target, t *staffTask, n int) (float64, error) {
+// staffProbe is the mean service level of n agents on one task, and
+// whether any conversation had to wait in the queue.
+func staffProbe(sc *Scenario, opt Options, target Target, t *staffTask, n int) (float64, bool, error) {
 	spec := *sc.Channels[t.ch]
 	warm := min(staffMaxWarmUp, max(staffMinWarmUp, 10*spec.HandleTime.Mean, sc.WarmUp))
-	perRep := float64(staffArrivals) / float64(opt.Replications)
+	total := staffArrivals
+	if opt.staffArrivals > 0 {
+		total = opt.staffArrivals
+	}
+	perRep := float64(total) / float64(opt.Replications)
 	window := time.Duration(perRep / t.perIv * float64(sc.Interval)).Round(time.Minute)
 	window = min(max(window, sc.Interval), MaxHorizon-warm)
 	spec.PerInterval = []float64{t.perIv * float64(window) / float64(sc.Interval)}
@@ -297,15 +360,17 @@ func staffProbe(sc *Scenario, opt Options, target Target, t *staffTask, n int) (
 	}
 	probe.Channels[t.ch] = &spec
 	var sl stat
+	queued := false
 	err := replicate(probe, opt.Seed, t.key, opt.Replications, 1, func(r *replication) {
 		c := &r.cells[int(t.ch)]
 		sl.add(ratio(c.within, c.offered))
+		queued = queued || c.queueMs > 0
 	})
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	if sl.n == 0 {
-		return 1, nil // no arrivals in any replication: nothing to miss
+		return 1, false, nil // no arrivals in any replication: nothing to miss
 	}
-	return sl.mean, nil
+	return sl.mean, queued, nil
 }
