@@ -63,8 +63,7 @@ type Scenario struct {
 	// AcceptDelay is how long an agent takes to accept an offer when the
 	// policy makes offers (routing.auto_accept off); nil: at once.
 	AcceptDelay *Dist
-	// Policy is applied over the simulation's defaults (see
-	// DefaultPolicy).
+	// Policy is applied over the simulation's own defaults (simDefaults).
 	Policy routing.PolicyPatch
 }
 
@@ -470,6 +469,9 @@ func parsePolicy(raw json.RawMessage) (routing.PolicyPatch, error) {
 		names = append(names, name)
 	}
 	slices.Sort(names)
+	if leaves["routing.mode"] == "external" {
+		return patch, invalid("policy: routing.mode external waits for a routing engine to ask for assignments, and a simulation has none")
+	}
 	for _, name := range names {
 		v := leaves[name]
 		if n, ok := v.(json.Number); ok {

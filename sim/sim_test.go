@@ -445,6 +445,7 @@ func TestScenarioErrors(t *testing.T) {
 		{with("policy", map[string]any{"routing": map[string]any{"offer_timeout": "forever"}}), "is not a duration"},
 		{with("policy", map[string]any{"colour": "red"}), `unknown policy field "colour"`},
 		{with("policy", []int{1}), "policy must be an object"},
+		{with("policy", map[string]any{"routing": map[string]any{"mode": "external"}}), "a simulation has none"},
 		{with("arrivals_file", "missing.csv"), "arrivals_file"},
 		{with("accept_delay", map[string]any{"dist": "fixed", "mean": "-1s"}), "accept_delay.mean must be above 0"},
 	} {
