@@ -43,6 +43,7 @@ func init() {
 				return fmt.Sprintf("Replace the whole state of the cluster at %s with the backup %s? Everything written since the backup is lost.", c.addr, args[0])
 			}, run: cmdSnapshotRestore},
 		{name: "bench", args: "--targets <addrs> [flags]", summary: "load a running cluster, report, verify (omnirouter bench --help)", own: benchCommand},
+		{name: "simulate", args: "<scenario.json> [flags]", summary: "play a day of a support floor through the routing, offline: service level, staffing (simulate --help)", own: simulateCommand},
 		{name: "version", summary: "the version, commit and Go version of this binary", own: versionCommand},
 	}
 }
