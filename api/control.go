@@ -183,7 +183,7 @@ func (s *Server) listConversations(c *gin.Context) {
 	}
 	out := ConversationListView{Conversations: make([]ConversationView, len(page)), Next: next}
 	for i := range page {
-		out.Conversations[i] = conversationView(&page[i])
+		out.Conversations[i] = conversationView(&page[i], noTranscript)
 	}
 	writeJSON(c, http.StatusOK, out)
 }

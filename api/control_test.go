@@ -17,7 +17,7 @@ func TestTransferAPI(t *testing.T) {
 	h.fails(422, "invalid_transfer", "POST", "/v1/conversations/c1/transfer", map[string]string{"agent_id": holder})
 	h.fails(422, "invalid_id", "POST", "/v1/conversations/c1/transfer", map[string]string{"to_group": "g"})
 	h.fails(404, "agent_not_found", "POST", "/v1/conversations/c1/transfer", map[string]string{"agent_id": holder, "to_agent": "nobody"})
-	c = h.must(200, "POST", "/v1/conversations/c1/transfer", map[string]string{"agent_id": holder, "to_agent": other, "note": "VIP"})
+	c = h.must(200, "POST", "/v1/conversations/c1/transfer?transcript=full", map[string]string{"agent_id": holder, "to_agent": other, "note": "VIP"})
 	if str(c, "state") != "offered" || str(c, "agent_id") != other {
 		t.Fatalf("transferred: %v", c)
 	}

@@ -99,9 +99,14 @@ func (s *Server) createConversation(c *gin.Context) {
 		}
 		cmd.Message = *req.Message
 	}
+	span, err := transcriptQuery(c, fullTranscript) // at most the first message
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
 	out, ok := s.proposeKey(c, key, cmd)
 	if ok {
-		s.respondConversation(c, http.StatusCreated, cmd.ID, out)
+		s.respondConversation(c, http.StatusCreated, cmd.ID, out, span)
 	}
 }
 
@@ -122,10 +127,15 @@ func (s *Server) getConversation(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	s.writeConversation(c, http.StatusOK, c.Param("id"), level)
+	span, err := transcriptQuery(c, fullTranscript)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.writeConversation(c, http.StatusOK, c.Param("id"), level, span)
 }
 
-func (s *Server) writeConversation(c *gin.Context, status int, id string, level ReadLevel) {
+func (s *Server) writeConversation(c *gin.Context, status int, id string, level ReadLevel, span transcriptSpan) {
 	var conv routing.Conversation
 	var found bool
 	if !s.readAt(c, level, func(m *routing.Machine) { conv, found = m.Conversation(id) }) {
@@ -135,15 +145,15 @@ func (s *Server) writeConversation(c *gin.Context, status int, id string, level 
 		s.fail(c, errorf(http.StatusNotFound, routing.CodeConversationNotFound, "conversation %q not found", id))
 		return
 	}
-	writeConversationJSON(c, status, &conv)
+	writeConversationJSON(c, status, &conv, span)
 }
 
-func (s *Server) respondConversation(c *gin.Context, status int, id string, out routing.Outcome) {
+func (s *Server) respondConversation(c *gin.Context, status int, id string, out routing.Outcome, span transcriptSpan) {
 	if out.Conversation != nil {
-		writeConversationJSON(c, status, out.Conversation)
+		writeConversationJSON(c, status, out.Conversation, span)
 		return
 	}
-	s.writeConversation(c, status, id, Linearizable)
+	s.writeConversation(c, status, id, Linearizable, span)
 }
 
 // POST /v1/conversations/{id}/messages.
@@ -306,9 +316,14 @@ func (s *Server) conversationCommand(c *gin.Context, id string, cmd routing.Comm
 		s.fail(c, err)
 		return
 	}
+	span, err := transcriptQuery(c, noTranscript)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
 	out, ok := s.propose(c, cmd)
 	if ok {
-		s.respondConversation(c, http.StatusOK, id, out)
+		s.respondConversation(c, http.StatusOK, id, out, span)
 	}
 }
 

@@ -42,8 +42,61 @@ func writeJSON(c *gin.Context, status int, v any) {
 	c.Data(status, jsonContentType, b)
 }
 
-func writeConversationJSON(c *gin.Context, status int, conv *routing.Conversation) {
-	writeJSON(c, status, conversationView(conv))
+func writeConversationJSON(c *gin.Context, status int, conv *routing.Conversation, span transcriptSpan) {
+	writeJSON(c, status, conversationView(conv, span))
+}
+
+// transcriptSpan is how much of its transcript a conversation answer
+// carries: none (transcript null), or the messages from..from+limit (limit
+// 0: to the end). A transcript may hold limits.transcript_bytes of text:
+// answers to writes and list pages leave it out unless asked, so that no
+// answer repeats a large transcript unasked.
+type transcriptSpan struct {
+	include     bool
+	from, limit int
+}
+
+var (
+	noTranscript   = transcriptSpan{}
+	fullTranscript = transcriptSpan{include: true}
+)
+
+// MaxTranscriptPage bounds transcript_limit.
+const MaxTranscriptPage = 1000
+
+// transcriptQuery reads ?transcript=full|none and, on a read,
+// ?transcript_from=N&transcript_limit=M. def is the answer's default.
+func transcriptQuery(c *gin.Context, def transcriptSpan) (transcriptSpan, error) {
+	span := def
+	switch v := c.Query("transcript"); v {
+	case "":
+	case "full":
+		span = fullTranscript
+	case "none":
+		span = noTranscript
+	default:
+		return span, invalid("invalid_transcript", "transcript must be \"full\" or \"none\", got %q", v)
+	}
+	from, limit := c.Query("transcript_from"), c.Query("transcript_limit")
+	if from == "" && limit == "" {
+		return span, nil
+	}
+	if c.Request.Method != http.MethodGet || c.Query("transcript") == "none" {
+		return span, invalid("invalid_transcript", "transcript_from and transcript_limit page the transcript of GET /v1/conversations/{id}")
+	}
+	span = transcriptSpan{include: true}
+	var err error
+	if from != "" {
+		if span.from, err = strconv.Atoi(from); err != nil || span.from < 0 {
+			return span, invalid("invalid_transcript", "transcript_from must be a message index (0 or more), got %q", from)
+		}
+	}
+	if limit != "" {
+		if span.limit, err = strconv.Atoi(limit); err != nil || span.limit < 1 || span.limit > MaxTranscriptPage {
+			return span, invalid("invalid_transcript", "transcript_limit must be between 1 and %d, got %q", MaxTranscriptPage, limit)
+		}
+	}
+	return span, nil
 }
 
 func writeAgentJSON(c *gin.Context, status int, a *routing.Agent) {
@@ -86,10 +139,13 @@ type ConversationView struct {
 	QueuedAt        *string       `json:"queued_at"`
 	EndedAt         *string       `json:"ended_at"`
 	Ticket          *TicketView   `json:"ticket"`
-	Transcript      []MessageView `json:"transcript"`
+	// Transcript is null when the answer leaves it out (transcriptSpan);
+	// TranscriptLength is the number of messages in the whole transcript.
+	Transcript       []MessageView `json:"transcript"`
+	TranscriptLength int           `json:"transcript_length"`
 }
 
-func conversationView(c *routing.Conversation) ConversationView {
+func conversationView(c *routing.Conversation, span transcriptSpan) ConversationView {
 	var client *string
 	if c.Channel == capacity.Chat {
 		s := c.Client.String()
@@ -118,9 +174,22 @@ func conversationView(c *routing.Conversation) ConversationView {
 		CreatedAt:       formatTime(c.CreatedAt),
 		QueuedAt:        formatTime(c.QueuedAt),
 		EndedAt:         formatTime(c.EndedAt),
-		Ticket:          ticketView(c.Ticket),
-		Transcript:      transcriptView(c.Transcript),
+		Ticket:           ticketView(c.Ticket),
+		Transcript:       spanView(c.Transcript, span),
+		TranscriptLength: len(c.Transcript),
 	}
+}
+
+func spanView(ms []routing.Message, span transcriptSpan) []MessageView {
+	if !span.include {
+		return nil
+	}
+	from := min(span.from, len(ms))
+	to := len(ms)
+	if span.limit > 0 {
+		to = min(to, from+span.limit)
+	}
+	return transcriptView(ms[from:to])
 }
 
 // AgentView is an agent as the API returns it.

@@ -21,7 +21,8 @@ func marshalString(t *testing.T, v any) string {
 // The conversation answer, byte for byte: members in the documented order,
 // strings escaped as encoding/json does (HTML characters, U+2028, invalid
 // UTF-8), times in RFC 3339 UTC with milliseconds and null when unset,
-// client null off chat, the lists and the transcript [] when empty, ticket null
+// client null off chat, the lists and the transcript [] when empty, the
+// transcript's length, ticket null
 // when none, a message's agent_id only when set.
 func TestConversationShape(t *testing.T) {
 	for _, tc := range []struct {
@@ -37,15 +38,15 @@ func TestConversationShape(t *testing.T) {
 				{Author: routing.AuthorVisitor, Text: "hi\n", At: 1700000000123},
 				{Author: routing.AuthorAgent, AgentID: "a1", Text: "hello", At: 1700000002500},
 			}},
-		want: `{"id":"c1","channel":"chat","client":"mobile_sdk","push_enabled":true,"priority":-3,"skills":["fr","a \"b\""],"optional_skills":["vip"],"group":"\u003cg\u0026\u003e","secondary_groups":["g2","g3"],"visitor_id":"v\u2028","subject":"bad \ufffd","state":"assigned","activity":"inactive","agent_id":"a1","missed":true,"ended_reason":"x","created_at":"2023-11-14T22:13:20.123Z","queued_at":"1970-01-01T00:00:00.001Z","ended_at":"1969-12-31T23:59:59.999Z","ticket":{"id":"t1","status":"pending","created_at":"2023-11-14T22:13:21.000Z","via":"email"},"transcript":[{"author":"visitor","text":"hi\n","at":"2023-11-14T22:13:20.123Z"},{"author":"agent","agent_id":"a1","text":"hello","at":"2023-11-14T22:13:22.500Z"}]}`,
+		want: `{"id":"c1","channel":"chat","client":"mobile_sdk","push_enabled":true,"priority":-3,"skills":["fr","a \"b\""],"optional_skills":["vip"],"group":"\u003cg\u0026\u003e","secondary_groups":["g2","g3"],"visitor_id":"v\u2028","subject":"bad \ufffd","state":"assigned","activity":"inactive","agent_id":"a1","missed":true,"ended_reason":"x","created_at":"2023-11-14T22:13:20.123Z","queued_at":"1970-01-01T00:00:00.001Z","ended_at":"1969-12-31T23:59:59.999Z","ticket":{"id":"t1","status":"pending","created_at":"2023-11-14T22:13:21.000Z","via":"email"},"transcript":[{"author":"visitor","text":"hi\n","at":"2023-11-14T22:13:20.123Z"},{"author":"agent","agent_id":"a1","text":"hello","at":"2023-11-14T22:13:22.500Z"}],"transcript_length":2}`,
 	}, {
 		conv: routing.Conversation{ID: "m1", Channel: capacity.Messaging, Client: routing.ClientWeb, State: routing.StateQueued},
-		want: `{"id":"m1","channel":"messaging","client":null,"push_enabled":false,"priority":0,"skills":[],"optional_skills":[],"group":"","secondary_groups":[],"visitor_id":"","subject":"","state":"queued","activity":"active","agent_id":"","missed":false,"ended_reason":"","created_at":null,"queued_at":null,"ended_at":null,"ticket":null,"transcript":[]}`,
+		want: `{"id":"m1","channel":"messaging","client":null,"push_enabled":false,"priority":0,"skills":[],"optional_skills":[],"group":"","secondary_groups":[],"visitor_id":"","subject":"","state":"queued","activity":"active","agent_id":"","missed":false,"ended_reason":"","created_at":null,"queued_at":null,"ended_at":null,"ticket":null,"transcript":[],"transcript_length":0}`,
 	}, {
 		conv: routing.Conversation{ID: "c2", Channel: capacity.Chat, Skills: []string{}, Transcript: []routing.Message{}},
-		want: `{"id":"c2","channel":"chat","client":"web","push_enabled":false,"priority":0,"skills":[],"optional_skills":[],"group":"","secondary_groups":[],"visitor_id":"","subject":"","state":"queued","activity":"active","agent_id":"","missed":false,"ended_reason":"","created_at":null,"queued_at":null,"ended_at":null,"ticket":null,"transcript":[]}`,
+		want: `{"id":"c2","channel":"chat","client":"web","push_enabled":false,"priority":0,"skills":[],"optional_skills":[],"group":"","secondary_groups":[],"visitor_id":"","subject":"","state":"queued","activity":"active","agent_id":"","missed":false,"ended_reason":"","created_at":null,"queued_at":null,"ended_at":null,"ticket":null,"transcript":[],"transcript_length":0}`,
 	}} {
-		if got := marshalString(t, conversationView(&tc.conv)); got != tc.want {
+		if got := marshalString(t, conversationView(&tc.conv, fullTranscript)); got != tc.want {
 			t.Errorf("conversation %s:\n got %s\nwant %s", tc.conv.ID, got, tc.want)
 		}
 	}
@@ -89,8 +90,8 @@ func TestFormatTime(t *testing.T) {
 	}
 }
 
-// A page of GET /v1/conversations is its conversations, [] when none, and
-// the next page's after, "" at the end.
+// A page of GET /v1/conversations is its conversations (without their
+// transcripts), [] when none, and the next page's after, "" at the end.
 func TestConversationListShape(t *testing.T) {
 	h := newHarness(t)
 	if r := h.req("GET", "/v1/conversations?group=nobody", nil); r.Status != 200 || string(r.Body) != `{"conversations":[],"next":""}` {
@@ -106,8 +107,8 @@ func TestConversationListShape(t *testing.T) {
 	if err := json.Unmarshal(r.Body, &page); err != nil || r.Status != 200 {
 		t.Fatalf("page: %d %s %v", r.Status, r.Body, err)
 	}
-	one := h.req("GET", "/v1/conversations/c1", nil)
+	one := h.req("GET", "/v1/conversations/c1?transcript=none", nil)
 	if len(page.Conversations) != 1 || page.Next != "c1" || string(page.Conversations[0]) != string(one.Body) {
-		t.Fatalf("page of one: %s, want c1 as GET answers it (%s) and next c1", r.Body, one.Body)
+		t.Fatalf("page of one: %s, want c1 as GET answers it without its transcript (%s) and next c1", r.Body, one.Body)
 	}
 }
