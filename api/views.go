@@ -125,20 +125,20 @@ type ConversationView struct {
 	Priority    int      `json:"priority"`
 	Skills      []string `json:"skills"`
 	// OptionalSkills and SecondaryGroups relax after routing.skills_timeout.
-	OptionalSkills  []string      `json:"optional_skills"`
-	Group           string        `json:"group"`
-	SecondaryGroups []string      `json:"secondary_groups"`
-	VisitorID       string        `json:"visitor_id"`
-	Subject         string        `json:"subject"`
-	State           string        `json:"state"`
-	Activity        string        `json:"activity"`
-	AgentID         string        `json:"agent_id"`
-	Missed          bool          `json:"missed"`
-	EndedReason     string        `json:"ended_reason"`
-	CreatedAt       *string       `json:"created_at"`
-	QueuedAt        *string       `json:"queued_at"`
-	EndedAt         *string       `json:"ended_at"`
-	Ticket          *TicketView   `json:"ticket"`
+	OptionalSkills  []string    `json:"optional_skills"`
+	Group           string      `json:"group"`
+	SecondaryGroups []string    `json:"secondary_groups"`
+	VisitorID       string      `json:"visitor_id"`
+	Subject         string      `json:"subject"`
+	State           string      `json:"state"`
+	Activity        string      `json:"activity"`
+	AgentID         string      `json:"agent_id"`
+	Missed          bool        `json:"missed"`
+	EndedReason     string      `json:"ended_reason"`
+	CreatedAt       *string     `json:"created_at"`
+	QueuedAt        *string     `json:"queued_at"`
+	EndedAt         *string     `json:"ended_at"`
+	Ticket          *TicketView `json:"ticket"`
 	// Transcript is null when the answer leaves it out (transcriptSpan);
 	// TranscriptLength is the number of messages in the whole transcript.
 	Transcript       []MessageView `json:"transcript"`
@@ -155,25 +155,25 @@ func conversationView(c *routing.Conversation, span transcriptSpan) Conversation
 		client = &s
 	}
 	return ConversationView{
-		ID:              c.ID,
-		Channel:         c.Channel.String(),
-		Client:          client,
-		PushEnabled:     c.PushEnabled,
-		Priority:        c.Priority,
-		Skills:          nonNil(c.Skills),
-		OptionalSkills:  nonNil(c.OptionalSkills),
-		Group:           c.Group,
-		SecondaryGroups: nonNil(c.SecondaryGroups),
-		VisitorID:       c.VisitorID,
-		Subject:         c.Subject,
-		State:           c.State.String(),
-		Activity:        c.Activity.String(),
-		AgentID:         c.AgentID,
-		Missed:          c.Missed,
-		EndedReason:     c.EndedReason,
-		CreatedAt:       formatTime(c.CreatedAt),
-		QueuedAt:        formatTime(c.QueuedAt),
-		EndedAt:         formatTime(c.EndedAt),
+		ID:               c.ID,
+		Channel:          c.Channel.String(),
+		Client:           client,
+		PushEnabled:      c.PushEnabled,
+		Priority:         c.Priority,
+		Skills:           nonNil(c.Skills),
+		OptionalSkills:   nonNil(c.OptionalSkills),
+		Group:            c.Group,
+		SecondaryGroups:  nonNil(c.SecondaryGroups),
+		VisitorID:        c.VisitorID,
+		Subject:          c.Subject,
+		State:            c.State.String(),
+		Activity:         c.Activity.String(),
+		AgentID:          c.AgentID,
+		Missed:           c.Missed,
+		EndedReason:      c.EndedReason,
+		CreatedAt:        formatTime(c.CreatedAt),
+		QueuedAt:         formatTime(c.QueuedAt),
+		EndedAt:          formatTime(c.EndedAt),
 		Ticket:           ticketView(c.Ticket),
 		Transcript:       spanView(c.Transcript, span),
 		TranscriptLength: len(c.Transcript),
