@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -59,7 +60,21 @@ type Config struct {
 	// LoopbackHostsOnly serves only requests whose Host is a loopback name
 	// (a node without an auth file, not started --insecure).
 	LoopbackHostsOnly bool
+	// MaxLongPolls bounds the event readers waiting at once (long-polls
+	// with wait, event streams); beyond it 429 too_many_long_polls. 0
+	// means DefaultMaxLongPolls.
+	MaxLongPolls int
+	// AnswerMemory bounds the bytes of event pages and streamed events
+	// being built or sent at once; 0 means DefaultAnswerMemory.
+	AnswerMemory int64
 }
+
+// DefaultMaxLongPolls and DefaultAnswerMemory are the defaults of
+// Config.MaxLongPolls and Config.AnswerMemory.
+const (
+	DefaultMaxLongPolls       = 2048
+	DefaultAnswerMemory int64 = 256 << 20
+)
 
 // Server is the HTTP API.
 type Server struct {
@@ -79,6 +94,11 @@ type Server struct {
 	loopbackHostsOnly bool
 	// previews admits one policy preview at a time (previewPolicy).
 	previews chan struct{}
+	// longPolls counts the waiting event readers, at most maxLongPolls.
+	longPolls    atomic.Int64
+	maxLongPolls int
+	// answers bounds the memory of event answers in flight.
+	answers *byteBudget
 
 	// openAPI is the OpenAPI document as served: info.version is this
 	// build's version.
@@ -105,7 +125,15 @@ func New(cfg Config) *Server {
 		loopbackHostsOnly: cfg.LoopbackHostsOnly,
 		deadlines:         deadline.New(proposeTimeout, deadlineGrain),
 		previews:          make(chan struct{}, 1),
+		maxLongPolls:      cfg.MaxLongPolls,
 	}
+	if s.maxLongPolls <= 0 {
+		s.maxLongPolls = DefaultMaxLongPolls
+	}
+	if cfg.AnswerMemory <= 0 {
+		cfg.AnswerMemory = DefaultAnswerMemory
+	}
+	s.answers = newByteBudget(cfg.AnswerMemory)
 	s.closing, s.closeStreams = context.WithCancel(context.Background())
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

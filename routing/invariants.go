@@ -241,7 +241,7 @@ func (m *Machine) CheckInvariants() error {
 	m.checkStats(bad)
 	var eventBytes int64
 	m.events.q.each(0, func(e *Event) bool {
-		eventBytes += eventSize(e)
+		eventBytes += EventSize(e)
 		return true
 	})
 	if eventBytes != m.events.bytes {
