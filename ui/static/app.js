@@ -31,6 +31,8 @@
   const CAUSES = {
     offline: 'offline',
     away: 'away',
+    transfers_only: 'taking transfers only',
+    waiting_for_end_user: 'not offered: the ticket waits for the end user',
     no_capacity: 'no spare capacity on this channel',
     missing_skill: 'missing a required skill',
     other_group: 'in other groups',
@@ -437,6 +439,34 @@
 
   // --- rendering -----------------------------------------------------------
 
+  // label names each cell after its column, for the stacked layout of
+  // narrow screens; the explicit roles keep the table's meaning for
+  // assistive technology when CSS no longer displays it as a table.
+  function label(table) {
+    const heads = [...table.tHead.rows[0].cells].map((c) => c.textContent);
+    for (const row of table.tBodies[0].rows) {
+      row.setAttribute('role', 'row');
+      [...row.cells].forEach((c, i) => {
+        c.setAttribute('role', c.tagName === 'TH' ? 'rowheader' : 'cell');
+        if (c.colSpan === 1 && heads[i]) c.dataset.label = heads[i];
+      });
+    }
+  }
+
+  function tableRoles(table) {
+    table.setAttribute('role', 'table');
+    for (const g of [table.tHead, ...table.tBodies]) g.setAttribute('role', 'rowgroup');
+    for (const row of table.tHead.rows) {
+      row.setAttribute('role', 'row');
+      for (const c of row.cells) c.setAttribute('role', 'columnheader');
+    }
+  }
+
+  function fill(tb, rows) {
+    tb.replaceChildren(...rows);
+    label(tb.closest('table'));
+  }
+
   function emptyRow(cols, text) {
     return h('tr', null, h('td', { colspan: cols, class: 'empty' }, text));
   }
@@ -453,7 +483,7 @@
     const tb = $('#queue-table tbody');
     const st = data.stats;
     if (!st) {
-      tb.replaceChildren(emptyRow(9, notes.stats ? 'Not permitted' : 'Loading…'));
+      fill(tb, [emptyRow(9, notes.stats ? 'Not permitted' : 'Loading…')]);
       return;
     }
     const at = data.statsAt;
@@ -483,7 +513,7 @@
         h('td', { class: 'num', 'data-field': 'service-level', title: slTitle }, sl));
     });
     if (!rows.length) rows.push(emptyRow(9, 'No agents or conversations yet'));
-    tb.replaceChildren(...rows);
+    fill(tb, rows);
   }
 
   function renderQueue() {
@@ -491,7 +521,7 @@
     const q = data.queue;
     const more = $('#waiting-more');
     if (!q) {
-      tb.replaceChildren(emptyRow(6, notes.queue ? 'Not permitted' : 'Loading…'));
+      fill(tb, [emptyRow(6, notes.queue ? 'Not permitted' : 'Loading…')]);
       more.textContent = '';
       return;
     }
@@ -505,7 +535,7 @@
       h('td', { class: 'num' }, it.priority),
       h('td', { class: 'num', 'data-since': at - it.wait_seconds * 1000 }, dur(it.wait_seconds))));
     if (!rows.length) rows.push(emptyRow(6, 'Nobody is waiting'));
-    tb.replaceChildren(...rows);
+    fill(tb, rows);
     more.textContent = items.length >= QUEUE_LIMIT ? 'Showing the first ' + QUEUE_LIMIT + ' in routing order; the table above counts them all.' : '';
   }
 
@@ -514,7 +544,7 @@
     const list = data.agents && data.agents.agents;
     const more = $('#agents-more');
     if (!list) {
-      tb.replaceChildren(emptyRow(7, notes.agents ? 'Not permitted' : 'Loading…'));
+      fill(tb, [emptyRow(7, notes.agents ? 'Not permitted' : 'Loading…')]);
       more.textContent = '';
       return;
     }
@@ -533,7 +563,7 @@
           ids.length ? null : h('span', { class: 'empty' }, 'none')));
     });
     if (!rows.length) rows.push(emptyRow(7, 'No agents yet'));
-    tb.replaceChildren(...rows);
+    fill(tb, rows);
     more.textContent = list.length > MAX_AGENT_ROWS ? 'Showing ' + MAX_AGENT_ROWS + ' of ' + list.length + ' agents (by id).' : '';
   }
 
@@ -546,7 +576,7 @@
     const c = data.cluster;
     const tb = $('#cluster-table tbody');
     if (!c) {
-      tb.replaceChildren(emptyRow(5, notes.cluster ? 'Not permitted' : 'Loading…'));
+      fill(tb, [emptyRow(5, notes.cluster ? 'Not permitted' : 'Loading…')]);
       $('#cluster-facts').replaceChildren();
       return;
     }
@@ -562,9 +592,9 @@
       h('td', { 'data-field': 'role' }, n.leader ? 'leader' : n.id === c.id ? c.state : 'follower'),
       h('td', null, n.suffrage),
       h('td', { 'data-field': 'caught-up', class: n.caught_up ? null : 'bad' }, n.caught_up ? 'yes' : 'no'),
-      h('td', null, n.http_addr)));
+      h('td', { title: n.http_addr }, (n.http_addr || '').replace(/^http:\/\//, ''))));
     if (!rows.length) rows.push(emptyRow(5, 'No members known'));
-    tb.replaceChildren(...rows);
+    fill(tb, rows);
   }
 
   function renderEvents() {
@@ -619,9 +649,13 @@
     const x = r.body || {};
     const parts = [];
     let line = 'State ' + x.state;
-    if (typeof x.position === 'number' && x.position > 0) line += ', position ' + x.position + ' in the ' + x.channel + ' queue';
+    if (x.agent_id) line += ', with ' + x.agent_id;
+    if (typeof x.position === 'number' && x.position > 0) {
+      line += ', position ' + x.position + (typeof x.queue_length === 'number' ? ' of ' + x.queue_length : '') + ' in the ' + x.channel + ' queue';
+    }
     if (typeof x.eligible_agents === 'number') {
       line += '; ' + x.eligible_agents + ' eligible agent' + (x.eligible_agents === 1 ? '' : 's');
+      if (typeof x.considered === 'number') line += ' of ' + x.considered + ' with capacity on ' + x.channel;
     }
     parts.push(h('p', { 'data-field': 'summary' }, line + '.'));
     const causes = x.causes || [];
@@ -633,7 +667,8 @@
           h('span', { class: 'cause' }, c.cause), ' — ',
           c.count + ' agent' + (c.count === 1 ? '' : 's') + ' ' + (CAUSES[c.cause] || ''),
           ids.length ? ' (' + ids.join(', ') + (c.count > ids.length ? ', …' : '') + ')' : '',
-          c.detail ? ': ' + c.detail : '');
+          c.detail ? ': ' + c.detail : '',
+          c.at ? [' until ', h('time', { datetime: c.at }, clock(c.at))] : null);
       })));
     }
     if (x.next_change_at) parts.push(h('p', null, 'Next change due at ', h('time', { datetime: x.next_change_at }, clock(x.next_change_at)), '.'));
@@ -643,6 +678,7 @@
   // --- wiring --------------------------------------------------------------
 
   function start() {
+    for (const t of document.querySelectorAll('table.stack')) tableRoles(t);
     $('#queue').dataset.sources = 'stats queue';
     $('#agents').dataset.sources = 'agents';
     $('#cluster').dataset.sources = 'cluster';
