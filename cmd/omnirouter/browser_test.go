@@ -346,7 +346,10 @@ func TestBrowserLiveView(t *testing.T) {
 }
 
 // TestBrowserLiveViewWithoutAuthFile: a node without an auth file serves
-// loopback only, and the page works there with an empty token.
+// loopback only, and the page works there with an empty token. What the page
+// shows is bounded (events, waiting rows, agents, messages) however much the
+// API answers; when its node goes away the page says it is stale, and it
+// comes back by itself when the node does.
 func TestBrowserLiveViewWithoutAuthFile(t *testing.T) {
 	exe := chromium(t)
 	bin := binary(t)
@@ -354,21 +357,87 @@ func TestBrowserLiveViewWithoutAuthFile(t *testing.T) {
 	p := startProc(t, bin, "serve", "--node-id", "solo", "--http-addr", addr, "--raft-addr", freePort(t),
 		"--data-dir", t.TempDir(), "--log-level", "warn")
 	p.id, p.httpAddr = "solo", addr
-	testutil.Until(t, 30*time.Second, "solo ready", func() error {
-		code, m, err := request("GET", p.url()+"/readyz", nil)
-		if err != nil || code != 200 {
-			return fmt.Errorf("%d %v %v", code, m, err)
-		}
-		return nil
-	})
+	waitReady(t, p)
 	b := newBrowser(t, exe)
 	b.do("open the page", chromedp.Navigate(p.url()+"/ui/"))
 	b.waitIs("the token form", "#login-h", "Connect to this node")
 	b.do("connect without a token", chromedp.Click(chromedp.CSS("#connect")))
 	b.waitIs("live", "#status", "Live")
 	b.waitIs("the leader shown", "#cluster-facts [data-field=leader]", "solo")
-	apiCall(t, "", "POST", p.url()+"/v1/conversations", map[string]any{"id": "e1", "channel": "email", "subject": "Invoice", "message": "hi"}, 201)
-	b.waitIs("1 waiting on email", `#queue-table tr[data-key="email/"] [data-field=waiting]`, "1")
-	b.waitHas("e1's event", "#event-list", "conversation.queued", "e1")
+
+	// More than every bound of the page: 205 waiting emails (200 rows),
+	// 205+ events (30 listed), 502 agents (500 rows), 102 messages (100).
+	const emails, agents, messages = 205, 502, 101
+	parallel(t, emails, func(i int) error {
+		return expect(201)(requestAs("", "POST", p.url()+"/v1/conversations", map[string]any{"id": fmt.Sprintf("e%03d", i), "channel": "email", "subject": "Invoice", "message": "hi"}))
+	})
+	parallel(t, agents, func(i int) error {
+		return expect(200)(requestAs("", "PUT", p.url()+fmt.Sprintf("/v1/agents/a%03d", i), map[string]any{"name": fmt.Sprint("Agent ", i), "capacity": map[string]int{"chat": 1}}))
+	})
+	for i := range messages {
+		apiCall(t, "", "POST", p.url()+"/v1/conversations/e000/messages", map[string]any{"author": "visitor", "text": fmt.Sprint("message ", i)}, 200)
+	}
+	b.waitIs("every email counted", `#queue-table tr[data-key="email/"] [data-field=waiting]`, fmt.Sprint(emails))
+	b.waitIs("200 waiting rows", `#waiting-table tbody tr:nth-child(200) td`, "200")
+	b.waitIs("no 201st row", `#waiting-table tbody tr:nth-child(201)`, "<absent>")
+	b.waitHas("the waiting rows said to be the first", "#waiting-more", "first 200")
+	b.waitIs("500 agent rows", `#agents-table tbody tr:nth-child(500) th`, "Agent 499 a499")
+	b.waitIs("no 501st agent row", `#agents-table tbody tr:nth-child(501)`, "<absent>")
+	b.waitHas("the agents said to be cut", "#agents-more", "500 of 502")
+	b.waitHas("the last message's event", "#event-list li:first-child", "conversation.message", "e000")
+	b.waitIs("30 events listed", "#event-list li:nth-child(30) .type", "conversation.message")
+	b.waitIs("no 31st event", "#event-list li:nth-child(31)", "<absent>")
+	b.do("open e000", chromedp.Click(chromedp.CSS(`#waiting-table button[data-conversation="e000"]`)))
+	b.waitHas("the last 100 messages", "#transcript-more", "last 100 of 102")
+	b.waitHas("the newest message last", "#transcript li:last-child", "message 100")
+	b.waitIs("100 messages", "#transcript li:nth-child(100) .text", "message 100")
+
+	// The node goes away: stale at once. It comes back: live again, from
+	// the same cursor.
+	p.kill()
+	b.waitHas("stale while the node is down", "#status", "Stale", "cannot be reached")
+	b.waitText("marked stale", "#status[data-state=stale]", func(s string) bool { return s != "<absent>" })
+	p = p.restart(t)
+	waitReady(t, p)
+	b.waitIs("live again", "#status", "Live")
+	apiCall(t, "", "POST", p.url()+"/v1/conversations", map[string]any{"id": "after-restart", "channel": "chat", "message": "hi"}, 201)
+	b.waitHas("an event after the restart", "#event-list li:first-child", "conversation.queued", "after-restart")
 	b.noConsoleErrors()
+}
+
+// parallel runs f(0..n-1) on a few goroutines and fails on the first
+// error.
+func parallel(t *testing.T, n int, f func(i int) error) {
+	t.Helper()
+	var wg sync.WaitGroup
+	next := make(chan int)
+	errs := make(chan error, n)
+	for range 8 {
+		wg.Go(func() {
+			for i := range next {
+				if err := f(i); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// expect turns a request's answer into an error unless its status is want.
+func expect(want int) func(int, map[string]any, error) error {
+	return func(code int, m map[string]any, err error) error {
+		if err != nil || code != want {
+			return fmt.Errorf("status %d, want %d: %v %v", code, want, m, err)
+		}
+		return nil
+	}
 }
