@@ -653,22 +653,21 @@
     if (typeof x.position === 'number' && x.position > 0) {
       line += ', position ' + x.position + (typeof x.queue_length === 'number' ? ' of ' + x.queue_length : '') + ' in the ' + x.channel + ' queue';
     }
-    if (typeof x.eligible_agents === 'number') {
-      line += '; ' + x.eligible_agents + ' eligible agent' + (x.eligible_agents === 1 ? '' : 's');
-      if (typeof x.considered === 'number') line += ' of ' + x.considered + ' with capacity on ' + x.channel;
+    if (x.state === 'queued' && typeof x.eligible_agents === 'number') {
+      line += '; ' + x.eligible_agents + ' eligible';
+      if (typeof x.agents_considered === 'number') line += ' of ' + x.agents_considered + ' agents with capacity on ' + x.channel;
     }
     parts.push(h('p', { 'data-field': 'summary' }, line + '.'));
     const causes = x.causes || [];
     if (causes.length) {
-      parts.push(h('p', null, 'Agents who cannot take it:'));
+      parts.push(h('p', null, 'What keeps agents from it:'));
       parts.push(h('ul', { class: 'causes' }, causes.map((c) => {
         const ids = c.agents || [];
         return h('li', { 'data-cause': c.cause },
           h('span', { class: 'cause' }, c.cause), ' — ',
           c.count + ' agent' + (c.count === 1 ? '' : 's') + ' ' + (CAUSES[c.cause] || ''),
           ids.length ? ' (' + ids.join(', ') + (c.count > ids.length ? ', …' : '') + ')' : '',
-          c.detail ? ': ' + c.detail : '',
-          c.at ? [' until ', h('time', { datetime: c.at }, clock(c.at))] : null);
+          c.at ? [' until ', h('time', { datetime: c.at }, clock(c.at))] : c.detail ? ': ' + c.detail : '');
       })));
     }
     if (x.next_change_at) parts.push(h('p', null, 'Next change due at ', h('time', { datetime: x.next_change_at }, clock(x.next_change_at)), '.'));
