@@ -313,9 +313,12 @@ func TestBrowserLiveView(t *testing.T) {
 	newLeader := leaderOf(t, survivors, opToken)
 	b.waitIs("the new leader shown", "#cluster-facts [data-field=leader]", newLeader.id)
 	b.waitIs("the killed node behind", fmt.Sprintf(`#cluster-table tr[data-node=%q] [data-field=caught-up]`, leader.id), "no")
+	// A keyboard user on c3's button keeps the focus when the table changes.
+	b.do("focus c3", chromedp.Focus(chromedp.CSS(`#waiting-table button[data-conversation="c3"]`)))
 	apiCall(t, opToken, "POST", newLeader.url()+"/v1/conversations", map[string]any{"id": "c4", "channel": "chat", "message": "hello after the failover"}, 201)
 	b.waitIs("2 waiting after the failover", chat+"[data-field=waiting]", "2")
 	b.waitIs("c4 queued after c3", `#waiting-table tr[data-id="c4"] td`, "2")
+	b.waitIs("c3's button still focused", "#waiting-table button:focus", "c3")
 	b.waitHas("c4's event", `#event-list li:first-child`, "conversation.queued", "c4")
 	b.waitIs("live after the failover", "#status", "Live")
 

@@ -184,13 +184,25 @@
     if (upd.textContent !== u) upd.textContent = u;
   }
 
-  // tick moves every running wait on by the time since it was read.
-  function tick() {
+  // ticks moves every running wait under root on by the time since it
+  // began; tick does it for the whole page every second.
+  function ticks(root) {
     const now = Date.now();
-    for (const el of document.querySelectorAll('[data-since]')) {
+    for (const el of root.querySelectorAll('[data-since]')) {
       const t = dur((now - Number(el.dataset.since)) / 1000);
       if (el.textContent !== t) el.textContent = t;
     }
+  }
+
+  // since is when a wait began on this browser's clock, to the second, so
+  // that two reads of the same wait render the same.
+  function since(readAt, waitSeconds) {
+    return Math.round((readAt - waitSeconds * 1000) / 1000) * 1000;
+  }
+
+  function tick() {
+    const now = Date.now();
+    ticks(document);
     showStatus();
     if (token !== null && now - lastRefresh >= REFRESH_IDLE_MS) wantRefresh();
   }
@@ -418,7 +430,7 @@
     $('#conversation-h').textContent = 'Conversation ' + id;
     $('#open-id').value = id;
     $('#close-conversation').hidden = false;
-    $('#explain').replaceChildren(h('p', { class: 'empty' }, 'Loading…'));
+    update($('#explain'), [h('p', { class: 'empty' }, 'Loading…')]);
     $('#conversation-h').focus();
     readConversation(id);
   }
@@ -462,9 +474,27 @@
     }
   }
 
+  // update puts nodes into el unless el already shows the same: a re-read
+  // that changed nothing leaves the page alone (no flicker, no repeated
+  // announcement of a live region). When it does change, the conversation
+  // button that had the focus keeps it.
+  function update(el, nodes) {
+    const sig = nodes.map((n) => n.outerHTML).join('');
+    if (el.omnirouterShown === sig) return false;
+    el.omnirouterShown = sig;
+    const a = document.activeElement;
+    const focused = a && el.contains(a) ? a.getAttribute('data-conversation') : null;
+    el.replaceChildren(...nodes);
+    if (focused) {
+      const b = el.querySelector('[data-conversation="' + CSS.escape(focused) + '"]');
+      if (b) b.focus();
+    }
+    ticks(el);
+    return true;
+  }
+
   function fill(tb, rows) {
-    tb.replaceChildren(...rows);
-    label(tb.closest('table'));
+    if (update(tb, rows)) label(tb.closest('table'));
   }
 
   function emptyRow(cols, text) {
@@ -504,8 +534,8 @@
         h('th', { scope: 'row' }, r.channel),
         h('td', null, r.group === '' ? 'all' : r.group),
         h('td', { class: 'num', 'data-field': 'waiting' }, r.waiting),
-        h('td', { class: 'num', 'data-field': 'longest-wait', 'data-since': waiting ? at - r.longest_wait_seconds * 1000 : null },
-          waiting ? dur(r.longest_wait_seconds) : '—'),
+        h('td', { class: 'num', 'data-field': 'longest-wait', 'data-since': waiting ? since(at, r.longest_wait_seconds) : null },
+          waiting ? '' : '—'),
         h('td', { class: 'num', 'data-field': 'offered' }, r.offered),
         h('td', { class: 'num', 'data-field': 'assigned' }, r.assigned),
         h('td', { class: 'num', 'data-field': 'online', title: (a.away || 0) + ' away, ' + (a.transfers_only || 0) + ' transfers only, ' + (a.offline || 0) + ' offline' }, a.online || 0),
@@ -533,7 +563,7 @@
       h('td', null, it.channel),
       h('td', null, it.group || '—'),
       h('td', { class: 'num' }, it.priority),
-      h('td', { class: 'num', 'data-since': at - it.wait_seconds * 1000 }, dur(it.wait_seconds))));
+      h('td', { class: 'num', 'data-since': since(at, it.wait_seconds) })));
     if (!rows.length) rows.push(emptyRow(6, 'Nobody is waiting'));
     fill(tb, rows);
     more.textContent = items.length >= QUEUE_LIMIT ? 'Showing the first ' + QUEUE_LIMIT + ' in routing order; the table above counts them all.' : '';
@@ -568,7 +598,7 @@
   }
 
   function facts(dl, pairs) {
-    dl.replaceChildren(...pairs.filter((p) => p[1] !== undefined && p[1] !== null && p[1] !== '')
+    update(dl, pairs.filter((p) => p[1] !== undefined && p[1] !== null && p[1] !== '')
       .flatMap(([k, v, attrs]) => [h('dt', null, k), h('dd', attrs || null, v)]));
   }
 
@@ -577,7 +607,7 @@
     const tb = $('#cluster-table tbody');
     if (!c) {
       fill(tb, [emptyRow(5, notes.cluster ? 'Not permitted' : 'Loading…')]);
-      $('#cluster-facts').replaceChildren();
+      update($('#cluster-facts'), []);
       return;
     }
     $('#node').textContent = 'Node ' + c.id + ' · ' + c.state;
@@ -600,10 +630,10 @@
   function renderEvents() {
     const ol = $('#event-list');
     if (!recent.length) {
-      ol.replaceChildren(h('li', { class: 'empty' }, 'Events appear here as they happen.'));
+      update(ol, [h('li', { class: 'empty' }, 'Events appear here as they happen.')]);
       return;
     }
-    ol.replaceChildren(...recent.map((ev) => ev.gap
+    update(ol, recent.map((ev) => ev.gap
       ? h('li', { class: 'empty' }, ev.text)
       : h('li', { 'data-event': ev.id },
         h('span', { class: 'id' }, '#' + ev.id),
@@ -630,7 +660,7 @@
     const msgs = c.transcript || [];
     const shown = msgs.slice(-MAX_MESSAGES);
     $('#transcript-more').textContent = msgs.length > shown.length ? 'The last ' + shown.length + ' of ' + msgs.length + ' messages.' : '';
-    $('#transcript').replaceChildren(...(shown.length ? shown.map((m) => h('li', null,
+    update($('#transcript'), (shown.length ? shown.map((m) => h('li', null,
       h('span', { class: 'who' }, m.author === 'agent' && m.agent_id ? m.agent_id : m.author),
       h('time', { datetime: m.at }, clock(m.at)),
       h('span', { class: 'text' }, m.text))) : [h('li', { class: 'empty' }, 'No messages')]));
@@ -639,11 +669,11 @@
   function renderExplain(r) {
     const box = $('#explain');
     if (r.status === 404 && !(r.body && r.body.error && r.body.error.code === 'conversation_not_found')) {
-      box.replaceChildren(h('p', { class: 'empty' }, 'This node does not explain conversations.'));
+      update(box, [h('p', { class: 'empty' }, 'This node does not explain conversations.')]);
       return;
     }
     if (r.status !== 200) {
-      box.replaceChildren(h('p', { class: 'empty' }, (r.status === 403 ? 'Not permitted for this token: ' : 'No explanation: ') + describe(r)));
+      update(box, [h('p', { class: 'empty' }, (r.status === 403 ? 'Not permitted for this token: ' : 'No explanation: ') + describe(r))]);
       return;
     }
     const x = r.body || {};
@@ -671,7 +701,7 @@
       })));
     }
     if (x.next_change_at) parts.push(h('p', null, 'Next change due at ', h('time', { datetime: x.next_change_at }, clock(x.next_change_at)), '.'));
-    box.replaceChildren(...parts);
+    update(box, parts);
   }
 
   // --- wiring --------------------------------------------------------------
