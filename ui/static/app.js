@@ -11,9 +11,16 @@
   const TOKEN_KEY = 'omnirouter.token';
   const CHANNELS = ['chat', 'messaging', 'email', 'voice'];
   const REFRESH_MIN_MS = 500;
+  // A re-read that takes long (a large floor, a slow link) spaces the next
+  // ones: at most about a tenth of the time is spent re-reading.
+  const REFRESH_COST_SHARE = 10;
   const REFRESH_IDLE_MS = 5000;
   const STALE_AFTER_MS = 15000; // no complete update for this long: stale
   const EVENTS_WAIT = '10s';
+  const EVENTS_LIMIT = 1000;
+  // After a batch, the next long-poll waits this long so that a busy floor
+  // costs a few polls a second, not one per event.
+  const EVENTS_GATHER_MS = 250;
   const EVENTS_TIMEOUT_MS = 25000;
   const READ_TIMEOUT_MS = 10000;
   const RETRY_MIN_MS = 500;
@@ -57,6 +64,7 @@
   let refreshing = false;
   let refreshAgain = false;
   let lastRefresh = 0;
+  let refreshCost = 0; // how long the last re-read took
   const recent = []; // the newest events first
 
   // --- small helpers -------------------------------------------------------
@@ -269,7 +277,7 @@
       const q = cursor === null ? 'after=' + BEYOND_NEWEST : 'after=' + cursor + '&wait=' + EVENTS_WAIT;
       let r;
       try {
-        r = await api('v1/events?' + q + '&limit=1000', EVENTS_TIMEOUT_MS);
+        r = await api('v1/events?' + q + '&limit=' + EVENTS_LIMIT, EVENTS_TIMEOUT_MS);
       } catch (err) {
         if (s !== session) return;
         await retry(unreachable(err));
@@ -286,6 +294,7 @@
           cursor = r.body.next;
           addEvents(evs);
           wantRefresh();
+          if (evs.length < EVENTS_LIMIT) await pause(EVENTS_GATHER_MS);
         }
         continue;
       }
@@ -330,7 +339,8 @@
   function wantRefresh() {
     refreshAgain = true;
     if (refreshing || refreshTimer || token === null) return;
-    refreshTimer = setTimeout(runRefresh, Math.max(0, lastRefresh + REFRESH_MIN_MS - Date.now()));
+    const gap = Math.min(REFRESH_IDLE_MS, Math.max(REFRESH_MIN_MS, REFRESH_COST_SHARE * refreshCost));
+    refreshTimer = setTimeout(runRefresh, Math.max(0, lastRefresh + gap - Date.now()));
   }
 
   async function runRefresh() {
@@ -349,6 +359,7 @@
     const ok = await Promise.all(reads);
     if (s !== session) return;
     refreshing = false;
+    refreshCost = Date.now() - lastRefresh;
     if (ok.every(Boolean)) lastOK = Date.now();
     showStatus();
     if (refreshAgain) wantRefresh();
