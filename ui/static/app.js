@@ -285,13 +285,13 @@
       }
       if (s !== session) return;
       const e = (r.body && r.body.error) || {};
-      if (r.status === 200 && cursor !== null) {
+      if (r.status === 200) {
         backoff = RETRY_MIN_MS;
         setProblem('events', '');
         setNote('events', '');
         const evs = r.body.events || [];
+        if (typeof r.body.next === 'number') cursor = r.body.next;
         if (evs.length) {
-          cursor = r.body.next;
           addEvents(evs);
           wantRefresh();
           if (evs.length < EVENTS_LIMIT) await pause(EVENTS_GATHER_MS);
@@ -303,7 +303,11 @@
       if ((e.code === 'cursor_ahead' || e.code === 'events_expired') && typeof e.newest_id === 'number') {
         backoff = RETRY_MIN_MS;
         setProblem('events', '');
-        if (cursor !== null) addGap(cursor, e.newest_id);
+        if (cursor !== null && e.code === 'events_expired') {
+          addGap('the events after #' + cursor + ' are no longer all kept: the view was read anew, events follow from #' + e.newest_id);
+        } else if (cursor !== null) {
+          addGap('the event log ends at #' + e.newest_id + ', before #' + cursor + ': the view was read anew');
+        }
         cursor = e.newest_id;
         wantRefresh();
         continue;
@@ -328,8 +332,8 @@
     renderEvents();
   }
 
-  function addGap(from, to) {
-    recent.unshift({ gap: true, id: to, text: 'events ' + from + '–' + to + ' are not shown: the view was read anew' });
+  function addGap(text) {
+    recent.unshift({ gap: true, text });
     recent.length = Math.min(recent.length, MAX_EVENTS);
     renderEvents();
   }
