@@ -9,7 +9,7 @@ import (
 	"github.com/omnirouter/omnirouter/routing"
 )
 
-// releaseRequest is a release's body (a named type for decodeFlat).
+// releaseRequest is a release's body.
 type releaseRequest struct {
 	ConversationID string  `json:"conversation_id"`
 	TicketStatus   *string `json:"ticket_status"`

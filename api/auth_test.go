@@ -151,6 +151,8 @@ func TestRoleBoundaries(t *testing.T) {
 		{"GET", "/v1/cluster", nil, true, true, true, true},
 		{"GET", "/v1/conversations", nil, true, true, true, true},
 		{"GET", "/v1/stats", nil, true, true, true, true},
+		{"GET", "/v1/conversations/c1/explain", nil, true, true, true, true},
+		{"POST", "/v1/policy/preview", map[string]any{"routing": map[string]any{"mode": "external"}}, true, true, true, true},
 	}
 	// Non-operators first: a refused request changes nothing, so the
 	// operator's turn still finds the state the rules expect.

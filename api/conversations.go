@@ -9,9 +9,6 @@ import (
 	"github.com/omnirouter/omnirouter/routing"
 )
 
-// The request bodies on the hot path are named types: decodeFlat fills
-// them (flatjson.go) without encoding/json.
-
 type messageRequest struct {
 	Author  string `json:"author"`
 	AgentID string `json:"agent_id"`

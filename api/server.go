@@ -78,6 +78,8 @@ type Server struct {
 	deadlines      *deadline.Shared
 	// loopbackHostsOnly: see Config.LoopbackHostsOnly and guard.
 	loopbackHostsOnly bool
+	// previews admits one policy preview at a time (previewPolicy).
+	previews chan struct{}
 
 	// openAPI is the OpenAPI document as served: info.version is this
 	// build's version.
@@ -103,6 +105,7 @@ func New(cfg Config) *Server {
 
 		loopbackHostsOnly: cfg.LoopbackHostsOnly,
 		deadlines:         deadline.New(proposeTimeout, deadlineGrain),
+		previews:          make(chan struct{}, 1),
 	}
 	s.closing, s.closeStreams = context.WithCancel(context.Background())
 	if s.log == nil {
@@ -187,6 +190,7 @@ func (s *Server) routes() *gin.Engine {
 	v1.POST("/conversations", s.requireRoles(RoleOperator, RoleRouter), s.createConversation)
 	v1.GET("/conversations", s.requireRoles(all...), s.listConversations)
 	v1.GET("/conversations/:id", s.requireRoles(all...), s.getConversation)
+	v1.GET("/conversations/:id/explain", s.requireRoles(all...), s.explain)
 	v1.PATCH("/conversations/:id", s.requireRoles(RoleOperator, RoleRouter), s.patchConversation)
 	v1.POST("/conversations/:id/transfer", s.transfer)
 	v1.POST("/conversations/:id/messages", s.postMessage)
@@ -203,6 +207,7 @@ func (s *Server) routes() *gin.Engine {
 	v1.GET("/events", s.requireRoles(all...), s.events)
 	v1.GET("/policy", s.requireRoles(all...), s.getPolicy)
 	v1.PUT("/policy", op, s.putPolicy)
+	v1.POST("/policy/preview", s.requireRoles(all...), s.previewPolicy)
 
 	v1.GET("/cluster", s.requireRoles(all...), s.getCluster)
 	v1.POST("/cluster/join", op, s.joinNode)

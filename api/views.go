@@ -1,7 +1,13 @@
 package api
 
 import (
+	"encoding/json"
+	"net/http"
+	"strconv"
 	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
 
 	"github.com/omnirouter/omnirouter/capacity"
 	"github.com/omnirouter/omnirouter/routing"
@@ -16,8 +22,32 @@ func formatTime(ms int64) *string {
 	if ms == 0 {
 		return nil
 	}
-	s := string(appendTime(nil, ms))
+	s := time.UnixMilli(ms).UTC().Format(timeLayout)
 	return &s
+}
+
+const jsonContentType = "application/json; charset=utf-8"
+
+// writeJSON answers with json.Marshal(v) and its Content-Length, so that an
+// answer over net/http's 2 KB buffer (a long transcript, say) is not sent
+// chunked.
+func writeJSON(c *gin.Context, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		_ = c.Error(err)
+		c.AbortWithStatusJSON(http.StatusInternalServerError, errorBody{Error: toAPIError(err).detail()})
+		return
+	}
+	c.Header("Content-Length", strconv.Itoa(len(b)))
+	c.Data(status, jsonContentType, b)
+}
+
+func writeConversationJSON(c *gin.Context, status int, conv *routing.Conversation) {
+	writeJSON(c, status, conversationView(conv))
+}
+
+func writeAgentJSON(c *gin.Context, status int, a *routing.Agent) {
+	writeJSON(c, status, agentView(a))
 }
 
 // Channels is a per-channel count: a capacity limit or a load.
@@ -30,6 +60,67 @@ type Channels struct {
 
 func channelsOf(v [capacity.NumChannels]int) Channels {
 	return Channels{Chat: v[capacity.Chat], Messaging: v[capacity.Messaging], Email: v[capacity.Email], Voice: v[capacity.Voice]}
+}
+
+// ConversationView is a conversation as the API returns it. client is null
+// off the chat channel; skills and transcript are [] when empty.
+type ConversationView struct {
+	ID          string   `json:"id"`
+	Channel     string   `json:"channel"`
+	Client      *string  `json:"client"`
+	PushEnabled bool     `json:"push_enabled"`
+	Priority    int      `json:"priority"`
+	Skills      []string `json:"skills"`
+	// OptionalSkills and SecondaryGroups relax after routing.skills_timeout.
+	OptionalSkills  []string      `json:"optional_skills"`
+	Group           string        `json:"group"`
+	SecondaryGroups []string      `json:"secondary_groups"`
+	VisitorID       string        `json:"visitor_id"`
+	Subject         string        `json:"subject"`
+	State           string        `json:"state"`
+	Activity        string        `json:"activity"`
+	AgentID         string        `json:"agent_id"`
+	Missed          bool          `json:"missed"`
+	EndedReason     string        `json:"ended_reason"`
+	CreatedAt       *string       `json:"created_at"`
+	QueuedAt        *string       `json:"queued_at"`
+	EndedAt         *string       `json:"ended_at"`
+	Ticket          *TicketView   `json:"ticket"`
+	Transcript      []MessageView `json:"transcript"`
+}
+
+func conversationView(c *routing.Conversation) ConversationView {
+	var client *string
+	if c.Channel == capacity.Chat {
+		s := c.Client.String()
+		if c.Client == routing.ClientNone {
+			s = routing.ClientWeb.String()
+		}
+		client = &s
+	}
+	return ConversationView{
+		ID:              c.ID,
+		Channel:         c.Channel.String(),
+		Client:          client,
+		PushEnabled:     c.PushEnabled,
+		Priority:        c.Priority,
+		Skills:          nonNil(c.Skills),
+		OptionalSkills:  nonNil(c.OptionalSkills),
+		Group:           c.Group,
+		SecondaryGroups: nonNil(c.SecondaryGroups),
+		VisitorID:       c.VisitorID,
+		Subject:         c.Subject,
+		State:           c.State.String(),
+		Activity:        c.Activity.String(),
+		AgentID:         c.AgentID,
+		Missed:          c.Missed,
+		EndedReason:     c.EndedReason,
+		CreatedAt:       formatTime(c.CreatedAt),
+		QueuedAt:        formatTime(c.QueuedAt),
+		EndedAt:         formatTime(c.EndedAt),
+		Ticket:          ticketView(c.Ticket),
+		Transcript:      transcriptView(c.Transcript),
+	}
 }
 
 // AgentView is an agent as the API returns it.
