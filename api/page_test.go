@@ -1,9 +1,14 @@
 package api
 
 import (
+	"encoding/json"
+	"io/fs"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/omnirouter/omnirouter/ui"
 )
 
 // TestSupervisorPage: the page's files are served at /ui/ without a token
@@ -41,4 +46,39 @@ func TestSupervisorPage(t *testing.T) {
 		t.Errorf("GET /ui/ on loopback without an auth file: %d", r.Status)
 	}
 	loop.fails(403, "host_not_allowed", "GET", "/ui/", nil, "Host", "evil.example:8080")
+}
+
+// TestPageNamesEveryCause: the page words every cause the explain endpoint
+// may answer (the OpenAPI document's enum, itself tested against the state
+// machine).
+func TestPageNamesEveryCause(t *testing.T) {
+	var doc struct {
+		Components struct {
+			Schemas struct {
+				Cause struct {
+					Properties struct {
+						Cause struct {
+							Enum []string `json:"enum"`
+						} `json:"cause"`
+					} `json:"properties"`
+				} `json:"Cause"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(OpenAPI(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	causes := doc.Components.Schemas.Cause.Properties.Cause.Enum
+	if len(causes) < 5 {
+		t.Fatalf("the OpenAPI document lists %d causes", len(causes))
+	}
+	js, err := fs.ReadFile(ui.Files(), "app.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range causes {
+		if !regexp.MustCompile(`(?m)^\s+` + regexp.QuoteMeta(c) + `: '`).Match(js) {
+			t.Errorf("app.js does not word cause %q", c)
+		}
+	}
 }

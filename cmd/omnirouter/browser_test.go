@@ -331,7 +331,10 @@ func TestBrowserLiveView(t *testing.T) {
 	b.waitIs("c3's heading", "#conversation-h", "Conversation c3")
 	b.waitIs("c3 queued", "#conversation-facts [data-field=state]", "queued")
 	b.waitHas("c3's transcript", "#transcript", "visitor", "hello from c3")
-	b.waitText("c3's explain answered", "#explain", func(s string) bool { return s != "" && s != "Loading…" })
+	b.waitIs("why c3 waits", "#explain [data-field=summary]",
+		"Queued, position 1 of 2 in the chat queue; 0 of 2 agents with chat capacity eligible.")
+	b.waitIs("both agents full", "#explain li[data-cause=no_capacity]",
+		"no_capacity — 2 agents with no spare capacity (a1, a2): a1 1/1, a2 1/1")
 	b.screenshot("live-view-desktop.png", false)
 	b.screenshot("live-view-desktop-full.png", true)
 

@@ -35,18 +35,19 @@
   // newest_id, where following starts.
   const BEYOND_NEWEST = '18446744073709551615';
 
+  // What each cause says of the agents it counts ("2 agents offline").
   const CAUSES = {
     offline: 'offline',
     away: 'away',
     transfers_only: 'taking transfers only',
-    waiting_for_end_user: 'not offered: the ticket waits for the end user',
-    no_capacity: 'no spare capacity on this channel',
+    waiting_for_end_user: 'not offered it: the ticket waits for the end user',
     missing_skill: 'missing a required skill',
     other_group: 'in other groups',
+    waiting_for_skills_timeout: 'lacking optional skills until the skills timeout',
     focus_mode: 'busy on another real-time channel (focus mode)',
-    already_missed: 'already missed this conversation',
-    waiting_for_skills_timeout: 'lack optional skills until the skills timeout',
-    external_mode: 'not offered: an external routing engine assigns',
+    no_capacity: 'with no spare capacity',
+    already_missed: 'who missed it already (offered it only when nobody else is eligible)',
+    external_mode: 'eligible, waiting for the routing engine to assign',
   };
 
   const $ = (sel) => document.querySelector(sel);
@@ -693,14 +694,16 @@
     }
     const x = r.body || {};
     const parts = [];
-    let line = 'State ' + x.state;
+    const state = String(x.state || '').replace('_', ' ');
+    let line = state.charAt(0).toUpperCase() + state.slice(1);
     if (x.agent_id) line += ', with ' + x.agent_id;
     if (typeof x.position === 'number' && x.position > 0) {
       line += ', position ' + x.position + (typeof x.queue_length === 'number' ? ' of ' + x.queue_length : '') + ' in the ' + x.channel + ' queue';
     }
     if (x.state === 'queued' && typeof x.eligible_agents === 'number') {
-      line += '; ' + x.eligible_agents + ' eligible';
-      if (typeof x.agents_considered === 'number') line += ' of ' + x.agents_considered + ' agents with capacity on ' + x.channel;
+      line += '; ' + x.eligible_agents;
+      if (typeof x.agents_considered === 'number') line += ' of ' + x.agents_considered + ' agents with ' + x.channel + ' capacity';
+      line += ' eligible';
     }
     parts.push(h('p', { 'data-field': 'summary' }, line + '.'));
     const causes = x.causes || [];
@@ -710,7 +713,7 @@
         const ids = c.agents || [];
         return h('li', { 'data-cause': c.cause },
           h('span', { class: 'cause' }, c.cause), ' — ',
-          c.count + ' agent' + (c.count === 1 ? '' : 's') + ' ' + (CAUSES[c.cause] || ''),
+          c.count + ' agent' + (c.count === 1 ? '' : 's') + (CAUSES[c.cause] ? ' ' + CAUSES[c.cause] : ''),
           ids.length ? ' (' + ids.join(', ') + (c.count > ids.length ? ', …' : '') + ')' : '',
           c.at ? [' until ', h('time', { datetime: c.at }, clock(c.at))] : c.detail ? ': ' + c.detail : '');
       })));
