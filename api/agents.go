@@ -175,5 +175,5 @@ func (s *Server) listAgents(c *gin.Context) {
 	}) {
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"agents": views})
+	writeJSON(c, http.StatusOK, gin.H{"agents": views})
 }

@@ -219,7 +219,7 @@ func (s *Server) stats(c *gin.Context) {
 		}
 		out.Windows[i] = v
 	}
-	c.JSON(http.StatusOK, out)
+	writeJSON(c, http.StatusOK, out)
 }
 
 // ConversationListView is a page of GET /v1/conversations.

@@ -354,7 +354,7 @@ func (s *Server) requestAssignment(c *gin.Context) {
 		return
 	}
 	a := out.Assignment
-	c.JSON(http.StatusOK, AssignmentView{ConversationID: a.ConversationID, AgentID: a.AgentID, State: a.State.String()})
+	writeJSON(c, http.StatusOK, AssignmentView{ConversationID: a.ConversationID, AgentID: a.AgentID, State: a.State.String()})
 }
 
 // GET /v1/queue[?channel=&group=&limit=]: in routing order, each
@@ -382,5 +382,5 @@ func (s *Server) getQueue(c *gin.Context) {
 	}) {
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"items": items})
+	writeJSON(c, http.StatusOK, gin.H{"items": items})
 }

@@ -109,7 +109,7 @@ func (s *Server) events(c *gin.Context) {
 		page.Events[i] = eventView(&evs[i])
 		page.Next = evs[i].ID
 	}
-	c.JSON(http.StatusOK, page)
+	writeJSON(c, http.StatusOK, page)
 }
 
 // readEvents reads up to limit events after an id, writing the error

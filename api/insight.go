@@ -70,7 +70,7 @@ func (s *Server) explain(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, explanationView(&e))
+	writeJSON(c, http.StatusOK, explanationView(&e))
 }
 
 // PreviewView answers POST /v1/policy/preview.
@@ -165,5 +165,5 @@ func (s *Server) previewPolicy(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, previewView(&p))
+	writeJSON(c, http.StatusOK, previewView(&p))
 }

@@ -23,7 +23,7 @@ import (
 func (s *Server) getPolicy(c *gin.Context) {
 	var p routing.Policy
 	if s.read(c, func(m *routing.Machine) { p = m.Policy() }) {
-		c.JSON(http.StatusOK, policyJSON(p))
+		writeJSON(c, http.StatusOK, policyJSON(p))
 	}
 }
 
@@ -41,7 +41,7 @@ func (s *Server) putPolicy(c *gin.Context) {
 	// The write is applied on the leader; a linearizable read sees it.
 	var p routing.Policy
 	if s.readAt(c, Linearizable, func(m *routing.Machine) { p = m.Policy() }) {
-		c.JSON(http.StatusOK, policyJSON(p))
+		writeJSON(c, http.StatusOK, policyJSON(p))
 	}
 }
 
@@ -182,8 +182,8 @@ func (s *Server) invariants(c *gin.Context) {
 			}
 		}
 		s.log.Error("state machine invariants violated", "violations", len(violations), "err", err)
-		c.JSON(http.StatusInternalServerError, gin.H{"ok": false, "violations": violations})
+		writeJSON(c, http.StatusInternalServerError, gin.H{"ok": false, "violations": violations})
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"ok": true, "violations": violations})
+	writeJSON(c, http.StatusOK, gin.H{"ok": true, "violations": violations})
 }

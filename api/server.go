@@ -331,7 +331,7 @@ func newConversationID(scopedKey string) string {
 // --- health ----------------------------------------------------------------
 
 func (s *Server) healthz(c *gin.Context) {
-	c.JSON(http.StatusOK, gin.H{"status": "ok"})
+	writeJSON(c, http.StatusOK, gin.H{"status": "ok"})
 }
 
 // readyz is 200 when this node can serve; 503 not_ready (with
@@ -340,12 +340,12 @@ func (s *Server) healthz(c *gin.Context) {
 func (s *Server) readyz(c *gin.Context) {
 	if err := s.cluster.Ready(); err != nil {
 		if errors.Is(err, cluster.ErrRemoved) {
-			c.JSON(http.StatusServiceUnavailable, errorBody{Error: toAPIError(err).detail()})
+			writeJSON(c, http.StatusServiceUnavailable, errorBody{Error: toAPIError(err).detail()})
 			return
 		}
 		c.Header("Retry-After", "1")
-		c.JSON(http.StatusServiceUnavailable, errorBody{Error: errorDetail{Code: "not_ready", Message: err.Error()}})
+		writeJSON(c, http.StatusServiceUnavailable, errorBody{Error: errorDetail{Code: "not_ready", Message: err.Error()}})
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+	writeJSON(c, http.StatusOK, gin.H{"status": "ready"})
 }
