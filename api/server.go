@@ -19,6 +19,7 @@ import (
 	"github.com/omnirouter/omnirouter/internal/buildinfo"
 	"github.com/omnirouter/omnirouter/internal/deadline"
 	"github.com/omnirouter/omnirouter/routing"
+	"github.com/omnirouter/omnirouter/ui"
 )
 
 // DefaultMaxMessageBytes is the default limit on one message's text.
@@ -189,6 +190,16 @@ func (s *Server) routes() *gin.Engine {
 	r.HEAD("/readyz", s.readyz)
 	r.GET("/metrics", gin.WrapH(s.metricsHandler()))
 	r.GET("/v1/openapi.json", s.openAPI)
+	// The supervisor page: static files, open like /healthz; its data comes
+	// from /v1 with the visitor's token.
+	page := gin.WrapH(http.StripPrefix("/ui", ui.Handler()))
+	r.GET("/ui/*file", page)
+	r.HEAD("/ui/*file", page)
+	r.GET("/ui", func(c *gin.Context) {
+		// Relative, so that a proxy's path prefix is kept.
+		c.Header("Location", "ui/")
+		c.Status(http.StatusMovedPermanently)
+	})
 	if s.internalH != nil {
 		r.Any("/internal/*path", s.guardInternal, gin.WrapH(s.internalH))
 	}
