@@ -169,26 +169,10 @@ func (s *Server) postMessage(c *gin.Context) {
 		s.fail(c, invalid("invalid_author", "author must be \"visitor\" or \"agent\", got %q", req.Author))
 		return
 	}
-	cmd := routing.PostMessage{ConversationID: id, Author: author, Text: req.Text}
-	if author == routing.AuthorAgent {
-		if err := routing.ValidID("agent_id", req.AgentID); err != nil {
-			s.fail(c, err)
-			return
-		}
-		if err := s.actAs(c, req.AgentID); err != nil {
-			s.fail(c, err)
-			return
-		}
-		cmd.AgentID = req.AgentID
-	} else {
-		if req.AgentID != "" {
-			s.fail(c, invalid("invalid_agent_id", "agent_id is only for author \"agent\""))
-			return
-		}
-		if err := s.allow(c, RoleOperator, RoleRouter); err != nil {
-			s.fail(c, err)
-			return
-		}
+	cmd := routing.PostMessage{ConversationID: id, Author: author, Text: req.Text, AgentID: req.AgentID}
+	if err := s.checkActor(c, author == routing.AuthorAgent, req.AgentID, `author "agent"`); err != nil {
+		s.fail(c, err)
+		return
 	}
 	if err := s.checkText(req.Text); err != nil {
 		s.fail(c, err)
@@ -267,26 +251,10 @@ func (s *Server) end(c *gin.Context) {
 		return
 	}
 	id := c.Param("id")
-	cmd := routing.End{ConversationID: id, By: by, Voicemail: req.Voicemail}
-	if by == routing.EndedByAgent {
-		if err := routing.ValidID("agent_id", req.AgentID); err != nil {
-			s.fail(c, err)
-			return
-		}
-		if err := s.actAs(c, req.AgentID); err != nil {
-			s.fail(c, err)
-			return
-		}
-		cmd.AgentID = req.AgentID
-	} else {
-		if req.AgentID != "" {
-			s.fail(c, invalid("invalid_agent_id", "agent_id is only for by \"agent\""))
-			return
-		}
-		if err := s.allow(c, RoleOperator, RoleRouter); err != nil {
-			s.fail(c, err)
-			return
-		}
+	cmd := routing.End{ConversationID: id, By: by, Voicemail: req.Voicemail, AgentID: req.AgentID}
+	if err := s.checkActor(c, by == routing.EndedByAgent, req.AgentID, `by "agent"`); err != nil {
+		s.fail(c, err)
+		return
 	}
 	s.conversationCommand(c, id, cmd)
 }
@@ -398,4 +366,20 @@ func (s *Server) getQueue(c *gin.Context) {
 		return
 	}
 	writeJSON(c, http.StatusOK, gin.H{"items": items})
+}
+
+// checkActor checks who an action taken by an agent or by the end user's
+// side is for: an agent's names its agent_id, which an agent token may only
+// be its own; the end user's side (an operator or a router) names none.
+func (s *Server) checkActor(c *gin.Context, byAgent bool, agentID, agentSide string) error {
+	if !byAgent {
+		if agentID != "" {
+			return invalid("invalid_agent_id", "agent_id is only for %s", agentSide)
+		}
+		return s.allow(c, RoleOperator, RoleRouter)
+	}
+	if err := routing.ValidID("agent_id", agentID); err != nil {
+		return err
+	}
+	return s.actAs(c, agentID)
 }

@@ -462,49 +462,14 @@ func parsePolicy(raw json.RawMessage) (routing.PolicyPatch, error) {
 	if !ok {
 		return patch, invalid("policy must be an object, as PUT /v1/policy takes it")
 	}
-	leaves := map[string]any{}
-	flatten("", obj, leaves)
-	names := make([]string, 0, len(leaves))
-	for name := range leaves {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	if leaves["routing.mode"] == "external" {
-		return patch, invalid("policy: routing.mode external waits for a routing engine to ask for assignments, and a simulation has none")
-	}
-	for _, name := range names {
-		v := leaves[name]
-		if n, ok := v.(json.Number); ok {
-			i, err := n.Int64()
-			if err != nil {
-				return patch, invalid("policy: %s must be an integer, got %s", name, n)
-			}
-			v = i
-		}
-		if err := patch.Set(name, v); err != nil {
-			return patch, invalid("policy: %v", err)
-		}
-	}
-	if err := patch.Validate(); err != nil {
+	patch, err := routing.PolicyPatchFromObject(obj)
+	if err != nil {
 		return patch, invalid("policy: %v", err)
 	}
-	return patch, nil
-}
-
-func flatten(prefix string, obj map[string]any, out map[string]any) {
-	for k, v := range obj {
-		name := k
-		if prefix != "" {
-			name = prefix + "." + k
-		}
-		switch x := v.(type) {
-		case nil:
-		case map[string]any:
-			flatten(name, x, out)
-		default:
-			out[name] = x
-		}
+	if patch.Applied(routing.DefaultPolicy()).Routing.Mode == routing.ModeExternal {
+		return patch, invalid("policy: routing.mode external waits for a routing engine to ask for assignments, and a simulation has none")
 	}
+	return patch, nil
 }
 
 // --- the arrival file ------------------------------------------------------------
