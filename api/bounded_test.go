@@ -13,7 +13,7 @@ import (
 	"github.com/omnirouter/omnirouter/internal/testutil"
 )
 
-func withLongPolls(n int) harnessOpt       { return func(c *Config) { c.MaxLongPolls = n } }
+func withLongPolls(n int) harnessOpt      { return func(c *Config) { c.MaxLongPolls = n } }
 func withAnswerMemory(n int64) harnessOpt { return func(c *Config) { c.AnswerMemory = n } }
 
 type rawPage struct {
