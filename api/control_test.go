@@ -158,3 +158,38 @@ func TestStatsAPI(t *testing.T) {
 		t.Fatalf("first window: %v", w)
 	}
 }
+
+// GET /v1/agents pages with limit and after; without them it is every
+// agent. total counts them all.
+func TestAgentPages(t *testing.T) {
+	h := newHarness(t)
+	for _, id := range []string{"a1", "a2", "a3", "a4", "a5"} {
+		h.agent(id, 1, 0)
+	}
+	all := h.must(200, "GET", "/v1/agents", nil)
+	if len(all["agents"].([]any)) != 5 || all["next"] != "" || all["total"] != 5.0 {
+		t.Fatalf("all agents: %v", all)
+	}
+	var ids []string
+	after := ""
+	for pages := 0; ; pages++ {
+		p := h.must(200, "GET", "/v1/agents?limit=2&after="+after, nil)
+		for _, a := range p["agents"].([]any) {
+			ids = append(ids, a.(map[string]any)["id"].(string))
+		}
+		if p["total"] != 5.0 || pages > 3 {
+			t.Fatalf("page: %v", p)
+		}
+		if after = p["next"].(string); after == "" {
+			break
+		}
+	}
+	if fmt.Sprint(ids) != "[a1 a2 a3 a4 a5]" {
+		t.Fatalf("paged ids %v", ids)
+	}
+	if p := h.must(200, "GET", "/v1/agents?after=a4", nil); len(p["agents"].([]any)) != 1 || p["next"] != "" {
+		t.Fatalf("after a4: %v", p)
+	}
+	h.fails(422, "invalid_limit", "GET", "/v1/agents?limit=0", nil)
+	h.fails(422, "invalid_limit", "GET", "/v1/agents?limit=1001", nil)
+}

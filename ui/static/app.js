@@ -356,7 +356,7 @@
     lastRefresh = Date.now();
     const reads = [
       read('stats', 'v1/stats', renderStats),
-      read('agents', 'v1/agents', renderAgents),
+      read('agents', 'v1/agents?limit=' + MAX_AGENT_ROWS, renderAgents),
       read('queue', 'v1/queue?limit=' + QUEUE_LIMIT, renderQueue),
       read('cluster', 'v1/cluster', renderCluster),
     ];
@@ -610,7 +610,8 @@
     });
     if (!rows.length) rows.push(emptyRow(7, 'No agents yet'));
     fill(tb, rows);
-    more.textContent = list.length > MAX_AGENT_ROWS ? 'Showing ' + MAX_AGENT_ROWS + ' of ' + list.length + ' agents (by id).' : '';
+    const total = data.agents.total || list.length;
+    more.textContent = total > list.length ? 'Showing ' + list.length + ' of ' + total + ' agents (by id).' : '';
   }
 
   function facts(dl, pairs) {
