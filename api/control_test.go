@@ -114,8 +114,11 @@ func TestListsAPI(t *testing.T) {
 
 	q := h.must(200, "GET", "/v1/queue?channel=voice&group=vip&limit=3", nil)
 	items := q["items"].([]any)
-	if len(items) != 3 {
+	if len(items) != 3 || q["waiting"] != 25.0 {
 		t.Fatalf("queue: %v", q)
+	}
+	if all := h.must(200, "GET", "/v1/queue?limit=7", nil); len(all["items"].([]any)) != 7 || all["waiting"] != 250.0 {
+		t.Fatalf("the first 7 of the queue: %d items, waiting %v", len(all["items"].([]any)), all["waiting"])
 	}
 	// Positions are in the voice queue, whatever the group filter: every
 	// fifth conversation is vip, and voice are the odd ones.

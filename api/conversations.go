@@ -350,22 +350,34 @@ func (s *Server) getQueue(c *gin.Context) {
 		return
 	}
 	f.Group = c.Query("group")
-	if f.Limit, err = limitQuery(c, 0); err != nil {
+	if f.Limit, err = limitQuery(c, maxListLimit); err != nil {
 		s.fail(c, err)
 		return
 	}
 	now := s.now().UnixMilli()
-	items := []QueueItem{}
+	out := QueueView{Items: []QueueItem{}}
 	if !s.read(c, func(m *routing.Machine) {
 		for _, e := range m.QueueItems(f) {
 			wait := float64(max(0, now-e.QueuedAt)) / 1000
-			items = append(items, QueueItem{ID: e.ID, Channel: e.Channel.String(), Priority: e.Priority, Group: e.Group,
+			out.Items = append(out.Items, QueueItem{ID: e.ID, Channel: e.Channel.String(), Priority: e.Priority, Group: e.Group,
 				QueuedAt: formatTime(e.QueuedAt), Position: e.Position, WaitSeconds: wait})
+		}
+		for _, g := range m.QueueGroups() {
+			if (!f.HasChannel || g.Channel == f.Channel) && (f.Group == "" || g.Group == f.Group) {
+				out.Waiting += g.Waiting
+			}
 		}
 	}) {
 		return
 	}
-	writeJSON(c, http.StatusOK, gin.H{"items": items})
+	writeJSON(c, http.StatusOK, out)
+}
+
+// QueueView answers GET /v1/queue: the first items in routing order (at
+// most limit, 1000 by default) and how many wait in all under the filter.
+type QueueView struct {
+	Items   []QueueItem `json:"items"`
+	Waiting int         `json:"waiting"`
 }
 
 // checkActor checks who an action taken by an agent or by the end user's
