@@ -116,14 +116,15 @@ func orDash(s string) string {
 }
 
 func cmdQueue(c *cli, _ []string) error {
-	var v struct {
-		Items []api.QueueItem `json:"items"`
-	}
+	var v api.QueueView
 	raw, err := c.get("/v1/queue", &v)
 	if err != nil {
 		return err
 	}
 	return c.show(raw, func(w io.Writer) {
+		if v.Waiting > len(v.Items) {
+			fmt.Fprintf(w, "the first %d of %d waiting\n\n", len(v.Items), v.Waiting)
+		}
 		fmt.Fprintln(w, "POSITION\tCONVERSATION\tCHANNEL\tPRIORITY\tGROUP\tWAITING\tQUEUED AT")
 		for _, q := range v.Items {
 			at := ""
