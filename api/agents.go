@@ -132,7 +132,7 @@ func (s *Server) releaseCapacity(c *gin.Context) {
 // outcome does not carry it.
 func (s *Server) respondAgent(c *gin.Context, id string, out routing.Outcome) {
 	if out.Agent != nil {
-		writeAgentJSON(c, http.StatusOK, out.Agent)
+		s.writeAgentJSON(c, http.StatusOK, out.Agent)
 		return
 	}
 	// The write is applied on the leader: only a linearizable read is sure to
@@ -150,7 +150,7 @@ func (s *Server) writeAgent(c *gin.Context, id string, level ReadLevel) {
 		s.fail(c, errorf(http.StatusNotFound, routing.CodeAgentNotFound, "agent %q not found", id))
 		return
 	}
-	writeAgentJSON(c, http.StatusOK, &a)
+	s.writeAgentJSON(c, http.StatusOK, &a)
 }
 
 // GET /v1/agents/{id}.
@@ -193,7 +193,7 @@ func (s *Server) listAgents(c *gin.Context) {
 	}) {
 		return
 	}
-	writeJSON(c, http.StatusOK, out)
+	s.writeJSON(c, http.StatusOK, out)
 }
 
 // AgentListView answers GET /v1/agents: every agent by id, or with limit a

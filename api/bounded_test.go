@@ -219,3 +219,32 @@ func TestByteBudget(t *testing.T) {
 		t.Fatalf("used %d after release", b.used())
 	}
 }
+
+// A large answer (a long transcript here) takes its bytes from the answer
+// memory while it is written: with the memory taken it is 503 busy with
+// Retry-After at once, small answers go on, and it is served once the
+// memory is free.
+func TestLargeAnswersTakeTheAnswerMemory(t *testing.T) {
+	h := newHarness(t, withAnswerMemory(200<<10))
+	h.agent("a1", 1, 0)
+	h.must(201, "POST", "/v1/conversations", map[string]any{"id": "c1", "channel": "chat"})
+	h.must(200, "POST", "/v1/conversations/c1/accept", map[string]string{"agent_id": "a1"})
+	for range 3 {
+		h.must(200, "POST", "/v1/conversations/c1/messages", map[string]string{"author": "visitor", "text": strings.Repeat("x", 40<<10)})
+	}
+	if !h.api.answers.tryAcquire(150 << 10) {
+		t.Fatal("the answer memory is taken already")
+	}
+	r := h.req("GET", "/v1/conversations/c1", nil)
+	if r.Status != http.StatusServiceUnavailable || r.errCode(t) != "busy" || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("a large answer with the memory taken: %d %s", r.Status, r.Body)
+	}
+	h.must(200, "GET", "/v1/conversations/c1?transcript=none", nil)
+	h.api.answers.release(150 << 10)
+	if r := h.req("GET", "/v1/conversations/c1", nil); r.Status != 200 || len(r.Body) < 120<<10 {
+		t.Fatalf("with the memory free: %d, %d bytes", r.Status, len(r.Body))
+	}
+	if used := h.api.answers.used(); used != 0 {
+		t.Fatalf("%d bytes still taken after the answer", used)
+	}
+}

@@ -185,7 +185,7 @@ func (s *Server) listConversations(c *gin.Context) {
 	for i := range page {
 		out.Conversations[i] = conversationView(&page[i], noTranscript)
 	}
-	writeJSON(c, http.StatusOK, out)
+	s.writeJSON(c, http.StatusOK, out)
 }
 
 // GET /v1/stats: per channel and group, now and over 5m, 30m and 24h.
@@ -219,7 +219,7 @@ func (s *Server) stats(c *gin.Context) {
 		}
 		out.Windows[i] = v
 	}
-	writeJSON(c, http.StatusOK, out)
+	s.writeJSON(c, http.StatusOK, out)
 }
 
 // ConversationListView is a page of GET /v1/conversations.

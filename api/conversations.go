@@ -145,12 +145,12 @@ func (s *Server) writeConversation(c *gin.Context, status int, id string, level 
 		s.fail(c, errorf(http.StatusNotFound, routing.CodeConversationNotFound, "conversation %q not found", id))
 		return
 	}
-	writeConversationJSON(c, status, &conv, span)
+	s.writeConversationJSON(c, status, &conv, span)
 }
 
 func (s *Server) respondConversation(c *gin.Context, status int, id string, out routing.Outcome, span transcriptSpan) {
 	if out.Conversation != nil {
-		writeConversationJSON(c, status, out.Conversation, span)
+		s.writeConversationJSON(c, status, out.Conversation, span)
 		return
 	}
 	s.writeConversation(c, status, id, Linearizable, span)
@@ -337,7 +337,7 @@ func (s *Server) requestAssignment(c *gin.Context) {
 		return
 	}
 	a := out.Assignment
-	writeJSON(c, http.StatusOK, AssignmentView{ConversationID: a.ConversationID, AgentID: a.AgentID, State: a.State.String()})
+	s.writeJSON(c, http.StatusOK, AssignmentView{ConversationID: a.ConversationID, AgentID: a.AgentID, State: a.State.String()})
 }
 
 // GET /v1/queue[?channel=&group=&limit=]: in routing order, each
@@ -370,7 +370,7 @@ func (s *Server) getQueue(c *gin.Context) {
 	}) {
 		return
 	}
-	writeJSON(c, http.StatusOK, out)
+	s.writeJSON(c, http.StatusOK, out)
 }
 
 // QueueView answers GET /v1/queue: the first items in routing order (at

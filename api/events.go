@@ -149,7 +149,7 @@ func (s *Server) writeEventsPage(c *gin.Context, ctx context.Context, evs []rout
 		n := 2 * int64(len(b))
 		if i == 0 {
 			if err := s.answers.acquire(ctx, n); err != nil {
-				s.fail(c, errorf(http.StatusServiceUnavailable, "busy", "this node is sending as many answers as its memory allows; retry"))
+				s.fail(c, errorf(http.StatusServiceUnavailable, "busy", "this node is sending as many answers as its memory allows (--answer-memory); retry"))
 				return
 			}
 		} else if !s.answers.tryAcquire(n) {
@@ -160,7 +160,7 @@ func (s *Server) writeEventsPage(c *gin.Context, ctx context.Context, evs []rout
 		page.Next = evs[i].ID
 		size += len(b) + 1
 	}
-	writeJSON(c, http.StatusOK, page)
+	s.writeJSONIn(c, http.StatusOK, page, false)
 }
 
 // admitLongPoll counts a waiting reader (a long-poll or an event stream)

@@ -70,7 +70,7 @@ func (s *Server) explain(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	writeJSON(c, http.StatusOK, explanationView(&e))
+	s.writeJSON(c, http.StatusOK, explanationView(&e))
 }
 
 // PreviewView answers POST /v1/policy/preview.
@@ -165,5 +165,5 @@ func (s *Server) previewPolicy(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	writeJSON(c, http.StatusOK, previewView(&p))
+	s.writeJSON(c, http.StatusOK, previewView(&p))
 }

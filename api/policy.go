@@ -22,7 +22,7 @@ import (
 func (s *Server) getPolicy(c *gin.Context) {
 	var p routing.Policy
 	if s.read(c, func(m *routing.Machine) { p = m.Policy() }) {
-		writeJSON(c, http.StatusOK, policyJSON(p))
+		s.writeJSON(c, http.StatusOK, policyJSON(p))
 	}
 }
 
@@ -40,7 +40,7 @@ func (s *Server) putPolicy(c *gin.Context) {
 	// The write is applied on the leader; a linearizable read sees it.
 	var p routing.Policy
 	if s.readAt(c, Linearizable, func(m *routing.Machine) { p = m.Policy() }) {
-		writeJSON(c, http.StatusOK, policyJSON(p))
+		s.writeJSON(c, http.StatusOK, policyJSON(p))
 	}
 }
 
@@ -136,8 +136,8 @@ func (s *Server) invariants(c *gin.Context) {
 			}
 		}
 		s.log.Error("state machine invariants violated", "violations", len(violations), "err", err)
-		writeJSON(c, http.StatusInternalServerError, gin.H{"ok": false, "violations": violations})
+		s.writeJSON(c, http.StatusInternalServerError, gin.H{"ok": false, "violations": violations})
 		return
 	}
-	writeJSON(c, http.StatusOK, gin.H{"ok": true, "violations": violations})
+	s.writeJSON(c, http.StatusOK, gin.H{"ok": true, "violations": violations})
 }

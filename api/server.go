@@ -359,7 +359,7 @@ func newConversationID(scopedKey string) string {
 // --- health ----------------------------------------------------------------
 
 func (s *Server) healthz(c *gin.Context) {
-	writeJSON(c, http.StatusOK, gin.H{"status": "ok"})
+	s.writeJSON(c, http.StatusOK, gin.H{"status": "ok"})
 }
 
 // readyz is 200 when this node can serve; 503 not_ready (with
@@ -368,12 +368,12 @@ func (s *Server) healthz(c *gin.Context) {
 func (s *Server) readyz(c *gin.Context) {
 	if err := s.cluster.Ready(); err != nil {
 		if errors.Is(err, cluster.ErrRemoved) {
-			writeJSON(c, http.StatusServiceUnavailable, errorBody{Error: toAPIError(err).detail()})
+			s.writeJSON(c, http.StatusServiceUnavailable, errorBody{Error: toAPIError(err).detail()})
 			return
 		}
 		c.Header("Retry-After", "1")
-		writeJSON(c, http.StatusServiceUnavailable, errorBody{Error: errorDetail{Code: "not_ready", Message: err.Error()}})
+		s.writeJSON(c, http.StatusServiceUnavailable, errorBody{Error: errorDetail{Code: "not_ready", Message: err.Error()}})
 		return
 	}
-	writeJSON(c, http.StatusOK, gin.H{"status": "ready"})
+	s.writeJSON(c, http.StatusOK, gin.H{"status": "ready"})
 }

@@ -28,22 +28,41 @@ func formatTime(ms int64) *string {
 
 const jsonContentType = "application/json; charset=utf-8"
 
+// largeAnswer: an answer above this many bytes (a long transcript, a
+// whole floor of agents) takes its bytes from the answer memory while it
+// is written; when the memory is taken, 503 busy at once rather than
+// holding the answer while it waits.
+const largeAnswer = 64 << 10
+
 // writeJSON answers with json.Marshal(v) and its Content-Length, so that an
 // answer over net/http's 2 KB buffer (a long transcript, say) is not sent
 // chunked.
-func writeJSON(c *gin.Context, status int, v any) {
+func (s *Server) writeJSON(c *gin.Context, status int, v any) {
+	s.writeJSONIn(c, status, v, true)
+}
+
+// writeJSONIn is writeJSON for an answer whose bytes were taken from the
+// answer memory already (budgeted false).
+func (s *Server) writeJSONIn(c *gin.Context, status int, v any, budgeted bool) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		_ = c.Error(err)
 		c.AbortWithStatusJSON(http.StatusInternalServerError, errorBody{Error: toAPIError(err).detail()})
 		return
 	}
+	if n := int64(len(b)); budgeted && n > largeAnswer {
+		if !s.answers.tryAcquire(n) {
+			s.fail(c, errorf(http.StatusServiceUnavailable, "busy", "this node is sending as many large answers as its memory allows (--answer-memory); retry"))
+			return
+		}
+		defer s.answers.release(n)
+	}
 	c.Header("Content-Length", strconv.Itoa(len(b)))
 	c.Data(status, jsonContentType, b)
 }
 
-func writeConversationJSON(c *gin.Context, status int, conv *routing.Conversation, span transcriptSpan) {
-	writeJSON(c, status, conversationView(conv, span))
+func (s *Server) writeConversationJSON(c *gin.Context, status int, conv *routing.Conversation, span transcriptSpan) {
+	s.writeJSON(c, status, conversationView(conv, span))
 }
 
 // transcriptSpan is how much of its transcript a conversation answer
@@ -99,8 +118,8 @@ func transcriptQuery(c *gin.Context, def transcriptSpan) (transcriptSpan, error)
 	return span, nil
 }
 
-func writeAgentJSON(c *gin.Context, status int, a *routing.Agent) {
-	writeJSON(c, status, agentView(a))
+func (s *Server) writeAgentJSON(c *gin.Context, status int, a *routing.Agent) {
+	s.writeJSON(c, status, agentView(a))
 }
 
 // Channels is a per-channel count: a capacity limit or a load.
