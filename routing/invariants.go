@@ -239,6 +239,7 @@ func (m *Machine) CheckInvariants() error {
 	}
 	m.checkKeys(bad)
 	m.checkStats(bad)
+	m.checkWebhooks(bad)
 	var eventBytes int64
 	m.events.q.each(0, func(e *Event) bool {
 		eventBytes += eventSize(e)
