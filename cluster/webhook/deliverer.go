@@ -461,16 +461,21 @@ func newProgress(sub routing.Webhook) *progress {
 }
 
 // follow takes in what the state says: a later cursor (retention skipped
-// ahead, or an earlier leader's commit), and a new version, whose status
-// starts from the state's.
+// ahead, or an earlier leader's commit), and a new version, whose run of
+// failures is the state's (an update that resumes a subscription ends it)
+// while the last success and error are the latest known.
 func (p *progress) follow(sub routing.Webhook) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.cursor = max(p.cursor, sub.Cursor)
 	if sub.Version != p.version {
 		p.version = sub.Version
-		p.status = status{lastSuccessAt: sub.LastSuccessAt, lastErrorAt: sub.LastErrorAt,
-			failingSince: sub.FailingSince, lastError: sub.LastError}
+		p.status.failingSince = sub.FailingSince
+		p.status.lastSuccessAt = max(p.status.lastSuccessAt, sub.LastSuccessAt)
+		if sub.LastErrorAt > p.status.lastErrorAt {
+			p.status.lastError, p.status.lastErrorAt = sub.LastError, sub.LastErrorAt
+		}
+		p.changes++ // the status is committed again, on this version
 	}
 }
 

@@ -105,6 +105,18 @@ func (w *worker) read(buf []routing.Event) (evs []routing.Event, scanned uint64,
 	return buf, scanned, ok && err == nil
 }
 
+// current reports whether the state still holds the worker's subscription
+// as it started, active: a pause, an update or a delete stops delivery
+// before the next attempt, on the leader that applied it.
+func (w *worker) current() bool {
+	ok := false
+	_, _ = w.s.d.node.Read(w.ctx, cluster.Stale, func(m *routing.Machine) {
+		sub, found := m.Webhook(w.sub.ID)
+		ok = found && sub.Seq == w.sub.Seq && sub.Version == w.sub.Version && sub.State() == routing.WebhookActive
+	})
+	return ok
+}
+
 // deliver posts ev until the receiver takes it; false when the worker was
 // canceled first.
 func (w *worker) deliver(ev *routing.Event) bool {
@@ -149,6 +161,10 @@ func (w *worker) attempt(ev *routing.Event) error {
 		if !pause.For(w.ctx, 50*time.Millisecond) {
 			return w.ctx.Err()
 		}
+	}
+	if !w.current() {
+		w.cancel() // paused, changed or deleted: the supervisor takes it from here
+		return context.Canceled
 	}
 	start := time.Now()
 	err = w.post(ev, body)

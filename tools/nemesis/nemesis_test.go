@@ -98,6 +98,11 @@ func TestNemesis(t *testing.T) {
 	if err := w.Setup(ctx); err != nil {
 		t.Fatal(err)
 	}
+	hooks, err := StartWebhookCheck(ctx, c, seed, 5) // webhook.go
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hooks.Close()
 
 	// Load and faults.
 	nem := &Nemesis{C: c, Rng: rand.New(rand.NewPCG(seed, 1)), Hist: hist, Logf: t.Logf}
@@ -228,6 +233,11 @@ func TestNemesis(t *testing.T) {
 			pass("event stream (%d events): one holder at a time, offers only within capacity, loads as reported, no agent over capacity but by reactivation, %d conversations ended exactly once (%d chats)",
 				len(events), ended, chats)
 		}
+	}
+	if bad, summary := hooks.Finish(ctx); len(bad) > 0 {
+		fail("webhooks: %d problems: %s", len(bad), strings.Join(first(bad, 5), "; "))
+	} else {
+		pass("webhooks: %s", summary)
 	}
 	if v := w.Violations(); len(v) > 0 {
 		fail("client-side checks: %s", strings.Join(first(v, 5), "; "))

@@ -397,3 +397,104 @@ func WantedEvents(ctx context.Context, n *Node, after uint64, types []string) ([
 	}
 	return ids, nil
 }
+
+// WebhookCheck follows a webhook subscription through a run: a receiver
+// that fails and slows a share of the deliveries, subscribed to
+// conversation and ticket events, and a watch of the leaders. Finish checks,
+// once the cluster is healed, that no event was skipped.
+type WebhookCheck struct {
+	c      *Cluster
+	rcv    *WebhookReceiver
+	watch  *LeaderWatch
+	stop   context.CancelFunc
+	sub    WebhookStatus
+	types  []string
+	secret string
+}
+
+// WebhookCheckTypes are the event types the check subscribes to.
+var WebhookCheckTypes = []string{"conversation.queued", "conversation.ended", "ticket.created"}
+
+// StartWebhookCheck subscribes a new receiver (failing failPercent of the
+// deliveries, slowing as many) to WebhookCheckTypes.
+func StartWebhookCheck(ctx context.Context, c *Cluster, seed uint64, failPercent int) (*WebhookCheck, error) {
+	const secret = "whsec_nemesis"
+	rcv, err := NewWebhookReceiver(secret, seed, failPercent, failPercent, 500*time.Millisecond)
+	if err != nil {
+		return nil, err
+	}
+	wctx, stop := context.WithCancel(context.Background())
+	w := &WebhookCheck{c: c, rcv: rcv, watch: WatchLeaders(wctx, c, 50*time.Millisecond), stop: stop, types: WebhookCheckTypes, secret: secret}
+	if w.sub, err = Subscribe(ctx, c, "nemesis", rcv.URL(), secret, w.types); err != nil {
+		w.Close()
+		return nil, err
+	}
+	return w, nil
+}
+
+// Close stops the receiver and the watch.
+func (w *WebhookCheck) Close() {
+	w.stop()
+	<-w.watch.done
+	w.rcv.Close()
+}
+
+// Finish waits until every wanted event up to the newest one now has been
+// delivered (the receiver stops failing first, so that the backlog drains)
+// and checks the deliveries (CheckWebhookDeliveries) and the subscription's
+// status (active, nothing skipped). It returns the violations and a
+// summary.
+func (w *WebhookCheck) Finish(ctx context.Context) ([]string, string) {
+	w.rcv.SetFailures(0, 0)
+	evs, err := FetchEvents(ctx, w.c.Nodes[0])
+	if err != nil {
+		return []string{fmt.Sprintf("reading events: %v", err)}, ""
+	}
+	var want []uint64
+	var newest uint64
+	for _, e := range evs {
+		newest = e.ID
+		if e.ID > w.sub.Cursor && slices.Contains(w.types, e.Type) {
+			want = append(want, e.ID)
+		}
+	}
+	var bad []string
+	if err := Poll(ctx, 5*time.Minute, func() error {
+		have := map[uint64]bool{}
+		for _, d := range w.rcv.Deliveries() {
+			if d.OK {
+				have[d.EventID] = true
+			}
+		}
+		for _, id := range want {
+			if !have[id] {
+				return fmt.Errorf("event %d not delivered yet", id)
+			}
+		}
+		return nil
+	}); err != nil {
+		bad = append(bad, fmt.Sprintf("waiting for the deliveries: %v", err))
+	}
+	if err := Poll(ctx, 30*time.Second, func() error {
+		st, err := WebhookState(ctx, w.c, w.sub.ID)
+		if err == nil && (st.Cursor < newest || st.State != "active" || st.Skipped != 0) {
+			err = fmt.Errorf("status %+v, newest event %d", st, newest)
+		}
+		return err
+	}); err != nil {
+		bad = append(bad, fmt.Sprintf("subscription status: %v", err))
+	}
+	w.stop()
+	<-w.watch.done
+	var got []Delivery
+	for _, d := range w.rcv.Deliveries() {
+		if d.EventID <= newest {
+			got = append(got, d)
+		}
+	}
+	leaders, conflicts := w.watch.Leaders()
+	more, rep := CheckWebhookDeliveries(got, want, leaders)
+	bad = append(append(bad, more...), conflicts...)
+	return bad, fmt.Sprintf("%d wanted events delivered (%d requests, %d failed, %d duplicates) in terms %v by %v, nothing skipped, first deliveries in id order, every signature valid, %d requests of a term no leader was seen for",
+		rep.Wanted, rep.Requests, rep.Failed, rep.Duplicates, rep.Terms, rep.Nodes, rep.Unattributed)
+}
