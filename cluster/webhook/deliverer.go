@@ -26,6 +26,7 @@ package webhook
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -63,10 +64,14 @@ type Config struct {
 	// Encode is an event's JSON, the body of its delivery (the API's
 	// event view, the same as GET /v1/events gives).
 	Encode func(*routing.Event) ([]byte, error)
-	// Client sends the deliveries. Default: a client of its own that does
-	// not follow redirects (a 3xx is a failure) and honours the
-	// HTTP(S)_PROXY environment.
+	// Client, when set, sends the deliveries. Default: each subscription
+	// keeps one connection of its own (HTTP/1.1, keep-alive), through the
+	// HTTP(S)_PROXY of the environment when there is one. Redirects are
+	// not followed: a 3xx is a failure.
 	Client *http.Client
+	// TLS configures https connections (nil: the system's roots, TLS 1.2
+	// at least).
+	TLS *tls.Config
 	// Timeout is how long a receiver has to answer 2xx (default 10s).
 	Timeout time.Duration
 	// Backoff spaces retries (default DefaultBackoff: 1 s to 5 min).
@@ -105,6 +110,8 @@ type Deliverer struct {
 	log       *slog.Logger
 	metrics   *metrics
 	userAgent string
+	// customClient: Config.Client was given; every delivery goes through it.
+	customClient bool
 
 	mu      sync.Mutex
 	current *session // the running term's session, nil when not leading
@@ -135,6 +142,7 @@ func New(cfg Config) (*Deliverer, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	custom := cfg.Client != nil
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{
 			Transport: &http.Transport{
@@ -145,9 +153,12 @@ func New(cfg Config) (*Deliverer, error) {
 			},
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
+		if cfg.TLS != nil {
+			cfg.Client.Transport.(*http.Transport).TLSClientConfig = cfg.TLS
+		}
 	}
 	d := &Deliverer{cfg: cfg, node: cfg.Node, log: cfg.Logger.With("component", "webhooks"),
-		userAgent: "omnirouter-webhook/" + buildinfo.Get().Version}
+		userAgent: "omnirouter-webhook/" + buildinfo.Get().Version, customClient: custom}
 	m, err := newMetrics(d, cfg.Registerer)
 	if err != nil {
 		return nil, err
@@ -193,6 +204,26 @@ func (d *Deliverer) Run(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// newSender returns the connection of a worker for rawURL, or nil when its
+// deliveries go through the http.Client (configured, or a proxy).
+func (d *Deliverer) newSender(rawURL string) *sender {
+	if d.customClient {
+		return nil
+	}
+	req, err := http.NewRequest(http.MethodPost, rawURL, nil)
+	if err != nil {
+		return nil
+	}
+	if proxy, err := http.ProxyFromEnvironment(req); err != nil || proxy != nil {
+		return nil
+	}
+	s, err := newSender(rawURL, d.userAgent, d.cfg.Timeout, d.cfg.TLS)
+	if err != nil {
+		return nil
+	}
+	return s
 }
 
 func (d *Deliverer) setCurrent(s *session) {

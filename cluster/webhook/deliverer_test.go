@@ -2,6 +2,8 @@ package webhook_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -517,3 +519,76 @@ func TestNewLeaderResumesFromCommittedCursor(t *testing.T) {
 		t.Fatalf("deliveries from %s (term %d) to %s (term %d): no failover seen", first.node, first.term, last.node, last.term)
 	}
 }
+
+// TestConnections: deliveries over https, to a receiver that closes every
+// connection after its answer (saying so), and to one that hangs up after
+// answering without a word: all delivered, and none counted as a failure
+// (a kept-alive connection the receiver closed is retried on a new one at
+// once).
+func TestConnections(t *testing.T) {
+	rcvTLS := &receiver{secret: "s"}
+	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(rcvTLS.serve))
+	t.Cleanup(tlsSrv.Close)
+	rcvTLS.srv = tlsSrv
+	pool := x509.NewCertPool()
+	pool.AddCert(tlsSrv.Certificate())
+
+	closing := &receiver{secret: "s"}
+	closing.srv = httptest.NewUnstartedServer(http.HandlerFunc(closing.serve))
+	closing.srv.Config.SetKeepAlivesEnabled(false)
+	closing.srv.Start()
+	t.Cleanup(closing.srv.Close)
+
+	// hangup answers 204 without "Connection: close", then closes the
+	// connection: the next request on it finds it closed.
+	hangup := &receiver{secret: "s"}
+	hangup.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hangup.serve(discard{}, r)
+		conn, bw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		_, _ = bw.WriteString("HTTP/1.1 204 No Content\r\n\r\n")
+		_ = bw.Flush()
+		conn.Close()
+	}))
+	t.Cleanup(hangup.srv.Close)
+
+	cfg := webhook.Config{TLS: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, CommitInterval: 50 * time.Millisecond}
+	nodes := startNodes(t, 1, cfg)
+	n := nodes[0].node
+	rcvs := map[string]*receiver{"tls": rcvTLS, "closing": closing, "hangup": hangup}
+	for id, r := range rcvs {
+		subscribe(t, n, id, r.srv.URL+"/in?x=1", "s", routing.EventQueued)
+	}
+	var want []uint64
+	for i := range 20 {
+		want = append(want, createConversations(t, n, fmt.Sprintf("c%d-", i), 1, routing.EventQueued)...)
+	}
+	for id, r := range rcvs {
+		testutil.Until(t, 30*time.Second, id+" got everything", func() error {
+			if got := r.delivered(); len(got) < len(want) {
+				return fmt.Errorf("%d of %d", len(got), len(want))
+			}
+			return nil
+		})
+		r.check(t, want)
+		if len(r.deliveries()) != len(want) {
+			t.Errorf("%s: %d requests for %d events", id, len(r.deliveries()), len(want))
+		}
+		testutil.Until(t, 10*time.Second, id+" committed", func() error {
+			if w, last := state(t, n, id); w.Cursor != last || w.LastError != "" {
+				return fmt.Errorf("cursor %d of %d, last error %q", w.Cursor, last, w.LastError)
+			}
+			return nil
+		})
+	}
+}
+
+// discard is a ResponseWriter that drops the answer.
+type discard struct{}
+
+func (discard) Header() http.Header         { return http.Header{} }
+func (discard) Write(b []byte) (int, error) { return len(b), nil }
+func (discard) WriteHeader(int)             {}

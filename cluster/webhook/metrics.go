@@ -65,16 +65,28 @@ func newMetrics(d *Deliverer, reg prometheus.Registerer) (*metrics, error) {
 	return m, nil
 }
 
-// attempt records one delivery attempt.
-func (m *metrics) attempt(id string, took time.Duration, err error) {
+// attemptMetrics are one subscription's series.
+type attemptMetrics struct {
+	latency              prometheus.Observer
+	deliveries, failures prometheus.Counter
+}
+
+// forWebhook returns a subscription's series.
+func (m *metrics) forWebhook(id string) attemptMetrics {
 	m.mu.Lock()
 	m.ids[id] = true
 	m.mu.Unlock()
-	m.latency.WithLabelValues(id).Observe(took.Seconds())
+	return attemptMetrics{latency: m.latency.WithLabelValues(id), deliveries: m.deliveries.WithLabelValues(id),
+		failures: m.failures.WithLabelValues(id)}
+}
+
+// attempt records one delivery attempt.
+func (a attemptMetrics) attempt(took time.Duration, err error) {
+	a.latency.Observe(took.Seconds())
 	if err == nil {
-		m.deliveries.WithLabelValues(id).Inc()
+		a.deliveries.Inc()
 	} else {
-		m.failures.WithLabelValues(id).Inc()
+		a.failures.Inc()
 	}
 }
 

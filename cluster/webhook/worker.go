@@ -3,7 +3,6 @@ package webhook
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -24,6 +23,10 @@ type worker struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	snd     *sender // nil: through the http.Client
+	headers []header
+	obs     attemptMetrics
 }
 
 // startWorker runs a worker for sub once the previous one for it has
@@ -44,6 +47,13 @@ func (s *session) startWorker(sub routing.Webhook, p *progress) *worker {
 				return
 			}
 		}
+		w.snd = s.d.newSender(sub.URL)
+		w.obs = s.d.metrics.forWebhook(sub.ID)
+		defer func() {
+			if w.snd != nil {
+				w.snd.close()
+			}
+		}()
 		w.run()
 	}()
 	return w
@@ -169,46 +179,46 @@ func (w *worker) attempt(ev *routing.Event) error {
 	start := time.Now()
 	err = w.post(ev, body)
 	if w.ctx.Err() == nil {
-		d.metrics.attempt(w.sub.ID, time.Since(start), err)
+		w.obs.attempt(time.Since(start), err)
 	}
 	return err
 }
 
-// errTimeout: the receiver did not answer in time.
-var errTimeout = errors.New("no answer in time")
-
 // post sends one attempt; nil means a 2xx within the timeout.
 func (w *worker) post(ev *routing.Event, body []byte) error {
 	d := w.s.d
+	ts := time.Now().Unix()
+	h := w.headers[:0]
+	h = append(h, header{HeaderEventID, strconv.FormatUint(ev.ID, 10)}, header{HeaderEventType, ev.Type},
+		header{HeaderTimestamp, strconv.FormatInt(ts, 10)}, header{HeaderSignature, Sign(w.sub.Secret, ts, body)},
+		header{HeaderNode, d.node.ID()}, header{HeaderTerm, strconv.FormatUint(w.s.term, 10)})
+	w.headers = h
+	if w.snd != nil {
+		return w.snd.post(w.ctx, body, h)
+	}
+	// Through the http.Client: a proxy is in the way, or one was configured.
 	ctx, cancel := context.WithTimeout(w.ctx, d.cfg.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.sub.URL, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
-	ts := time.Now().Unix()
-	h := req.Header
-	h.Set("Content-Type", "application/json")
-	h.Set("User-Agent", d.userAgent)
-	h.Set(HeaderEventID, strconv.FormatUint(ev.ID, 10))
-	h.Set(HeaderEventType, ev.Type)
-	h.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
-	h.Set(HeaderSignature, Sign(w.sub.Secret, ts, body))
-	h.Set(HeaderNode, d.node.ID())
-	h.Set(HeaderTerm, strconv.FormatUint(w.s.term, 10))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", d.userAgent)
+	for _, x := range h {
+		req.Header.Set(x.name, x.value)
+	}
 	resp, err := d.cfg.Client.Do(req)
-	if err != nil {
-		if ctx.Err() != nil && w.ctx.Err() == nil {
-			return fmt.Errorf("%w (%v)", errTimeout, d.cfg.Timeout)
-		}
-		return err
+	if err == nil {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
 	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-	if ctx.Err() != nil && w.ctx.Err() == nil {
+	switch {
+	case ctx.Err() != nil && w.ctx.Err() == nil:
 		return fmt.Errorf("%w (%v)", errTimeout, d.cfg.Timeout)
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+	case err != nil:
+		return err
+	case resp.StatusCode < 200 || resp.StatusCode > 299:
 		return fmt.Errorf("HTTP %d", resp.StatusCode)
 	}
 	return nil
