@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/base64"
@@ -9,7 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
+	"net/http/httputil"
 	"net/url"
 	"strconv"
 	"time"
@@ -17,10 +18,9 @@ import (
 
 // sender makes one subscription's requests on one kept-alive connection,
 // in its worker's goroutine: one write and one read per delivery, where an
-// http.Client hands every request to two more goroutines (measured: the
-// client's goroutine hand-offs and their scheduling cost as much as the
-// rest of a delivery). The request is HTTP/1.1, written here; the answer is
-// read with net/http's own parser.
+// http.Client hands every request to two more goroutines and allocates a
+// request, an answer and their header maps. The request is HTTP/1.1; the
+// answer's status and framing headers are all that is read of it.
 type sender struct {
 	url       *url.URL
 	addr      string      // host:port to dial
@@ -111,13 +111,10 @@ func (s *sender) dial(ctx context.Context, deadline time.Time) error {
 	return nil
 }
 
-// header is one extra request header.
-type header struct{ name, value string }
-
-// post sends body with the headers and returns nil for a 2xx within the
-// timeout. A kept-alive connection the receiver had closed is retried
-// once on a new one.
-func (s *sender) post(ctx context.Context, body []byte, headers []header) error {
+// post sends body with the extra header lines (each ending in CRLF) and
+// returns nil for a 2xx within the timeout. A kept-alive connection the
+// receiver had closed is retried once on a new one.
+func (s *sender) post(ctx context.Context, body, headers []byte) error {
 	for attempt := 0; ; attempt++ {
 		reused := s.conn != nil
 		status, err := s.roundTrip(ctx, body, headers)
@@ -140,7 +137,7 @@ func (s *sender) post(ctx context.Context, body []byte, headers []header) error 
 
 // roundTrip writes the request and reads the answer's status; status is 0
 // when no answer was read.
-func (s *sender) roundTrip(ctx context.Context, body []byte, headers []header) (int, error) {
+func (s *sender) roundTrip(ctx context.Context, body, headers []byte) (int, error) {
 	deadline := time.Now().Add(s.timeout)
 	if s.conn == nil {
 		if err := s.dial(ctx, deadline); err != nil {
@@ -162,17 +159,14 @@ func (s *sender) roundTrip(ctx context.Context, body []byte, headers []header) (
 	b = append(b, s.userAgent...)
 	b = append(b, "\r\nContent-Type: application/json\r\nContent-Length: "...)
 	b = strconv.AppendInt(b, int64(len(body)), 10)
+	b = append(b, "\r\n"...)
 	if s.auth != "" {
-		b = append(b, "\r\nAuthorization: "...)
+		b = append(b, "Authorization: "...)
 		b = append(b, s.auth...)
-	}
-	for _, h := range headers {
 		b = append(b, "\r\n"...)
-		b = append(b, h.name...)
-		b = append(b, ": "...)
-		b = append(b, h.value...)
 	}
-	b = append(b, "\r\n\r\n"...)
+	b = append(b, headers...)
+	b = append(b, "\r\n"...)
 	s.buf = b
 	if _, err := s.bw.Write(b); err != nil {
 		return 0, s.timedOut(err)
@@ -183,21 +177,102 @@ func (s *sender) roundTrip(ctx context.Context, body []byte, headers []header) (
 	if err := s.bw.Flush(); err != nil {
 		return 0, s.timedOut(err)
 	}
-	resp, err := http.ReadResponse(s.br, nil)
+	status, keep, err := readAnswer(s.br)
 	if err != nil {
-		return 0, s.timedOut(err)
+		return status, s.timedOut(err)
 	}
-	// Read what little the answer carries, so that the connection can
-	// carry the next request.
-	n, err := io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-	if err != nil || n == 64<<10 || resp.Close {
+	if !keep {
 		s.close()
 	}
-	if err != nil {
-		return resp.StatusCode, s.timedOut(err)
+	return status, nil
+}
+
+// maxAnswerBody is the most of an answer's body read so that its
+// connection carries the next request; beyond, the connection is closed.
+const maxAnswerBody = 64 << 10
+
+var errBadAnswer = errors.New("malformed HTTP answer")
+
+// readAnswer reads one HTTP/1.x answer (after any 1xx) and its body, and
+// returns its status and whether the connection may carry another request.
+// status is 0 when not even a status line came.
+func readAnswer(br *bufio.Reader) (status int, keep bool, err error) {
+	for {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			return 0, false, err
+		}
+		// "HTTP/1.1 204 No Content"
+		if len(line) < 12 || string(line[:7]) != "HTTP/1." || line[8] != ' ' {
+			return 0, false, errBadAnswer
+		}
+		status, err = strconv.Atoi(string(line[9:12]))
+		if err != nil || status < 100 || status > 999 {
+			return 0, false, errBadAnswer
+		}
+		keep = line[7] == '1'
+		length, chunked := int64(-1), false
+		for {
+			h, err := br.ReadSlice('\n')
+			if err != nil {
+				return status, false, err
+			}
+			h = bytes.TrimRight(h, "\r\n")
+			if len(h) == 0 {
+				break
+			}
+			name, value, ok := bytes.Cut(h, []byte{':'})
+			if !ok {
+				return status, false, errBadAnswer
+			}
+			value = bytes.TrimSpace(value)
+			switch {
+			case bytes.EqualFold(name, []byte("Content-Length")):
+				if length, err = strconv.ParseInt(string(value), 10, 64); err != nil || length < 0 {
+					return status, false, errBadAnswer
+				}
+			case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+				chunked = bytes.Contains(bytes.ToLower(value), []byte("chunked"))
+			case bytes.EqualFold(name, []byte("Connection")):
+				if bytes.EqualFold(value, []byte("close")) {
+					keep = false
+				}
+			}
+		}
+		if status < 200 && status != 101 {
+			continue // 100 Continue and the like: the answer follows
+		}
+		switch {
+		case status == 204 || status == 304 || status == 101:
+			return status, keep && status != 101, nil
+		case chunked:
+			n, err := io.Copy(io.Discard, io.LimitReader(httputil.NewChunkedReader(br), maxAnswerBody))
+			if err != nil {
+				return status, false, err
+			}
+			if n == maxAnswerBody {
+				return status, false, nil
+			}
+			for { // trailers, up to the blank line
+				t, err := br.ReadSlice('\n')
+				if err != nil {
+					return status, false, err
+				}
+				if len(bytes.TrimRight(t, "\r\n")) == 0 {
+					return status, keep, nil
+				}
+			}
+		case length > maxAnswerBody:
+			return status, false, nil
+		case length >= 0:
+			if _, err := br.Discard(int(length)); err != nil {
+				return status, false, err
+			}
+			return status, keep, nil
+		default: // the body ends with the connection
+			return status, false, nil
+		}
 	}
-	return resp.StatusCode, nil
 }
 
 // timedOut names a deadline error as the receiver's timeout.

@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"hash"
 	"strconv"
 	"strings"
 )
@@ -34,7 +35,27 @@ const signatureScheme = "v1="
 // the lowercase hex HMAC-SHA256, keyed by secret, of the timestamp (unix
 // seconds, in decimal), a dot, and the body.
 func Sign(secret string, timestamp int64, body []byte) string {
-	return signatureScheme + hex.EncodeToString(mac(secret, strconv.FormatInt(timestamp, 10), body))
+	return string(newSigner(secret).append(nil, timestamp, body))
+}
+
+// signer signs one subscription's deliveries, reusing its HMAC state.
+type signer struct {
+	mac hash.Hash
+	buf []byte
+}
+
+func newSigner(secret string) *signer { return &signer{mac: hmac.New(sha256.New, []byte(secret))} }
+
+// append appends the signature of a delivery to dst.
+func (s *signer) append(dst []byte, timestamp int64, body []byte) []byte {
+	s.mac.Reset()
+	s.buf = strconv.AppendInt(s.buf[:0], timestamp, 10)
+	s.buf = append(s.buf, '.')
+	s.mac.Write(s.buf)
+	s.mac.Write(body)
+	s.buf = s.mac.Sum(s.buf[:0])
+	dst = append(dst, signatureScheme...)
+	return hex.AppendEncode(dst, s.buf)
 }
 
 func mac(secret, timestamp string, body []byte) []byte {

@@ -24,9 +24,11 @@ type worker struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	snd     *sender // nil: through the http.Client
-	headers []header
-	obs     attemptMetrics
+	snd    *sender // nil: through the http.Client
+	signer *signer
+	sig    []byte // the current attempt's signature
+	hdr    []byte // its header lines
+	obs    attemptMetrics
 }
 
 // startWorker runs a worker for sub once the previous one for it has
@@ -48,6 +50,7 @@ func (s *session) startWorker(sub routing.Webhook, p *progress) *worker {
 			}
 		}
 		w.snd = s.d.newSender(sub.URL)
+		w.signer = newSigner(sub.Secret)
 		w.obs = s.d.metrics.forWebhook(sub.ID)
 		defer func() {
 			if w.snd != nil {
@@ -188,12 +191,22 @@ func (w *worker) attempt(ev *routing.Event) error {
 func (w *worker) post(ev *routing.Event, body []byte) error {
 	d := w.s.d
 	ts := time.Now().Unix()
-	h := w.headers[:0]
-	h = append(h, header{HeaderEventID, strconv.FormatUint(ev.ID, 10)}, header{HeaderEventType, ev.Type},
-		header{HeaderTimestamp, strconv.FormatInt(ts, 10)}, header{HeaderSignature, Sign(w.sub.Secret, ts, body)},
-		header{HeaderNode, d.node.ID()}, header{HeaderTerm, strconv.FormatUint(w.s.term, 10)})
-	w.headers = h
+	w.sig = w.signer.append(w.sig[:0], ts, body)
 	if w.snd != nil {
+		h := append(w.hdr[:0], HeaderEventID+": "...)
+		h = strconv.AppendUint(h, ev.ID, 10)
+		h = append(h, "\r\n"+HeaderEventType+": "...)
+		h = append(h, ev.Type...)
+		h = append(h, "\r\n"+HeaderTimestamp+": "...)
+		h = strconv.AppendInt(h, ts, 10)
+		h = append(h, "\r\n"+HeaderSignature+": "...)
+		h = append(h, w.sig...)
+		h = append(h, "\r\n"+HeaderNode+": "...)
+		h = append(h, d.node.ID()...)
+		h = append(h, "\r\n"+HeaderTerm+": "...)
+		h = strconv.AppendUint(h, w.s.term, 10)
+		h = append(h, "\r\n"...)
+		w.hdr = h
 		return w.snd.post(w.ctx, body, h)
 	}
 	// Through the http.Client: a proxy is in the way, or one was configured.
@@ -205,12 +218,15 @@ func (w *worker) post(ev *routing.Event, body []byte) error {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", d.userAgent)
-	for _, x := range h {
-		req.Header.Set(x.name, x.value)
-	}
+	req.Header.Set(HeaderEventID, strconv.FormatUint(ev.ID, 10))
+	req.Header.Set(HeaderEventType, ev.Type)
+	req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
+	req.Header.Set(HeaderSignature, string(w.sig))
+	req.Header.Set(HeaderNode, d.node.ID())
+	req.Header.Set(HeaderTerm, strconv.FormatUint(w.s.term, 10))
 	resp, err := d.cfg.Client.Do(req)
 	if err == nil {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxAnswerBody))
 		resp.Body.Close()
 	}
 	switch {
