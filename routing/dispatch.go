@@ -6,15 +6,10 @@ import (
 	"github.com/omnirouter/omnirouter/capacity"
 )
 
-// eligible reports whether agent a may be given conversation c now: its
-// status lets it receive work on the channel, spare capacity there, focus
-// mode allows it, and what c requires (requirements.go). A conversation
-// whose ticket waits on the end user (pending, on-hold, solved) is not
-// routed until the end user writes again.
+// eligible reports whether agent a may be given conversation c now (see
+// blocker, whose rules Explain reports).
 func (m *Machine) eligible(a *Agent, c *Conversation) bool {
-	return m.receives(a, c.Channel) && ticketOpen(c) &&
-		capacity.Spare(a.Capacity, a.Load, c.Channel) > 0 &&
-		m.focusAllows(a, c.Channel) && c.suits(a)
+	return m.blocker(a, c) == CauseNone
 }
 
 // chooseAgent picks the best eligible agent for c under the strategy,

@@ -125,6 +125,9 @@ type Machine struct {
 	nextTicket  uint64 // number of the next ticket
 
 	cow *cowToken
+	// forked: a fork (fork), applied to while the machine it was forked
+	// from goes on.
+	forked bool
 
 	// Per-apply scratch, empty between applies.
 	collectEvents bool // this apply returns its events: emit keeps copies
@@ -599,6 +602,11 @@ func (m *Machine) writableConv(c *Conversation) *Conversation {
 	}
 	cp := *c
 	cp.cow = m.cow
+	if m.forked {
+		// The original may append to the shared transcript's spare room
+		// at the same time: this side's next append reallocates.
+		cp.Transcript = slices.Clip(cp.Transcript)
+	}
 	m.putConv(&cp)
 	return &cp
 }

@@ -187,19 +187,31 @@ func FetchEvents(ctx context.Context, n *Node) ([]Event, error) {
 
 // Replay replays the event stream and checks, at every event: a
 // conversation is held by at most one agent and only moves between holding
-// states the routing rules allow; an offer is only made to an agent with
-// spare capacity on the channel; no agent is above capacity except by
-// reactivation (a messaging conversation that starts counting again while
-// its agent is full); every agent.capacity_changed reports the load the
-// replay computes; a conversation ends at most once and has no event after
-// it ended; an offer times out only while it is open; an activity timer
+// states the routing rules allow; routing (an offer, or an email's direct
+// assignment) only picks an agent with spare capacity on the channel and,
+// while focus mode is on, no counting real-time work on another real-time
+// channel; no agent is above capacity except by reactivation (a messaging
+// conversation or an email that starts counting again while its agent is
+// full), and never above one call; every agent.capacity_changed reports
+// the load the replay computes; a conversation ends at most once and has
+// no event after it ended; an offer times out only while it is open; a
+// call goes to wrap-up only from a call in progress; an activity timer
 // never fires twice in a row. channels names each conversation's channel,
-// caps each agent's capacity.
+// caps each agent's capacity; focus says which focus mode each
+// policy.changed event set.
 type Replay struct {
 	Convs  map[string]*ReplayConv
 	Agents map[string]*ReplayAgent
+	// Routed counts routings per channel, FocusRouted those made while
+	// focus mode was on, OverCapacity the agent.capacity_changed events
+	// that report a load above capacity (by reactivation), per channel.
+	Routed, FocusRouted, OverCapacity map[string]int
 
 	channels   map[string]string
+	focus      FocusSchedule
+	policies   int  // policy.changed events so far
+	focusOn    bool // focus mode now, when focusKnown
+	focusKnown bool
 	violations []string
 	lastID     uint64
 }
@@ -207,7 +219,7 @@ type Replay struct {
 // ReplayConv is a conversation as the events show it.
 type ReplayConv struct {
 	Channel    string
-	St         string // queued, offered, assigned, unassigned, ended
+	St         string // queued, offered, assigned, unassigned, wrap_up, ended
 	Holder     string
 	Active     bool
 	TicketOpen bool
@@ -227,11 +239,11 @@ type ReplayAgent struct {
 }
 
 // NewReplay starts a replay.
-func NewReplay(channels map[string]string, agents []AgentSpec) *Replay {
-	r := &Replay{Convs: map[string]*ReplayConv{}, Agents: map[string]*ReplayAgent{}, channels: channels}
+func NewReplay(channels map[string]string, agents []AgentSpec, focus FocusSchedule) *Replay {
+	r := &Replay{Convs: map[string]*ReplayConv{}, Agents: map[string]*ReplayAgent{}, channels: channels, focus: focus,
+		focusKnown: true, Routed: map[string]int{}, FocusRouted: map[string]int{}, OverCapacity: map[string]int{}}
 	for _, a := range agents {
-		r.Agents[a.ID] = &ReplayAgent{Cap: map[string]int{"chat": a.Chat, "messaging": a.Messaging},
-			Load: map[string]int{}, Exempt: map[string]int{}}
+		r.Agents[a.ID] = &ReplayAgent{Cap: a.capacity(), Load: map[string]int{}, Exempt: map[string]int{}}
 	}
 	return r
 }
@@ -263,13 +275,31 @@ func (r *Replay) conv(id string) *ReplayConv {
 	return c
 }
 
-// recount mirrors the state machine's counting rule: a held chat counts; a
-// held messaging conversation counts while active with an open ticket.
-// reactivation marks a conversation that starts counting while its agent
-// is full as exempt.
+// realTime reports whether ch is a real-time channel (focus mode's).
+func realTime(ch string) bool { return ch != "email" }
+
+// counts mirrors the state machine's counting rule: a held chat or call
+// (offered, assigned, in wrap-up) counts; a held email while its ticket is
+// new or open; a held messaging conversation while also active.
+func counts(c *ReplayConv) bool {
+	if c.Holder == "" || (c.St != "offered" && c.St != "assigned" && c.St != "wrap_up") {
+		return false
+	}
+	switch c.Channel {
+	case "messaging":
+		return c.Active && c.TicketOpen
+	case "email":
+		return c.TicketOpen
+	}
+	return true
+}
+
+// recount brings c's contribution to its holder's load in line with the
+// counting rule. reactivation marks a conversation that starts counting
+// while its agent is full as exempt (messaging and email only: a chat or a
+// call never counts again without being routed).
 func (r *Replay) recount(e *Event, c *ReplayConv, reactivation bool) {
-	held := c.Holder != "" && (c.St == "offered" || c.St == "assigned")
-	want := held && (c.Channel == "chat" || (c.Active && c.TicketOpen))
+	want := counts(c)
 	if want == c.Counted {
 		return
 	}
@@ -282,10 +312,13 @@ func (r *Replay) recount(e *Event, c *ReplayConv, reactivation bool) {
 		a.Load[c.Channel]++
 		c.Exempt = a.Load[c.Channel] > a.Cap[c.Channel]
 		if c.Exempt {
-			if !reactivation {
+			if !reactivation || c.Channel == "chat" || c.Channel == "voice" {
 				r.bad(e, "agent %s above %s capacity: load %d, capacity %d", c.Holder, c.Channel, a.Load[c.Channel], a.Cap[c.Channel])
 			}
 			a.Exempt[c.Channel]++
+		}
+		if c.Channel == "voice" && a.Load["voice"] > 1 {
+			r.bad(e, "agent %s on %d calls at once", c.Holder, a.Load["voice"])
 		}
 	} else {
 		a.Load[c.Channel]--
@@ -304,12 +337,43 @@ func (r *Replay) release(e *Event, c *ReplayConv, st string) {
 	c.Holder = ""
 }
 
+// route checks a routing decision, c from the queue to agent e.AgentID in
+// state st: spare capacity on the channel, and in focus mode no counting
+// real-time work on another real-time channel.
+func (r *Replay) route(e *Event, c *ReplayConv, st string) {
+	a := r.agent(e.AgentID)
+	if a.Load[c.Channel] >= a.Cap[c.Channel] {
+		r.bad(e, "routed to agent %s with no spare %s capacity (load %d, capacity %d)", e.AgentID, c.Channel, a.Load[c.Channel], a.Cap[c.Channel])
+	}
+	r.Routed[c.Channel]++
+	if r.focusKnown && r.focusOn {
+		r.FocusRouted[c.Channel]++
+		if realTime(c.Channel) {
+			for _, other := range Channels {
+				if other != c.Channel && realTime(other) && a.Load[other] > 0 {
+					r.bad(e, "focus mode on: %s routed to agent %s, who has %d counting on %s", c.Channel, e.AgentID, a.Load[other], other)
+				}
+			}
+		}
+	}
+	c.St, c.Holder = st, e.AgentID
+	r.recount(e, c, false)
+}
+
 // Apply replays one event.
 func (r *Replay) Apply(e *Event) {
 	if r.lastID != 0 && e.ID != r.lastID+1 {
 		r.bad(e, "event ids jump from %d", r.lastID)
 	}
+	if r.lastID == 0 && e.ID != 1 {
+		r.bad(e, "the event log starts at %d: the replay needs it whole", e.ID)
+	}
 	r.lastID = e.ID
+	if e.Type == "policy.changed" {
+		r.focusOn, r.focusKnown = r.focus.At(r.policies)
+		r.policies++
+		return
+	}
 	if strings.HasPrefix(e.Type, "agent.") {
 		if e.Type == "agent.capacity_changed" {
 			a := r.agent(e.AgentID)
@@ -319,10 +383,13 @@ func (r *Replay) Apply(e *Event) {
 			}
 			if decodeBody(e.Data, &d) {
 				a.Cap = d.Capacity
-				for _, ch := range []string{"chat", "messaging"} {
+				for _, ch := range Channels {
 					if d.Load[ch] != a.Load[ch] {
 						r.bad(e, "reported %s load %d, replay has %d", ch, d.Load[ch], a.Load[ch])
 						a.Load[ch] = d.Load[ch]
+					}
+					if d.Load[ch] > d.Capacity[ch] {
+						r.OverCapacity[ch]++
 					}
 				}
 			}
@@ -347,18 +414,24 @@ func (r *Replay) Apply(e *Event) {
 		if c.St != "queued" || c.Holder != "" {
 			r.bad(e, "offered while %s held by %q", c.St, c.Holder)
 		}
-		a := r.agent(e.AgentID)
-		if a.Load[c.Channel] >= a.Cap[c.Channel] {
-			r.bad(e, "routed to agent %s with no spare %s capacity (load %d, capacity %d)", e.AgentID, c.Channel, a.Load[c.Channel], a.Cap[c.Channel])
+		if c.Channel == "email" {
+			r.bad(e, "an email offered (email.auto_accept is on)")
 		}
-		c.St, c.Holder = "offered", e.AgentID
-		r.recount(e, c, false)
+		r.route(e, c, "offered")
 	case "conversation.assigned":
-		if !heldBy("offered") {
+		switch {
+		case c.St == "queued" && c.Holder == "":
+			// Routed without an offer: an email (email.auto_accept).
+			if c.Channel != "email" {
+				r.bad(e, "a %s assigned without an offer (routing.auto_accept is off)", c.Channel)
+			}
+			r.route(e, c, "assigned")
+		case heldBy("offered"):
+			c.St = "assigned"
+			r.recount(e, c, false)
+		default:
 			r.bad(e, "assigned while %s held by %q (no offer to this agent)", c.St, c.Holder)
 		}
-		c.St, c.Holder = "assigned", e.AgentID
-		r.recount(e, c, false)
 	case "conversation.rejected", "conversation.offer_timed_out":
 		if !heldBy("offered") {
 			r.bad(e, "offer returned while %s held by %q", c.St, c.Holder)
@@ -377,6 +450,12 @@ func (r *Replay) Apply(e *Event) {
 			r.bad(e, "requeued from %s while held by %q", e.AgentID, c.Holder)
 		}
 		r.release(e, c, "queued")
+	case "conversation.wrap_up":
+		if c.Channel != "voice" || !heldBy("assigned") {
+			r.bad(e, "wrap-up of a %s while %s held by %q", c.Channel, c.St, c.Holder)
+		}
+		c.St = "wrap_up"
+		r.recount(e, c, false)
 	case "conversation.ended":
 		c.Ended++
 		if c.Ended > 1 {
@@ -451,6 +530,211 @@ func (r *Replay) Finish(reads map[string]*Conversation) {
 	}
 }
 
+// FocusSchedule is which focus mode the run's PUT /v1/policy writes set,
+// in the order they applied, as far as the history tells: the writes
+// acknowledged one after the other (each answered before the next was
+// sent) applied once each in that order; from the first write whose
+// outcome is unknown on, the order is unknown, and the schedule knows the
+// mode only when every later write sets the same one (the workload sees to
+// it).
+type FocusSchedule struct {
+	// Prefix is the mode set by each of the first policy.changed events.
+	Prefix []bool
+	// Tail is the mode set by every later one; nil when unknown.
+	Tail *bool
+	ops  []Op // the policy writes, by call
+}
+
+// focusOf parses a policy op's argument.
+func focusOf(op Op) (on, ok bool) {
+	switch op.Arg {
+	case focusArg(true):
+		return true, true
+	case focusArg(false):
+		return false, true
+	}
+	return false, false
+}
+
+// NewFocusSchedule reads the policy writes (KindPolicy) of a history.
+func NewFocusSchedule(ops []Op) FocusSchedule {
+	var f FocusSchedule
+	for _, op := range ops {
+		if op.Kind == KindPolicy {
+			f.ops = append(f.ops, op)
+		}
+	}
+	sort.SliceStable(f.ops, func(i, j int) bool { return f.ops[i].Call < f.ops[j].Call })
+	i := 0
+	for ; i < len(f.ops); i++ {
+		op := f.ops[i]
+		if op.Status == Ambiguous || (i+1 < len(f.ops) && op.Return >= f.ops[i+1].Call) {
+			break
+		}
+		if op.Status == OK {
+			on, ok := focusOf(op)
+			if !ok {
+				return FocusSchedule{ops: f.ops} // a write of unknown effect: nothing is known
+			}
+			f.Prefix = append(f.Prefix, on)
+		}
+	}
+	var tail *bool
+	for _, op := range f.ops[i:] {
+		if op.Status == Rejected {
+			continue
+		}
+		on, ok := focusOf(op)
+		if !ok || (tail != nil && *tail != on) {
+			return FocusSchedule{Prefix: f.Prefix, ops: f.ops}
+		}
+		tail = &on
+	}
+	f.Tail = tail
+	return f
+}
+
+// At is the focus mode the i-th policy.changed event (from 0) set, and
+// whether it is known.
+func (f FocusSchedule) At(i int) (on, known bool) {
+	if i < len(f.Prefix) {
+		return f.Prefix[i], true
+	}
+	if f.Tail != nil {
+		return *f.Tail, true
+	}
+	return false, false
+}
+
+// On reports whether focus mode was certainly on throughout [t1, t2]
+// (history times): a write turning it on was acknowledged by t1, and every
+// write that may have turned it off by t2 had applied before that one was
+// sent.
+func (f FocusSchedule) On(t1, t2 int64) bool {
+	for _, p := range f.ops {
+		if on, ok := focusOf(p); !ok || !on || p.Status != OK || p.Return > t1 {
+			continue
+		}
+		certain := true
+		for _, q := range f.ops {
+			if on, ok := focusOf(q); ok && on || q.Status == Rejected || q.Call > t2 {
+				continue
+			}
+			if q.Status != OK || q.Return >= p.Call {
+				certain = false
+				break
+			}
+		}
+		if certain {
+			return true
+		}
+	}
+	return false
+}
+
+// AgentReadStats is what CheckAgentReads looked at.
+type AgentReadStats struct {
+	Reads      int // agent reads with an answer
+	InFocus    int // of which made while focus mode was certainly on
+	Checkable  int // reads showing a chat or a call certainly routed in focus mode
+	BothLoaded int // agent reads showing load on two real-time channels (any time)
+}
+
+// CheckAgentReads checks what the agents read about themselves
+// (KindAgentRead ops with their View): no chat load above capacity, no
+// call load above capacity or one (a chat or a call never counts above
+// capacity: no forced assignment in the run; messaging and email may, by
+// reactivation, which the answer cannot tell apart); and focus mode.
+//
+// Focus mode, from reads alone: a conversation an agent holds in read R
+// but did not hold in its previous read R0 was routed to it in between
+// (routing is the only way to hold one in this run) and held ever since.
+// Held chats and calls always count. So if R shows a chat and a call both
+// absent from earlier reads, and focus mode was certainly on from the
+// earlier of those reads through R, the one routed second was routed while
+// the other counted on another real-time channel: a violation. Messaging
+// is left out: a held messaging conversation stops counting when inactive
+// and counts again on an end-user message without being routed, which
+// reads cannot see; the event-stream replay checks it exactly.
+func CheckAgentReads(ops []Op, channels map[string]string, focus FocusSchedule) ([]string, AgentReadStats) {
+	var bad []string
+	var st AgentReadStats
+	type agentReads struct {
+		reads []Op
+		since map[string]int // held conversation → first read of its current holding
+	}
+	by := map[string]*agentReads{}
+	var ids []string
+	for _, op := range ops {
+		if op.Kind != KindAgentRead || op.Status != OK || op.View == nil {
+			continue
+		}
+		ar := by[op.Agent]
+		if ar == nil {
+			ar = &agentReads{since: map[string]int{}}
+			by[op.Agent] = ar
+			ids = append(ids, op.Agent)
+		}
+		ar.reads = append(ar.reads, op)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		ar := by[id]
+		sort.SliceStable(ar.reads, func(i, j int) bool { return ar.reads[i].Call < ar.reads[j].Call })
+		for j, r := range ar.reads {
+			st.Reads++
+			v := r.View
+			if v.Load["chat"] > v.Capacity["chat"] {
+				bad = append(bad, fmt.Sprintf("op %d: agent %s chat load %d above capacity %d", r.ID, id, v.Load["chat"], v.Capacity["chat"]))
+			}
+			if v.Load["voice"] > min(v.Capacity["voice"], 1) {
+				bad = append(bad, fmt.Sprintf("op %d: agent %s on %d calls, voice capacity %d", r.ID, id, v.Load["voice"], v.Capacity["voice"]))
+			}
+			loaded := 0
+			for _, ch := range Channels {
+				if realTime(ch) && v.Load[ch] > 0 {
+					loaded++
+				}
+			}
+			if loaded > 1 {
+				st.BothLoaded++
+			}
+			since := map[string]int{}
+			for _, c := range v.Conversations {
+				if k, ok := ar.since[c]; ok {
+					since[c] = k
+				} else {
+					since[c] = j
+				}
+			}
+			ar.since = since
+			if focus.On(r.Call, r.Return) {
+				st.InFocus++
+			}
+			// The chats and calls held since a read that did not show them:
+			// from when on each was certainly routed.
+			from := map[string]int64{}
+			for _, c := range v.Conversations {
+				ch := channels[c]
+				if k := since[c]; k > 0 && (ch == "chat" || ch == "voice") {
+					// The latest witness gives the shortest span to be sure of.
+					from[ch] = max(from[ch], ar.reads[k-1].Call)
+				}
+			}
+			for _, t := range from {
+				if focus.On(t, r.Return) {
+					st.Checkable++
+					break
+				}
+			}
+			if len(from) == 2 && focus.On(min(from["chat"], from["voice"]), r.Return) {
+				bad = append(bad, fmt.Sprintf("op %d: agent %s holds chat and call %v, both routed while focus mode was on", r.ID, id, v.Conversations))
+			}
+		}
+	}
+	return bad, st
+}
+
 // CheckMessages checks the transcripts against the history: every
 // acknowledged message (and a create's first message) is in its
 // conversation's transcript, in the order the acknowledgements imply; no
@@ -472,6 +756,9 @@ func CheckMessages(ops []Op, reads map[string]*Conversation) []string {
 			if cv == nil {
 				bad = append(bad, fmt.Sprintf("op %d: acknowledged %s of %s, which does not exist", op.ID, op.Kind, op.Conv))
 				continue
+			}
+			if op.Arg == "" {
+				continue // a call: no first message
 			}
 			pos := slices.Index(cv.texts(), op.Arg)
 			if pos < 0 {

@@ -36,6 +36,7 @@ const (
 	KindCreate      = "create"
 	KindRead        = "read"
 	KindAccept      = "accept"
+	KindReject      = "reject"
 	KindLeave       = "leave"
 	KindEndVisitor  = "end_visitor"
 	KindEndAgent    = "end_agent"
@@ -43,10 +44,12 @@ const (
 	KindMsgVisitor  = "msg_visitor"
 	KindMsgAgent    = "msg_agent"
 	KindPresence    = "presence"
+	KindTicket      = "ticket" // PUT .../ticket; Arg is the status
 	KindAssign      = "assign" // POST /v1/assignments; Conv/Agent from its answer
 	KindAgentPut    = "agent_put"
 	KindAgentStatus = "agent_status"
-	KindAgentRead   = "agent_read"
+	KindAgentRead   = "agent_read" // View holds the answer
+	KindPolicy      = "policy"     // PUT /v1/policy; Arg is focus_mode=true|false
 )
 
 // Op is one recorded operation. Times are nanoseconds since the history's
@@ -67,9 +70,12 @@ type Op struct {
 	Code     string `json:"code,omitempty"`
 	State    string `json:"state,omitempty"`  // conversation state in the answer
 	Holder   string `json:"holder,omitempty"` // its agent_id
+	Ticket   string `json:"ticket,omitempty"` // its ticket's status
 	Attempts int    `json:"attempts"`
 	Node     string `json:"node,omitempty"` // X-Omnirouter-Node of the answer
 	Err      string `json:"err,omitempty"`  // last failure when ambiguous
+	// View is an agent read's answer.
+	View *AgentView `json:"view,omitempty"`
 
 	body map[string]any // decoded answer (not saved)
 }
@@ -157,6 +163,9 @@ type Client struct {
 
 	// Deadline bounds one operation, retries included.
 	Deadline time.Duration
+	// Patient clients always wait until Deadline; the others give up
+	// sooner now and then.
+	Patient bool
 }
 
 // NewClient returns client id, choosing among urls with rng.
@@ -194,7 +203,7 @@ func (c *Client) Do(ctx context.Context, op *Op, method, path string, body any) 
 	}
 	op.Call = c.hist.now()
 	limit := c.Deadline
-	if mutation && c.rng.IntN(100) < 25 {
+	if mutation && !c.Patient && c.rng.IntN(100) < 25 {
 		// Some clients are impatient: they give up sooner and leave more
 		// outcomes ambiguous, which the checker must then account for.
 		limit = time.Duration(300+c.rng.IntN(1500)) * time.Millisecond
@@ -218,6 +227,9 @@ func (c *Client) Do(ctx context.Context, op *Op, method, path string, body any) 
 			if s, ok := m["state"].(string); ok {
 				op.State = s
 				op.Holder, _ = m["agent_id"].(string)
+			}
+			if t, ok := m["ticket"].(map[string]any); ok {
+				op.Ticket, _ = t["status"].(string)
 			}
 			c.hist.add(op)
 			return op

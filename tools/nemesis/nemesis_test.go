@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -22,17 +23,21 @@ var (
 	flagOut      = flag.String("nemesis.out", "", "directory to keep the history, seed and visualization in")
 )
 
-// The run's policy: timers short enough to fire many times within the run,
-// and an hour of reassign_delay so that only the moves the model allows
-// happen without a client operation (see model.go).
+// The run's policy: timers short enough to fire many times within the run
+// (offers, rings, waiting calls, wrap-up), and an hour of reassign_delay so
+// that only the moves the model allows happen without a client operation
+// (see model.go). Emails are assigned without an offer, away agents get
+// them too. Focus mode starts off; the workload turns it on and off.
 var runPolicy = map[string]any{
 	"chat": map[string]any{
 		"web":                map[string]string{"idle_after": "5s", "idle_timeout": "5s", "disconnect_timeout": "2s"},
 		"agent_can_end_chat": true,
 	},
 	"messaging": map[string]any{"inactivity_timeout": "3s", "count_inactive_messaging": false},
+	"email":     map[string]any{"auto_accept": true, "route_to_away": true},
+	"voice":     map[string]any{"ring_timeout": "2s", "wrap_up": "3s", "max_queue_wait": "5s"},
 	"routing": map[string]any{"mode": "auto", "strategy": "spare_capacity", "auto_accept": false,
-		"offer_timeout": "3s", "reassign_delay": "1h"},
+		"offer_timeout": "3s", "reassign_delay": "1h", "focus_mode": false},
 }
 
 // serveFlags: continuous raft snapshots (there is no "snapshot now"
@@ -78,23 +83,11 @@ func TestNemesis(t *testing.T) {
 	for _, n := range c.Nodes {
 		urls = append(urls, n.URL())
 	}
-	var agents []AgentSpec
-	var agentIDs []string
-	for i := range 6 {
-		a := AgentSpec{ID: fmt.Sprintf("a%d", i+1), Chat: 1 + rng.IntN(2), Messaging: 1 + rng.IntN(2)}
-		agents, agentIDs = append(agents, a), append(agentIDs, a.ID)
+	agents := AgentMix(8, rng)
+	for _, a := range agents {
+		t.Logf("agent %s", a)
 	}
-	w := &Workload{Hist: hist, URLs: urls, Seed: seed, Agents: agents, Visitors: 5}
-	pc := w.newClient()
-	if err := Poll(ctx, 60*time.Second, func() error {
-		op := pc.Do(ctx, &Op{Kind: "policy"}, "PUT", "/v1/policy", runPolicy)
-		if op.Status != OK {
-			return fmt.Errorf("policy: %s %d %s %s", op.Status, op.HTTP, op.Code, op.Err)
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	w := &Workload{Hist: hist, URLs: urls, Seed: seed, Agents: agents, Visitors: 6, Policy: runPolicy, FocusEvery: 8 * time.Second}
 	if err := w.Setup(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +131,8 @@ func TestNemesis(t *testing.T) {
 	}
 	sort.Strings(ids)
 	// Every armed timer must fire: each chat ends (its idle timer is always
-	// armed), each queued messaging conversation becomes inactive.
+	// armed), each queued messaging conversation becomes inactive, each
+	// call not in progress ends (max_queue_wait, or wrap-up).
 	pending := ids
 	timersErr := Poll(ctx, 90*time.Second, func() error {
 		var still []string
@@ -154,7 +148,8 @@ func TestNemesis(t *testing.T) {
 			if err := jsonUnmarshal(b, &cv); err != nil {
 				return err
 			}
-			if (cv.Channel == "chat" && cv.State != "ended") || (cv.Channel == "messaging" && cv.State == "queued" && cv.Activity != "inactive") {
+			if (cv.Channel == "chat" && cv.State != "ended") || (cv.Channel == "messaging" && cv.State == "queued" && cv.Activity != "inactive") ||
+				(cv.Channel == "voice" && cv.State != "ended" && cv.State != "assigned") {
 				still = append(still, id)
 			}
 		}
@@ -167,7 +162,7 @@ func TestNemesis(t *testing.T) {
 	if timersErr != nil {
 		fail("timers: %v", timersErr)
 	} else {
-		pass("timers: every chat ended, every queued messaging conversation went inactive")
+		pass("timers: every chat ended, every queued messaging conversation went inactive, every call not in progress ended")
 	}
 	applied, err := c.WaitConverged(ctx, 60*time.Second)
 	if err != nil {
@@ -206,11 +201,14 @@ func TestNemesis(t *testing.T) {
 	} else {
 		pass("every acknowledged conversation and message present, in order; no rejected message applied")
 	}
+	focus := NewFocusSchedule(ops)
+	var replay *Replay
 	events, err := FetchEvents(ctx, c.Nodes[0])
 	if err != nil {
 		fail("event stream: %v", err)
 	} else {
-		r := NewReplay(convs, agents)
+		r := NewReplay(convs, agents, focus)
+		replay = r
 		for i := range events {
 			r.Apply(&events[i])
 		}
@@ -230,8 +228,8 @@ func TestNemesis(t *testing.T) {
 		if v := r.Violations(); len(v) > 0 {
 			fail("event stream replay: %d violations: %s", len(v), strings.Join(first(v, 8), "; "))
 		} else {
-			pass("event stream (%d events): one holder at a time, offers only within capacity, loads as reported, no agent over capacity but by reactivation, %d conversations ended exactly once (%d chats)",
-				len(events), ended, chats)
+			pass("event stream (%d events): one holder at a time, routing only within capacity and (%d routings in focus mode) focus mode, loads as reported, no agent over capacity but by reactivation, none on two calls, %d conversations ended exactly once (%d chats)",
+				len(events), sum(r.FocusRouted), ended, chats)
 		}
 	}
 	if bad, summary := hooks.Finish(ctx); len(bad) > 0 {
@@ -242,11 +240,18 @@ func TestNemesis(t *testing.T) {
 	if v := w.Violations(); len(v) > 0 {
 		fail("client-side checks: %s", strings.Join(first(v, 5), "; "))
 	}
+	readBad, readStats := CheckAgentReads(ops, convs, focus)
+	if len(readBad) > 0 {
+		fail("agent reads: %d violations: %s", len(readBad), strings.Join(first(readBad, 5), "; "))
+	} else {
+		pass("agent reads (%d, %d in focus mode, %d showing a chat or call routed in focus mode): no chat or call above capacity, never a chat and a call both routed in focus mode",
+			readStats.Reads, readStats.InFocus, readStats.Checkable)
+	}
 	if len(hist.ServerErrors) > 0 {
 		fail("%d answers with a 5xx other than 502/503/504: %s", len(hist.ServerErrors), strings.Join(first(hist.ServerErrors, 5), "; "))
 	}
 
-	model := Model(agentIDs)
+	model := Model(AgentsOf(agents))
 	pops := Operations(ops)
 	start := time.Now()
 	res, info := porcupine.CheckOperationsVerbose(model, pops, 5*time.Minute)
@@ -296,6 +301,61 @@ func TestNemesis(t *testing.T) {
 		}
 	}
 	fmt.Fprintf(&sb, "rejections by code: %v\n", codes)
+	byChannel := map[string]int{}
+	created := map[string]int{}
+	for _, op := range ops {
+		if op.Channel != "" {
+			byChannel[op.Channel]++
+			if op.Kind == KindCreate && op.Status == OK {
+				created[op.Channel]++
+			}
+		}
+	}
+	fmt.Fprintf(&sb, "operations per channel: %v; conversations created: %v\n", byChannel, created)
+	fmt.Fprintf(&sb, "  acknowledged  %9s %9s %9s %9s\n", "chat", "messaging", "email", "voice")
+	for _, k := range kinds {
+		var row [4]int
+		seen := false
+		for _, op := range ops {
+			if i := slices.Index(Channels, op.Channel); op.Kind == k && op.Status == OK && i >= 0 {
+				row[i]++
+				seen = true
+			}
+		}
+		if seen {
+			fmt.Fprintf(&sb, "  %-13s %9d %9d %9d %9d\n", k, row[0], row[1], row[2], row[3])
+		}
+	}
+	if replay != nil {
+		reasons := map[string]int{}
+		for id, rc := range replay.Convs {
+			if rc.Ended == 1 && (convs[id] == "voice" || convs[id] == "email") {
+				reasons[convs[id]+":"+rc.Reason]++
+			}
+		}
+		fmt.Fprintf(&sb, "routed per channel: %v, in focus mode: %v; loads above capacity reported (reactivation): %v\n",
+			replay.Routed, replay.FocusRouted, replay.OverCapacity)
+		fmt.Fprintf(&sb, "calls and emails ended by reason: %v\n", reasons)
+	}
+	evTypes := map[string]int{}
+	for _, e := range events {
+		if e.Type == "ticket.created" && convs[e.ConversationID] == "voice" {
+			var d struct {
+				Ticket struct {
+					Via string `json:"via"`
+				} `json:"ticket"`
+			}
+			if decodeBody(e.Data, &d) {
+				evTypes["ticket.created/voice via "+d.Ticket.Via]++
+			}
+		}
+		if e.Type == "conversation.wrap_up" || e.Type == "conversation.offer_timed_out" || e.Type == "conversation.rejected" ||
+			e.Type == "conversation.requeued" || e.Type == "policy.changed" {
+			evTypes[e.Type+"/"+convs[e.ConversationID]]++
+		}
+	}
+	fmt.Fprintf(&sb, "events: %v\n", evTypes)
+	fmt.Fprintf(&sb, "focus mode: schedule %v then %v\n", focus.Prefix, fmtTail(focus.Tail))
 	fk := map[string]int{}
 	for _, f := range faults {
 		fk[f.Kind]++
@@ -342,6 +402,21 @@ func TestNemesis(t *testing.T) {
 	if failed {
 		t.Fatal("nemesis run failed; see the report above")
 	}
+}
+
+func sum(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+func fmtTail(b *bool) string {
+	if b == nil {
+		return "unknown"
+	}
+	return fmt.Sprint(*b)
 }
 
 func first(ss []string, n int) []string {
