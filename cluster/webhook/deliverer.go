@@ -31,6 +31,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -110,6 +111,7 @@ type Deliverer struct {
 	log       *slog.Logger
 	metrics   *metrics
 	userAgent string
+	nodeID    string // as the Omnirouter-Node header says it
 	// customClient: Config.Client was given; every delivery goes through it.
 	customClient bool
 
@@ -158,7 +160,8 @@ func New(cfg Config) (*Deliverer, error) {
 		}
 	}
 	d := &Deliverer{cfg: cfg, node: cfg.Node, log: cfg.Logger.With("component", "webhooks"),
-		userAgent: "omnirouter-webhook/" + buildinfo.Get().Version, customClient: custom}
+		userAgent: headerSafe("omnirouter-webhook/" + buildinfo.Get().Version), nodeID: headerSafe(cfg.Node.ID()),
+		customClient: custom}
 	m, err := newMetrics(d, cfg.Registerer)
 	if err != nil {
 		return nil, err
@@ -204,6 +207,17 @@ func (d *Deliverer) Run(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// headerSafe replaces the bytes a header value cannot hold (controls) by
+// underscores: the requests' headers are written by hand.
+func headerSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '_'
+		}
+		return r
+	}, s)
 }
 
 // newSender returns the connection of a worker for rawURL, or nil when its

@@ -202,7 +202,7 @@ func (w *worker) post(ev *routing.Event, body []byte) error {
 		h = append(h, "\r\n"+HeaderSignature+": "...)
 		h = append(h, w.sig...)
 		h = append(h, "\r\n"+HeaderNode+": "...)
-		h = append(h, d.node.ID()...)
+		h = append(h, d.nodeID...)
 		h = append(h, "\r\n"+HeaderTerm+": "...)
 		h = strconv.AppendUint(h, w.s.term, 10)
 		h = append(h, "\r\n"...)
@@ -222,7 +222,7 @@ func (w *worker) post(ev *routing.Event, body []byte) error {
 	req.Header.Set(HeaderEventType, ev.Type)
 	req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
 	req.Header.Set(HeaderSignature, string(w.sig))
-	req.Header.Set(HeaderNode, d.node.ID())
+	req.Header.Set(HeaderNode, d.nodeID)
 	req.Header.Set(HeaderTerm, strconv.FormatUint(w.s.term, 10))
 	resp, err := d.cfg.Client.Do(req)
 	if err == nil {
