@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"net/url"
 
 	"github.com/gin-gonic/gin"
 
@@ -37,7 +38,7 @@ type WebhookView struct {
 }
 
 func webhookView(w *routing.Webhook, newest uint64) WebhookView {
-	v := WebhookView{ID: w.ID, URL: w.URL, Events: nonNil(w.Events), State: w.State().String(),
+	v := WebhookView{ID: w.ID, URL: redactedURL(w.URL), Events: nonNil(w.Events), State: w.State().String(),
 		Cursor: w.Cursor, Lag: newest - min(newest, w.Cursor), Skipped: w.Skipped,
 		LastSuccessAt: formatTime(w.LastSuccessAt), LastErrorAt: formatTime(w.LastErrorAt),
 		FailingSince: formatTime(w.FailingSince), CreatedAt: formatTime(w.CreatedAt)}
@@ -45,6 +46,16 @@ func webhookView(w *routing.Webhook, newest uint64) WebhookView {
 		v.LastError = &w.LastError
 	}
 	return v
+}
+
+// redactedURL hides a password the URL carries (user:password@host), as
+// the secret is hidden.
+func redactedURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	return u.Redacted()
 }
 
 // EventJSON is an event as GET /v1/events gives it: the body of its

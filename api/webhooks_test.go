@@ -79,6 +79,13 @@ func TestWebhooksAPI(t *testing.T) {
 		t.Fatalf("list %v, want 3 by id", all)
 	}
 
+	// A password in the URL is not shown either.
+	if w := h.must(201, "POST", "/v1/webhooks", map[string]any{"id": "basic", "url": "https://hooks:pa55w0rd@crm.example.com/in",
+		"events": []string{"*"}, "secret": "s"}); w["url"] != "https://hooks:xxxxx@crm.example.com/in" {
+		t.Fatalf("url shown as %v", w["url"])
+	}
+	h.must(204, "DELETE", "/v1/webhooks/basic", nil)
+
 	// Lag counts the events after the cursor.
 	h.must(201, "POST", "/v1/conversations", map[string]any{"id": "c1", "channel": "messaging"})
 	if w := h.must(200, "GET", "/v1/webhooks/tickets", nil); w["lag"] != newest()-before || w["lag"] == 0.0 {
