@@ -36,8 +36,6 @@ fi
 bin=${OMNIROUTER_BIN:-$out/omnirouter}
 export OMNIROUTER_BIN=$bin
 go build -o "$out/webhookrecv" ./tools/webhookrecv
-"$out/webhookrecv" --addr "$hook" --secret whsec_bench &
-rpid=$!
 
 lag() {
   curl -s "$api/v1/webhooks/bench?consistency=stale" | sed -n 's/.*"lag":\([0-9]*\).*/\1/p'
@@ -49,6 +47,8 @@ run() {
   scripts/local-cluster.sh >/dev/null
   sampler=
   if [ "$1" = with ]; then
+    "$out/webhookrecv" --addr "$hook" --secret whsec_bench &
+    rpid=$!
     curl -sf -X POST "$api/v1/webhooks" -H 'Content-Type: application/json' \
       -d "{\"id\":\"bench\",\"url\":\"http://$hook/hook\",\"events\":$events,\"secret\":\"whsec_bench\"}" >/dev/null
     (while :; do lag; echo; sleep 0.5; done) >"$out/lag-$2" &
@@ -66,12 +66,18 @@ run() {
     drain=$((($(date +%s%N) - start) / 1000000))
     kill "$sampler" 2>/dev/null || true
     wait "$sampler" 2>/dev/null || true
+    stats=$(curl -s "http://$hook/stats")
+    echo "$stats" >>"$out/receiver"
+    kill "$rpid" 2>/dev/null || true
+    wait "$rpid" 2>/dev/null || true
+    rpid=
   fi
   scripts/local-cluster.sh stop
   o=$(awk '$1 == "create" && $2 ~ /^[0-9]+$/ { print $3, $4, $6 }' "$out/bench")
   [ -n "$o" ] || { echo "no create line in the bench report:" >&2; cat "$out/bench" >&2; exit 1; }
   echo "$1 $2 $o" >>"$out/runs"
   echo "$o" | awk -v m="$1" -v p="$2" -v d="$drain" '{ printf "pair %d  %-7s  %8.0f creates/s  p50 %6.2f  p99 %6.2f ms%s\n", p, m, $1, $2, $3, (d == "" ? "" : "  lag 0 " d " ms after the run") }'
+  [ -z "$drain" ] || echo "        receiver: $stats"
 }
 
 p=0
@@ -87,4 +93,6 @@ ratios=$(awk '{ r[$2, $1] = $3 } END { for (i = 1; (i, "with") in r; i++) printf
 echo "medians: without $wo, with $wi creates/s: $(echo "$wo $wi" | awk '{ printf "%.3f", $2 / $1 }')"
 echo "paired ratios (with/without): $(echo "$ratios" | tr '\n' ' ')median $(echo "$ratios" | median)"
 cat "$out"/lag-* | awk 'NF' | sort -n | awk '{ v[NR] = $1 } END { printf "lag (events behind, every 0.5 s): median %d, p90 %d, max %d over %d samples\n", v[int(NR / 2) + 1], v[int(NR * 0.9)], v[NR], NR }'
-echo "receiver: $(curl -s "http://$hook/stats")"
+awk -F'[{}:,"]+' '{ for (i = 2; i < NF; i += 2) t[$i] += $(i + 1) }
+  END { printf "receiver, all runs: %d requests, %d events delivered, %d duplicates, %d bad signatures, %d out of order\n",
+    t["requests"], t["delivered"], t["duplicates"], t["bad_signatures"], t["out_of_order"] }' "$out/receiver"
