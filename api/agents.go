@@ -9,7 +9,7 @@ import (
 	"github.com/omnirouter/omnirouter/routing"
 )
 
-// releaseRequest is a release's body (a named type for decodeFlat).
+// releaseRequest is a release's body.
 type releaseRequest struct {
 	ConversationID string  `json:"conversation_id"`
 	TicketStatus   *string `json:"ticket_status"`
@@ -165,15 +165,41 @@ func (s *Server) getAgent(c *gin.Context) {
 
 // GET /v1/agents.
 func (s *Server) listAgents(c *gin.Context) {
-	var views []AgentView
+	limit, err := limitQuery(c, 0)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	after := c.Query("after")
+	if after != "" && limit == 0 {
+		limit = defaultListLimit
+	}
+	var out AgentListView
 	if !s.read(c, func(m *routing.Machine) {
-		agents := m.Agents()
-		views = make([]AgentView, len(agents))
+		var agents []routing.Agent
+		var more bool
+		if limit == 0 {
+			agents = m.Agents()
+		} else {
+			agents, more = m.AgentsAfter(after, limit)
+		}
+		out = AgentListView{Agents: make([]AgentView, len(agents)), Total: m.AgentCount()}
 		for i := range agents {
-			views[i] = agentView(&agents[i])
+			out.Agents[i] = agentView(&agents[i])
+		}
+		if more {
+			out.Next = agents[len(agents)-1].ID
 		}
 	}) {
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"agents": views})
+	writeJSON(c, http.StatusOK, out)
+}
+
+// AgentListView answers GET /v1/agents: every agent by id, or with limit a
+// page of them (pass next as after for the next page; "" at the end).
+type AgentListView struct {
+	Agents []AgentView `json:"agents"`
+	Next   string      `json:"next"`
+	Total  int         `json:"total"`
 }

@@ -22,8 +22,8 @@ func TestAuthenticationRequired(t *testing.T) {
 	if r.Header.Get("WWW-Authenticate") == "" {
 		t.Fatal("401 without WWW-Authenticate")
 	}
-	// Operations endpoints are open.
-	for _, p := range []string{"/healthz", "/readyz", "/metrics", "/v1/openapi.json"} {
+	// Operations endpoints and the supervisor page's files are open.
+	for _, p := range []string{"/healthz", "/readyz", "/metrics", "/v1/openapi.json", "/ui/", "/ui/app.js"} {
 		if r := h.req("GET", p, nil); r.Status != 200 {
 			t.Errorf("GET %s without a token: %d", p, r.Status)
 		}
@@ -39,7 +39,8 @@ func TestAuthenticationRequired(t *testing.T) {
 
 // TestEveryRouteAuthenticates sends every registered route, with its path
 // parameters filled in, no token: all but the open operations endpoints (and
-// /internal/, guarded by the cluster secret) must answer 401, so a route
+// /internal/, guarded by the cluster secret, and the page's static files
+// under /ui) must answer 401, so a route
 // registered outside the authenticated group is caught here.
 func TestEveryRouteAuthenticates(t *testing.T) {
 	h := newHarness(t, withAuth(testAuth(t)))
@@ -49,7 +50,7 @@ func TestEveryRouteAuthenticates(t *testing.T) {
 		t.Fatalf("only %d routes listed", len(routes))
 	}
 	for _, r := range routes {
-		if open[r.Path] || strings.HasPrefix(r.Path, "/internal/") {
+		if open[r.Path] || strings.HasPrefix(r.Path, "/internal/") || r.Path == "/ui" || strings.HasPrefix(r.Path, "/ui/") {
 			continue
 		}
 		path := paramPattern.ReplaceAllString(r.Path, "x")
@@ -150,6 +151,8 @@ func TestRoleBoundaries(t *testing.T) {
 		{"GET", "/v1/cluster", nil, true, true, true, true},
 		{"GET", "/v1/conversations", nil, true, true, true, true},
 		{"GET", "/v1/stats", nil, true, true, true, true},
+		{"GET", "/v1/conversations/c1/explain", nil, true, true, true, true},
+		{"POST", "/v1/policy/preview", map[string]any{"routing": map[string]any{"mode": "external"}}, true, true, true, true},
 	}
 	// Non-operators first: a refused request changes nothing, so the
 	// operator's turn still finds the state the rules expect.

@@ -18,6 +18,9 @@ type Cluster interface {
 	// Read runs fn against the state machine at the given level and names the
 	// node whose state fn saw.
 	Read(ctx context.Context, level ReadLevel, fn func(m *routing.Machine)) (servedBy string, err error)
+	// Clone returns a frozen copy of the state at the given level (for a
+	// policy preview, which works on a fork of it outside the lock).
+	Clone(ctx context.Context, level ReadLevel) (m *routing.Machine, servedBy string, err error)
 	// WaitEvents returns nil once the local machine holds an event newer than
 	// after, or ctx's error.
 	WaitEvents(ctx context.Context, after uint64) error

@@ -29,7 +29,7 @@ func (s *Server) clusterAnswer(c *gin.Context) {
 	if st.ID != "" {
 		c.Header("X-Omnirouter-Node", st.ID)
 	}
-	c.JSON(http.StatusOK, clusterView(st))
+	writeJSON(c, http.StatusOK, clusterView(st))
 }
 
 // POST /v1/cluster/join {id, raft_addr, http_addr}: the node joins as a

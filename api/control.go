@@ -7,7 +7,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/omnirouter/omnirouter/capacity"
-	"github.com/omnirouter/omnirouter/internal/jsonstr"
 	"github.com/omnirouter/omnirouter/routing"
 )
 
@@ -182,18 +181,11 @@ func (s *Server) listConversations(c *gin.Context) {
 	if more {
 		next = page[len(page)-1].ID
 	}
-	writeJSON(c, http.StatusOK, func(b []byte) []byte {
-		b = append(b, `{"conversations":[`...)
-		for i := range page {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendConversationJSON(b, &page[i])
-		}
-		b = append(b, `],"next":`...)
-		b = jsonstr.Append(b, next)
-		return append(b, '}')
-	})
+	out := ConversationListView{Conversations: make([]ConversationView, len(page)), Next: next}
+	for i := range page {
+		out.Conversations[i] = conversationView(&page[i], noTranscript)
+	}
+	writeJSON(c, http.StatusOK, out)
 }
 
 // GET /v1/stats: per channel and group, now and over 5m, 30m and 24h.
@@ -227,7 +219,13 @@ func (s *Server) stats(c *gin.Context) {
 		}
 		out.Windows[i] = v
 	}
-	c.JSON(http.StatusOK, out)
+	writeJSON(c, http.StatusOK, out)
+}
+
+// ConversationListView is a page of GET /v1/conversations.
+type ConversationListView struct {
+	Conversations []ConversationView `json:"conversations"`
+	Next          string             `json:"next"`
 }
 
 // StatsView is GET /v1/stats. Waits are counted at the state machine's

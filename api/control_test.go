@@ -17,7 +17,7 @@ func TestTransferAPI(t *testing.T) {
 	h.fails(422, "invalid_transfer", "POST", "/v1/conversations/c1/transfer", map[string]string{"agent_id": holder})
 	h.fails(422, "invalid_id", "POST", "/v1/conversations/c1/transfer", map[string]string{"to_group": "g"})
 	h.fails(404, "agent_not_found", "POST", "/v1/conversations/c1/transfer", map[string]string{"agent_id": holder, "to_agent": "nobody"})
-	c = h.must(200, "POST", "/v1/conversations/c1/transfer", map[string]string{"agent_id": holder, "to_agent": other, "note": "VIP"})
+	c = h.must(200, "POST", "/v1/conversations/c1/transfer?transcript=full", map[string]string{"agent_id": holder, "to_agent": other, "note": "VIP"})
 	if str(c, "state") != "offered" || str(c, "agent_id") != other {
 		t.Fatalf("transferred: %v", c)
 	}
@@ -157,4 +157,39 @@ func TestStatsAPI(t *testing.T) {
 	if w["window"] != "5m" || w["channel"] != "chat" || w["created"] != 2.0 || w["service_level"] != nil {
 		t.Fatalf("first window: %v", w)
 	}
+}
+
+// GET /v1/agents pages with limit and after; without them it is every
+// agent. total counts them all.
+func TestAgentPages(t *testing.T) {
+	h := newHarness(t)
+	for _, id := range []string{"a1", "a2", "a3", "a4", "a5"} {
+		h.agent(id, 1, 0)
+	}
+	all := h.must(200, "GET", "/v1/agents", nil)
+	if len(all["agents"].([]any)) != 5 || all["next"] != "" || all["total"] != 5.0 {
+		t.Fatalf("all agents: %v", all)
+	}
+	var ids []string
+	after := ""
+	for pages := 0; ; pages++ {
+		p := h.must(200, "GET", "/v1/agents?limit=2&after="+after, nil)
+		for _, a := range p["agents"].([]any) {
+			ids = append(ids, a.(map[string]any)["id"].(string))
+		}
+		if p["total"] != 5.0 || pages > 3 {
+			t.Fatalf("page: %v", p)
+		}
+		if after = p["next"].(string); after == "" {
+			break
+		}
+	}
+	if fmt.Sprint(ids) != "[a1 a2 a3 a4 a5]" {
+		t.Fatalf("paged ids %v", ids)
+	}
+	if p := h.must(200, "GET", "/v1/agents?after=a4", nil); len(p["agents"].([]any)) != 1 || p["next"] != "" {
+		t.Fatalf("after a4: %v", p)
+	}
+	h.fails(422, "invalid_limit", "GET", "/v1/agents?limit=0", nil)
+	h.fails(422, "invalid_limit", "GET", "/v1/agents?limit=1001", nil)
 }

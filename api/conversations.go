@@ -9,9 +9,6 @@ import (
 	"github.com/omnirouter/omnirouter/routing"
 )
 
-// The request bodies on the hot path are named types: decodeFlat fills
-// them (flatjson.go) without encoding/json.
-
 type messageRequest struct {
 	Author  string `json:"author"`
 	AgentID string `json:"agent_id"`
@@ -102,9 +99,14 @@ func (s *Server) createConversation(c *gin.Context) {
 		}
 		cmd.Message = *req.Message
 	}
+	span, err := transcriptQuery(c, fullTranscript) // at most the first message
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
 	out, ok := s.proposeKey(c, key, cmd)
 	if ok {
-		s.respondConversation(c, http.StatusCreated, cmd.ID, out)
+		s.respondConversation(c, http.StatusCreated, cmd.ID, out, span)
 	}
 }
 
@@ -125,10 +127,15 @@ func (s *Server) getConversation(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	s.writeConversation(c, http.StatusOK, c.Param("id"), level)
+	span, err := transcriptQuery(c, fullTranscript)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.writeConversation(c, http.StatusOK, c.Param("id"), level, span)
 }
 
-func (s *Server) writeConversation(c *gin.Context, status int, id string, level ReadLevel) {
+func (s *Server) writeConversation(c *gin.Context, status int, id string, level ReadLevel, span transcriptSpan) {
 	var conv routing.Conversation
 	var found bool
 	if !s.readAt(c, level, func(m *routing.Machine) { conv, found = m.Conversation(id) }) {
@@ -138,15 +145,15 @@ func (s *Server) writeConversation(c *gin.Context, status int, id string, level 
 		s.fail(c, errorf(http.StatusNotFound, routing.CodeConversationNotFound, "conversation %q not found", id))
 		return
 	}
-	writeConversationJSON(c, status, &conv)
+	writeConversationJSON(c, status, &conv, span)
 }
 
-func (s *Server) respondConversation(c *gin.Context, status int, id string, out routing.Outcome) {
+func (s *Server) respondConversation(c *gin.Context, status int, id string, out routing.Outcome, span transcriptSpan) {
 	if out.Conversation != nil {
-		writeConversationJSON(c, status, out.Conversation)
+		writeConversationJSON(c, status, out.Conversation, span)
 		return
 	}
-	s.writeConversation(c, status, id, Linearizable)
+	s.writeConversation(c, status, id, Linearizable, span)
 }
 
 // POST /v1/conversations/{id}/messages.
@@ -162,26 +169,10 @@ func (s *Server) postMessage(c *gin.Context) {
 		s.fail(c, invalid("invalid_author", "author must be \"visitor\" or \"agent\", got %q", req.Author))
 		return
 	}
-	cmd := routing.PostMessage{ConversationID: id, Author: author, Text: req.Text}
-	if author == routing.AuthorAgent {
-		if err := routing.ValidID("agent_id", req.AgentID); err != nil {
-			s.fail(c, err)
-			return
-		}
-		if err := s.actAs(c, req.AgentID); err != nil {
-			s.fail(c, err)
-			return
-		}
-		cmd.AgentID = req.AgentID
-	} else {
-		if req.AgentID != "" {
-			s.fail(c, invalid("invalid_agent_id", "agent_id is only for author \"agent\""))
-			return
-		}
-		if err := s.allow(c, RoleOperator, RoleRouter); err != nil {
-			s.fail(c, err)
-			return
-		}
+	cmd := routing.PostMessage{ConversationID: id, Author: author, Text: req.Text, AgentID: req.AgentID}
+	if err := s.checkActor(c, author == routing.AuthorAgent, req.AgentID, `author "agent"`); err != nil {
+		s.fail(c, err)
+		return
 	}
 	if err := s.checkText(req.Text); err != nil {
 		s.fail(c, err)
@@ -260,26 +251,10 @@ func (s *Server) end(c *gin.Context) {
 		return
 	}
 	id := c.Param("id")
-	cmd := routing.End{ConversationID: id, By: by, Voicemail: req.Voicemail}
-	if by == routing.EndedByAgent {
-		if err := routing.ValidID("agent_id", req.AgentID); err != nil {
-			s.fail(c, err)
-			return
-		}
-		if err := s.actAs(c, req.AgentID); err != nil {
-			s.fail(c, err)
-			return
-		}
-		cmd.AgentID = req.AgentID
-	} else {
-		if req.AgentID != "" {
-			s.fail(c, invalid("invalid_agent_id", "agent_id is only for by \"agent\""))
-			return
-		}
-		if err := s.allow(c, RoleOperator, RoleRouter); err != nil {
-			s.fail(c, err)
-			return
-		}
+	cmd := routing.End{ConversationID: id, By: by, Voicemail: req.Voicemail, AgentID: req.AgentID}
+	if err := s.checkActor(c, by == routing.EndedByAgent, req.AgentID, `by "agent"`); err != nil {
+		s.fail(c, err)
+		return
 	}
 	s.conversationCommand(c, id, cmd)
 }
@@ -309,9 +284,14 @@ func (s *Server) conversationCommand(c *gin.Context, id string, cmd routing.Comm
 		s.fail(c, err)
 		return
 	}
+	span, err := transcriptQuery(c, noTranscript)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
 	out, ok := s.propose(c, cmd)
 	if ok {
-		s.respondConversation(c, http.StatusOK, id, out)
+		s.respondConversation(c, http.StatusOK, id, out, span)
 	}
 }
 
@@ -357,7 +337,7 @@ func (s *Server) requestAssignment(c *gin.Context) {
 		return
 	}
 	a := out.Assignment
-	c.JSON(http.StatusOK, AssignmentView{ConversationID: a.ConversationID, AgentID: a.AgentID, State: a.State.String()})
+	writeJSON(c, http.StatusOK, AssignmentView{ConversationID: a.ConversationID, AgentID: a.AgentID, State: a.State.String()})
 }
 
 // GET /v1/queue[?channel=&group=&limit=]: in routing order, each
@@ -385,5 +365,21 @@ func (s *Server) getQueue(c *gin.Context) {
 	}) {
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"items": items})
+	writeJSON(c, http.StatusOK, gin.H{"items": items})
+}
+
+// checkActor checks who an action taken by an agent or by the end user's
+// side is for: an agent's names its agent_id, which an agent token may only
+// be its own; the end user's side (an operator or a router) names none.
+func (s *Server) checkActor(c *gin.Context, byAgent bool, agentID, agentSide string) error {
+	if !byAgent {
+		if agentID != "" {
+			return invalid("invalid_agent_id", "agent_id is only for %s", agentSide)
+		}
+		return s.allow(c, RoleOperator, RoleRouter)
+	}
+	if err := routing.ValidID("agent_id", agentID); err != nil {
+		return err
+	}
+	return s.actAs(c, agentID)
 }

@@ -36,9 +36,6 @@ func decode(c *gin.Context, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		body = []byte("{}")
 	}
-	if t, ok := v.(flatTarget); ok && decodeFlat(body, t) {
-		return nil
-	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

@@ -26,10 +26,24 @@ const (
 	sseHeartbeat = 15 * time.Second
 )
 
-// EventsPage is the long-poll answer: pass next as after to continue.
+// MaxEventsPageBytes bounds a page of events: a page stops before it,
+// with at least one event (one event larger than this is a page alone).
+const MaxEventsPageBytes = 4 << 20
+
+// EventsPage is the long-poll answer: pass next as after to continue;
+// newest is the newest event id when the page was read.
 type EventsPage struct {
 	Events []EventView `json:"events"`
 	Next   uint64      `json:"next"`
+	Newest uint64      `json:"newest"`
+}
+
+// eventsPageJSON is EventsPage with its events encoded one by one, so
+// that a page stops at a size.
+type eventsPageJSON struct {
+	Events []json.RawMessage `json:"events"`
+	Next   uint64            `json:"next"`
+	Newest uint64            `json:"newest"`
 }
 
 type eventsQuery struct {
@@ -82,9 +96,16 @@ func (s *Server) events(c *gin.Context) {
 	}
 	ctx, cancel := s.streamContext(c)
 	defer cancel()
+	if q.wait > 0 {
+		release, ok := s.admitLongPoll(c)
+		if !ok {
+			return
+		}
+		defer release()
+	}
 	extendWriteDeadline(c, q.wait+30*time.Second)
 
-	evs, ok := s.readEvents(c, q.level, q.after, q.limit)
+	evs, newest, ok := s.readEvents(c, q.level, q.after, q.limit)
 	if !ok {
 		return
 	}
@@ -94,7 +115,7 @@ func (s *Server) events(c *gin.Context) {
 		wcancel()
 		switch {
 		case err == nil:
-			if evs, ok = s.readEvents(c, Stale, q.after, q.limit); !ok {
+			if evs, newest, ok = s.readEvents(c, Stale, q.after, q.limit); !ok {
 				return
 			}
 		case c.Request.Context().Err() != nil:
@@ -104,52 +125,106 @@ func (s *Server) events(c *gin.Context) {
 			return
 		}
 	}
-	page := EventsPage{Events: make([]EventView, len(evs)), Next: q.after}
-	for i := range evs {
-		page.Events[i] = eventView(&evs[i])
-		page.Next = evs[i].ID
-	}
-	c.JSON(http.StatusOK, page)
+	s.writeEventsPage(c, ctx, evs, q.after, newest)
 }
 
-// readEvents reads up to limit events after an id, writing the error
-// response when it fails (400 cursor_ahead, 410 events_expired).
-func (s *Server) readEvents(c *gin.Context, level ReadLevel, after uint64, limit int) ([]routing.Event, bool) {
-	var evs []routing.Event
-	var rerr error
-	if !s.readAt(c, level, func(m *routing.Machine) { evs, rerr = eventsAfter(m, after, limit) }) {
+// writeEventsPage encodes events one by one until the page would reach
+// MaxEventsPageBytes (keeping at least one), taking each one's bytes from
+// the answer budget (waiting for the first, stopping the page early when
+// the budget has no room for more), and gives them back once the page is
+// written. The page and its copy in the answer are counted.
+func (s *Server) writeEventsPage(c *gin.Context, ctx context.Context, evs []routing.Event, after, newest uint64) {
+	page := eventsPageJSON{Events: make([]json.RawMessage, 0, len(evs)), Next: after, Newest: newest}
+	size, held := 64, int64(0)
+	defer func() { s.answers.release(held) }()
+	for i := range evs {
+		b, err := json.Marshal(eventView(&evs[i]))
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		if i > 0 && size+len(b)+1 > MaxEventsPageBytes {
+			break
+		}
+		n := 2 * int64(len(b))
+		if i == 0 {
+			if err := s.answers.acquire(ctx, n); err != nil {
+				s.fail(c, errorf(http.StatusServiceUnavailable, "busy", "this node is sending as many answers as its memory allows; retry"))
+				return
+			}
+		} else if !s.answers.tryAcquire(n) {
+			break
+		}
+		held += n
+		page.Events = append(page.Events, b)
+		page.Next = evs[i].ID
+		size += len(b) + 1
+	}
+	writeJSON(c, http.StatusOK, page)
+}
+
+// admitLongPoll counts a waiting reader (a long-poll or an event stream)
+// against --max-long-polls, answering 429 too_many_long_polls beyond it.
+func (s *Server) admitLongPoll(c *gin.Context) (release func(), ok bool) {
+	if s.longPolls.Add(1) > int64(s.maxLongPolls) {
+		s.longPolls.Add(-1)
+		c.Header("Retry-After", "1")
+		s.fail(c, errorf(http.StatusTooManyRequests, "too_many_long_polls",
+			"this node serves %d waiting event readers already; retry, or read without wait", s.maxLongPolls))
 		return nil, false
+	}
+	return func() { s.longPolls.Add(-1) }, true
+}
+
+// readEvents reads up to limit events after an id, stopping once their
+// size (routing.EventSize) passes MaxEventsPageBytes, and the newest event
+// id, writing the error response when it fails (400 cursor_ahead, 410
+// events_expired).
+func (s *Server) readEvents(c *gin.Context, level ReadLevel, after uint64, limit int) ([]routing.Event, uint64, bool) {
+	var evs []routing.Event
+	var newest uint64
+	var rerr error
+	if !s.readAt(c, level, func(m *routing.Machine) { evs, newest, rerr = eventsAfter(m, after, limit) }) {
+		return nil, 0, false
 	}
 	if rerr != nil {
 		s.fail(c, rerr)
-		return nil, false
+		return nil, 0, false
 	}
-	return evs, true
+	return evs, newest, true
 }
 
-// eventsAfter returns up to limit events with an id above after. A cursor
-// beyond the newest event is an error (cursor_ahead): a client that kept
-// it would silently skip every event up to it. Asking after the newest id
-// is not: that is how a reader waits for the next event. When the events
-// after the cursor are no longer all retained the error (events_expired)
-// names the oldest retained id and says how to resynchronise.
-func eventsAfter(m *routing.Machine, after uint64, limit int) ([]routing.Event, error) {
+// eventsAfter returns up to limit events with an id above after (fewer
+// when their size passes MaxEventsPageBytes; at least one), and the newest
+// id. A cursor beyond the newest event is an error (cursor_ahead): a client
+// that kept it would silently skip every event up to it. Asking after the
+// newest id is not: that is how a reader waits for the next event. When
+// the events after the cursor are no longer all retained the error
+// (events_expired) names the oldest retained id and says how to
+// resynchronise.
+func eventsAfter(m *routing.Machine, after uint64, limit int) ([]routing.Event, uint64, error) {
 	newest := m.LastEventID()
 	if after > newest {
 		e := errorf(http.StatusBadRequest, "cursor_ahead",
 			"event id %d is beyond the newest event, %d: a cursor holds an event id this API returned; read the current state, then resume with after=%d (newest_id)", after, newest, newest)
 		e.NewestID = &newest
-		return nil, e
+		return nil, newest, e
 	}
-	evs, err := m.Events(after, limit)
+	var evs []routing.Event
+	var size int64
+	err := m.EachEvent(after, func(e *routing.Event) bool {
+		evs = append(evs, *e)
+		size += routing.EventSize(e)
+		return len(evs) < limit && size < MaxEventsPageBytes
+	})
 	if errors.Is(err, routing.ErrEventsExpired) {
 		oldest := m.FirstRetainedEventID()
 		e := errorf(http.StatusGone, "events_expired",
 			"the events after id %d are no longer retained (the oldest kept is %d): read the current state (agents, the queue, the conversations you follow), then resume with after=%d (newest_id)", after, oldest, newest)
 		e.OldestID, e.NewestID = &oldest, &newest
-		return nil, e
+		return nil, newest, e
 	}
-	return evs, err
+	return evs, newest, err
 }
 
 // streamContext is the request's context, also canceled when the server
@@ -165,9 +240,14 @@ func (s *Server) streamContext(c *gin.Context) (context.Context, context.CancelF
 func (s *Server) streamEvents(c *gin.Context, q eventsQuery) {
 	ctx, cancel := s.streamContext(c)
 	defer cancel()
+	release, ok := s.admitLongPoll(c)
+	if !ok {
+		return
+	}
+	defer release()
 	// The first read decides the status: a cursor ahead is still a 400, an
 	// expired one a 410.
-	evs, ok := s.readEvents(c, q.level, q.after, q.limit)
+	evs, _, ok := s.readEvents(c, q.level, q.after, q.limit)
 	if !ok {
 		return
 	}
@@ -186,7 +266,13 @@ func (s *Server) streamEvents(c *gin.Context, q eventsQuery) {
 				s.log.Error("encoding event", "id", evs[i].ID, "err", err)
 				return
 			}
-			if _, err := fmt.Fprintf(c.Writer, "id: %d\nevent: %s\ndata: %s\n\n", evs[i].ID, evs[i].Type, data); err != nil {
+			n := int64(len(data))
+			if err := s.answers.acquire(ctx, n); err != nil {
+				return
+			}
+			_, err = fmt.Fprintf(c.Writer, "id: %d\nevent: %s\ndata: %s\n\n", evs[i].ID, evs[i].Type, data)
+			s.answers.release(n)
+			if err != nil {
 				return
 			}
 			after = evs[i].ID
@@ -214,7 +300,7 @@ func (s *Server) streamEvents(c *gin.Context, q eventsQuery) {
 		}
 		var rerr error
 		var lerr error
-		_, lerr = s.cluster.Read(ctx, Stale, func(m *routing.Machine) { evs, rerr = eventsAfter(m, after, q.limit) })
+		_, lerr = s.cluster.Read(ctx, Stale, func(m *routing.Machine) { evs, _, rerr = eventsAfter(m, after, q.limit) })
 		if lerr == nil {
 			lerr = rerr
 		}

@@ -83,6 +83,15 @@ func (f *fakeCluster) Read(ctx context.Context, level ReadLevel, fn func(m *rout
 	return f.id, nil
 }
 
+func (f *fakeCluster) Clone(ctx context.Context, level ReadLevel) (*routing.Machine, string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.readErr != nil {
+		return nil, "", f.readErr
+	}
+	return f.m.Clone(), f.id, nil
+}
+
 func (f *fakeCluster) WaitEvents(ctx context.Context, after uint64) error {
 	for {
 		f.mu.Lock()

@@ -84,7 +84,12 @@ func TestChatLifecycle(t *testing.T) {
 	}
 	h.fakeAdvance(time.Second)
 	c = h.must(200, "POST", "/v1/conversations/c1/messages", map[string]string{"author": "agent", "agent_id": "a1", "text": "salut"})
-	if n := len(c["transcript"].([]any)); n != 2 {
+	// An answer to a write leaves the transcript out, unless asked.
+	if c["transcript"] != nil || c["transcript_length"] != 2.0 {
+		t.Fatalf("transcript: %v", c)
+	}
+	c = h.must(200, "POST", "/v1/conversations/c1/messages?transcript=full", map[string]string{"author": "agent", "agent_id": "a1", "text": "ça va ?"})
+	if n := len(c["transcript"].([]any)); n != 3 || c["transcript_length"] != 3.0 {
 		t.Fatalf("transcript: %v", c)
 	}
 	c = h.must(200, "POST", "/v1/conversations/c1/leave", map[string]string{"agent_id": "a1"})
@@ -119,7 +124,7 @@ func TestChatLifecycle(t *testing.T) {
 	if ended == nil || str(ended, "conversation_id") != "c1" {
 		t.Fatalf("no conversation.ended event: %v", page)
 	}
-	if tr := ended["data"].(map[string]any)["transcript"].([]any); len(tr) < 3 || tr[2].(map[string]any)["text"] != "still there?" {
+	if tr := ended["data"].(map[string]any)["transcript"].([]any); len(tr) < 4 || tr[3].(map[string]any)["text"] != "still there?" {
 		t.Fatalf("ended transcript: %v", ended)
 	}
 

@@ -84,8 +84,16 @@ func newMetrics(s *Server) *metrics {
 		ConstLabels: prometheus.Labels{"version": bi.Version, "commit": bi.CommitLabel(), "goversion": bi.GoVersion},
 	})
 	buildInfo.Set(1)
+	readers := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: ns, Name: "event_readers_waiting",
+		Help: "Event readers waiting on this node (long-polls with wait, event streams), at most --max-long-polls.",
+	}, func() float64 { return float64(s.longPolls.Load()) })
+	answerBytes := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: ns, Name: "answer_bytes_in_flight",
+		Help: "Bytes of event pages and streamed events being built or sent, at most --answer-memory.",
+	}, func() float64 { return float64(s.answers.used()) })
 	s.registry.MustRegister(m.httpDuration, m.applyDuration, m.offers, m.assignments, m.ended,
-		m.tickets, m.events, buildInfo, &stateCollector{s: s})
+		m.tickets, m.events, buildInfo, readers, answerBytes, &stateCollector{s: s})
 	// The process and Go collectors are registered once per registry.
 	_ = s.registry.Register(collectors.NewGoCollector())
 	_ = s.registry.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

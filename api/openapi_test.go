@@ -31,6 +31,9 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 		if strings.HasPrefix(r.Path, "/internal/") {
 			continue // node-to-node, not part of the public API
 		}
+		if r.Path == "/ui" || strings.HasPrefix(r.Path, "/ui/") {
+			continue // the supervisor page's files, not part of the API
+		}
 		path := param.ReplaceAllString(r.Path, "{$1}")
 		key := strings.ToLower(r.Method) + " " + path
 		registered[key] = true
@@ -150,7 +153,7 @@ func TestOpenAPIPolicyMatchesTheTable(t *testing.T) {
 
 // TestOpenAPIEnumsMatch: the enums the document lists are the state
 // machine's: channels, conversation states, ticket statuses and origins,
-// event types.
+// event types, the causes of a wait.
 func TestOpenAPIEnumsMatch(t *testing.T) {
 	var doc map[string]any
 	if err := json.Unmarshal(OpenAPI(), &doc); err != nil {
@@ -188,6 +191,10 @@ func TestOpenAPIEnumsMatch(t *testing.T) {
 		{append(schemas, "Ticket", "properties", "status"), ticketStatuses},
 		{append(schemas, "Ticket", "properties", "via"), []string{routing.ViaMessaging, routing.ViaEmail, routing.ViaMissedChat, routing.ViaMissedCall, routing.ViaVoicemail, routing.ViaAPI}},
 		{append(schemas, "Event", "properties", "type"), routing.EventTypes()},
+		{append(schemas, "Explanation", "properties", "state"), states},
+		{append(schemas, "Explanation", "properties", "channel"), channels},
+		{append(schemas, "Cause", "properties", "cause"), routing.CauseNames()},
+		{append(schemas, "PreviewHolding", "properties", "state"), states},
 	} {
 		if got := enum(c.path...); !slices.Equal(got, c.want) {
 			t.Errorf("%s: enum %v, want %v", strings.Join(c.path[2:], "."), got, c.want)

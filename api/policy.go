@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -23,7 +22,7 @@ import (
 func (s *Server) getPolicy(c *gin.Context) {
 	var p routing.Policy
 	if s.read(c, func(m *routing.Machine) { p = m.Policy() }) {
-		c.JSON(http.StatusOK, policyJSON(p))
+		writeJSON(c, http.StatusOK, policyJSON(p))
 	}
 }
 
@@ -41,7 +40,7 @@ func (s *Server) putPolicy(c *gin.Context) {
 	// The write is applied on the leader; a linearizable read sees it.
 	var p routing.Policy
 	if s.readAt(c, Linearizable, func(m *routing.Machine) { p = m.Policy() }) {
-		c.JSON(http.StatusOK, policyJSON(p))
+		writeJSON(c, http.StatusOK, policyJSON(p))
 	}
 }
 
@@ -119,52 +118,7 @@ func decodePolicyPatch(c *gin.Context) (routing.PolicyPatch, error) {
 	if !ok {
 		return patch, errorf(http.StatusBadRequest, "malformed_json", "request body must be a JSON object")
 	}
-	leaves := map[string]any{}
-	flattenPolicy("", obj, leaves)
-	known := routing.PolicyFieldNames()
-	names := make([]string, 0, len(leaves))
-	for name := range leaves {
-		names = append(names, name)
-	}
-	slices.Sort(names) // the first error reported does not depend on map order
-	for _, name := range names {
-		v := leaves[name]
-		if !slices.Contains(known, name) {
-			return patch, invalid("unknown_field", "unknown policy field %q", name)
-		}
-		if n, isNumber := v.(json.Number); isNumber {
-			i, err := n.Int64()
-			if err != nil {
-				return patch, invalid("invalid_type", "policy field %q must be an integer, got %s", name, n)
-			}
-			v = i
-		}
-		if err := patch.Set(name, v); err != nil {
-			return patch, err
-		}
-	}
-	if err := patch.Validate(); err != nil {
-		return patch, err
-	}
-	return patch, nil
-}
-
-// flattenPolicy collects the leaves of obj under their dotted names. A
-// nested object is a group; null anywhere sets nothing.
-func flattenPolicy(prefix string, obj map[string]any, out map[string]any) {
-	for k, v := range obj {
-		name := k
-		if prefix != "" {
-			name = prefix + "." + k
-		}
-		switch x := v.(type) {
-		case nil:
-		case map[string]any:
-			flattenPolicy(name, x, out)
-		default:
-			out[name] = x
-		}
-	}
+	return routing.PolicyPatchFromObject(obj)
 }
 
 // GET /v1/debug/invariants checks the state machine's internal consistency
@@ -182,8 +136,8 @@ func (s *Server) invariants(c *gin.Context) {
 			}
 		}
 		s.log.Error("state machine invariants violated", "violations", len(violations), "err", err)
-		c.JSON(http.StatusInternalServerError, gin.H{"ok": false, "violations": violations})
+		writeJSON(c, http.StatusInternalServerError, gin.H{"ok": false, "violations": violations})
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"ok": true, "violations": violations})
+	writeJSON(c, http.StatusOK, gin.H{"ok": true, "violations": violations})
 }

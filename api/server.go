@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -18,6 +19,7 @@ import (
 	"github.com/omnirouter/omnirouter/internal/buildinfo"
 	"github.com/omnirouter/omnirouter/internal/deadline"
 	"github.com/omnirouter/omnirouter/routing"
+	"github.com/omnirouter/omnirouter/ui"
 )
 
 // DefaultMaxMessageBytes is the default limit on one message's text.
@@ -59,7 +61,21 @@ type Config struct {
 	// LoopbackHostsOnly serves only requests whose Host is a loopback name
 	// (a node without an auth file, not started --insecure).
 	LoopbackHostsOnly bool
+	// MaxLongPolls bounds the event readers waiting at once (long-polls
+	// with wait, event streams); beyond it 429 too_many_long_polls. 0
+	// means DefaultMaxLongPolls.
+	MaxLongPolls int
+	// AnswerMemory bounds the bytes of event pages and streamed events
+	// being built or sent at once; 0 means DefaultAnswerMemory.
+	AnswerMemory int64
 }
+
+// DefaultMaxLongPolls and DefaultAnswerMemory are the defaults of
+// Config.MaxLongPolls and Config.AnswerMemory.
+const (
+	DefaultMaxLongPolls       = 2048
+	DefaultAnswerMemory int64 = 256 << 20
+)
 
 // Server is the HTTP API.
 type Server struct {
@@ -77,6 +93,13 @@ type Server struct {
 	deadlines      *deadline.Shared
 	// loopbackHostsOnly: see Config.LoopbackHostsOnly and guard.
 	loopbackHostsOnly bool
+	// previews admits one policy preview at a time (previewPolicy).
+	previews chan struct{}
+	// longPolls counts the waiting event readers, at most maxLongPolls.
+	longPolls    atomic.Int64
+	maxLongPolls int
+	// answers bounds the memory of event answers in flight.
+	answers *byteBudget
 
 	// openAPI is the OpenAPI document as served: info.version is this
 	// build's version.
@@ -102,7 +125,16 @@ func New(cfg Config) *Server {
 
 		loopbackHostsOnly: cfg.LoopbackHostsOnly,
 		deadlines:         deadline.New(proposeTimeout, deadlineGrain),
+		previews:          make(chan struct{}, 1),
+		maxLongPolls:      cfg.MaxLongPolls,
 	}
+	if s.maxLongPolls <= 0 {
+		s.maxLongPolls = DefaultMaxLongPolls
+	}
+	if cfg.AnswerMemory <= 0 {
+		cfg.AnswerMemory = DefaultAnswerMemory
+	}
+	s.answers = newByteBudget(cfg.AnswerMemory)
 	s.closing, s.closeStreams = context.WithCancel(context.Background())
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -158,6 +190,16 @@ func (s *Server) routes() *gin.Engine {
 	r.HEAD("/readyz", s.readyz)
 	r.GET("/metrics", gin.WrapH(s.metricsHandler()))
 	r.GET("/v1/openapi.json", s.openAPI)
+	// The supervisor page: static files, open like /healthz; its data comes
+	// from /v1 with the visitor's token.
+	page := gin.WrapH(http.StripPrefix("/ui", ui.Handler()))
+	r.GET("/ui/*file", page)
+	r.HEAD("/ui/*file", page)
+	r.GET("/ui", func(c *gin.Context) {
+		// Relative, so that a proxy's path prefix is kept.
+		c.Header("Location", "ui/")
+		c.Status(http.StatusMovedPermanently)
+	})
 	if s.internalH != nil {
 		r.Any("/internal/*path", s.guardInternal, gin.WrapH(s.internalH))
 	}
@@ -176,6 +218,7 @@ func (s *Server) routes() *gin.Engine {
 	v1.POST("/conversations", s.requireRoles(RoleOperator, RoleRouter), s.createConversation)
 	v1.GET("/conversations", s.requireRoles(all...), s.listConversations)
 	v1.GET("/conversations/:id", s.requireRoles(all...), s.getConversation)
+	v1.GET("/conversations/:id/explain", s.requireRoles(all...), s.explain)
 	v1.PATCH("/conversations/:id", s.requireRoles(RoleOperator, RoleRouter), s.patchConversation)
 	v1.POST("/conversations/:id/transfer", s.transfer)
 	v1.POST("/conversations/:id/messages", s.postMessage)
@@ -192,6 +235,7 @@ func (s *Server) routes() *gin.Engine {
 	v1.GET("/events", s.requireRoles(all...), s.events)
 	v1.GET("/policy", s.requireRoles(all...), s.getPolicy)
 	v1.PUT("/policy", op, s.putPolicy)
+	v1.POST("/policy/preview", s.requireRoles(all...), s.previewPolicy)
 
 	v1.POST("/webhooks", op, s.createWebhook)
 	v1.GET("/webhooks", op, s.listWebhooks)
@@ -321,7 +365,7 @@ func newConversationID(scopedKey string) string {
 // --- health ----------------------------------------------------------------
 
 func (s *Server) healthz(c *gin.Context) {
-	c.JSON(http.StatusOK, gin.H{"status": "ok"})
+	writeJSON(c, http.StatusOK, gin.H{"status": "ok"})
 }
 
 // readyz is 200 when this node can serve; 503 not_ready (with
@@ -330,12 +374,12 @@ func (s *Server) healthz(c *gin.Context) {
 func (s *Server) readyz(c *gin.Context) {
 	if err := s.cluster.Ready(); err != nil {
 		if errors.Is(err, cluster.ErrRemoved) {
-			c.JSON(http.StatusServiceUnavailable, errorBody{Error: toAPIError(err).detail()})
+			writeJSON(c, http.StatusServiceUnavailable, errorBody{Error: toAPIError(err).detail()})
 			return
 		}
 		c.Header("Retry-After", "1")
-		c.JSON(http.StatusServiceUnavailable, errorBody{Error: errorDetail{Code: "not_ready", Message: err.Error()}})
+		writeJSON(c, http.StatusServiceUnavailable, errorBody{Error: errorDetail{Code: "not_ready", Message: err.Error()}})
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+	writeJSON(c, http.StatusOK, gin.H{"status": "ready"})
 }

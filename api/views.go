@@ -1,7 +1,13 @@
 package api
 
 import (
+	"encoding/json"
+	"net/http"
+	"strconv"
 	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
 
 	"github.com/omnirouter/omnirouter/capacity"
 	"github.com/omnirouter/omnirouter/routing"
@@ -16,8 +22,85 @@ func formatTime(ms int64) *string {
 	if ms == 0 {
 		return nil
 	}
-	s := string(appendTime(nil, ms))
+	s := time.UnixMilli(ms).UTC().Format(timeLayout)
 	return &s
+}
+
+const jsonContentType = "application/json; charset=utf-8"
+
+// writeJSON answers with json.Marshal(v) and its Content-Length, so that an
+// answer over net/http's 2 KB buffer (a long transcript, say) is not sent
+// chunked.
+func writeJSON(c *gin.Context, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		_ = c.Error(err)
+		c.AbortWithStatusJSON(http.StatusInternalServerError, errorBody{Error: toAPIError(err).detail()})
+		return
+	}
+	c.Header("Content-Length", strconv.Itoa(len(b)))
+	c.Data(status, jsonContentType, b)
+}
+
+func writeConversationJSON(c *gin.Context, status int, conv *routing.Conversation, span transcriptSpan) {
+	writeJSON(c, status, conversationView(conv, span))
+}
+
+// transcriptSpan is how much of its transcript a conversation answer
+// carries: none (transcript null), or the messages from..from+limit (limit
+// 0: to the end). A transcript may hold limits.transcript_bytes of text:
+// answers to writes and list pages leave it out unless asked, so that no
+// answer repeats a large transcript unasked.
+type transcriptSpan struct {
+	include     bool
+	from, limit int
+}
+
+var (
+	noTranscript   = transcriptSpan{}
+	fullTranscript = transcriptSpan{include: true}
+)
+
+// MaxTranscriptPage bounds transcript_limit.
+const MaxTranscriptPage = 1000
+
+// transcriptQuery reads ?transcript=full|none and, on a read,
+// ?transcript_from=N&transcript_limit=M. def is the answer's default.
+func transcriptQuery(c *gin.Context, def transcriptSpan) (transcriptSpan, error) {
+	span := def
+	switch v := c.Query("transcript"); v {
+	case "":
+	case "full":
+		span = fullTranscript
+	case "none":
+		span = noTranscript
+	default:
+		return span, invalid("invalid_transcript", "transcript must be \"full\" or \"none\", got %q", v)
+	}
+	from, limit := c.Query("transcript_from"), c.Query("transcript_limit")
+	if from == "" && limit == "" {
+		return span, nil
+	}
+	if c.Request.Method != http.MethodGet || c.Query("transcript") == "none" {
+		return span, invalid("invalid_transcript", "transcript_from and transcript_limit page the transcript of GET /v1/conversations/{id}")
+	}
+	span = transcriptSpan{include: true}
+	var err error
+	if from != "" {
+		if span.from, err = strconv.Atoi(from); err != nil || span.from < 0 {
+			return span, invalid("invalid_transcript", "transcript_from must be a message index (0 or more), got %q", from)
+		}
+	}
+	if limit != "" {
+		if span.limit, err = strconv.Atoi(limit); err != nil || span.limit < 1 || span.limit > MaxTranscriptPage {
+			return span, invalid("invalid_transcript", "transcript_limit must be between 1 and %d, got %q", MaxTranscriptPage, limit)
+		}
+	}
+	return span, nil
+}
+
+func writeAgentJSON(c *gin.Context, status int, a *routing.Agent) {
+	writeJSON(c, status, agentView(a))
 }
 
 // Channels is a per-channel count: a capacity limit or a load.
@@ -30,6 +113,83 @@ type Channels struct {
 
 func channelsOf(v [capacity.NumChannels]int) Channels {
 	return Channels{Chat: v[capacity.Chat], Messaging: v[capacity.Messaging], Email: v[capacity.Email], Voice: v[capacity.Voice]}
+}
+
+// ConversationView is a conversation as the API returns it. client is null
+// off the chat channel; skills and transcript are [] when empty.
+type ConversationView struct {
+	ID          string   `json:"id"`
+	Channel     string   `json:"channel"`
+	Client      *string  `json:"client"`
+	PushEnabled bool     `json:"push_enabled"`
+	Priority    int      `json:"priority"`
+	Skills      []string `json:"skills"`
+	// OptionalSkills and SecondaryGroups relax after routing.skills_timeout.
+	OptionalSkills  []string    `json:"optional_skills"`
+	Group           string      `json:"group"`
+	SecondaryGroups []string    `json:"secondary_groups"`
+	VisitorID       string      `json:"visitor_id"`
+	Subject         string      `json:"subject"`
+	State           string      `json:"state"`
+	Activity        string      `json:"activity"`
+	AgentID         string      `json:"agent_id"`
+	Missed          bool        `json:"missed"`
+	EndedReason     string      `json:"ended_reason"`
+	CreatedAt       *string     `json:"created_at"`
+	QueuedAt        *string     `json:"queued_at"`
+	EndedAt         *string     `json:"ended_at"`
+	Ticket          *TicketView `json:"ticket"`
+	// Transcript is null when the answer leaves it out (transcriptSpan);
+	// TranscriptLength is the number of messages in the whole transcript.
+	Transcript       []MessageView `json:"transcript"`
+	TranscriptLength int           `json:"transcript_length"`
+}
+
+func conversationView(c *routing.Conversation, span transcriptSpan) ConversationView {
+	var client *string
+	if c.Channel == capacity.Chat {
+		s := c.Client.String()
+		if c.Client == routing.ClientNone {
+			s = routing.ClientWeb.String()
+		}
+		client = &s
+	}
+	return ConversationView{
+		ID:               c.ID,
+		Channel:          c.Channel.String(),
+		Client:           client,
+		PushEnabled:      c.PushEnabled,
+		Priority:         c.Priority,
+		Skills:           nonNil(c.Skills),
+		OptionalSkills:   nonNil(c.OptionalSkills),
+		Group:            c.Group,
+		SecondaryGroups:  nonNil(c.SecondaryGroups),
+		VisitorID:        c.VisitorID,
+		Subject:          c.Subject,
+		State:            c.State.String(),
+		Activity:         c.Activity.String(),
+		AgentID:          c.AgentID,
+		Missed:           c.Missed,
+		EndedReason:      c.EndedReason,
+		CreatedAt:        formatTime(c.CreatedAt),
+		QueuedAt:         formatTime(c.QueuedAt),
+		EndedAt:          formatTime(c.EndedAt),
+		Ticket:           ticketView(c.Ticket),
+		Transcript:       spanView(c.Transcript, span),
+		TranscriptLength: len(c.Transcript),
+	}
+}
+
+func spanView(ms []routing.Message, span transcriptSpan) []MessageView {
+	if !span.include {
+		return nil
+	}
+	from := min(span.from, len(ms))
+	to := len(ms)
+	if span.limit > 0 {
+		to = min(to, from+span.limit)
+	}
+	return transcriptView(ms[from:to])
 }
 
 // AgentView is an agent as the API returns it.

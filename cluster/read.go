@@ -47,6 +47,22 @@ func (n *Node) Read(ctx context.Context, level ReadLevel, fn func(m *routing.Mac
 	return n.id, nil
 }
 
+// Clone returns a frozen copy of this node's state at the given
+// consistency, and this node's id. The copy is taken in O(1) under the
+// lock and may then be read, or forked (routing.Machine.PreviewPolicy),
+// for as long as the caller likes while applies go on.
+func (n *Node) Clone(ctx context.Context, level ReadLevel) (*routing.Machine, string, error) {
+	if level != Stale {
+		if err := n.Barrier(ctx); err != nil {
+			return nil, "", err
+		}
+	}
+	n.fsm.mu.Lock() // Clone writes the machine's copy-on-write token
+	m := n.fsm.m.Clone()
+	n.fsm.mu.Unlock()
+	return m, n.id, nil
+}
+
 // Barrier returns once this node's state reflects every write committed
 // before the call (the read-index protocol, without running anything).
 func (n *Node) Barrier(ctx context.Context) error {

@@ -49,11 +49,9 @@ type matchWork struct {
 	keys          []queueKey // scratch
 }
 
-func (w *matchWork) agent(id string) {
-	if !slices.Contains(w.agents, id) {
-		w.agents = append(w.agents, id)
-	}
-}
+// agent records that agent id gained availability (dispatch sorts and
+// dedups: a policy change may record every agent).
+func (w *matchWork) agent(id string) { w.agents = append(w.agents, id) }
 
 func (w *matchWork) conversation(id string) { w.conversations = append(w.conversations, id) }
 
@@ -76,6 +74,7 @@ func (m *Machine) dispatch() {
 		return
 	}
 	slices.Sort(m.match.agents)
+	m.match.agents = slices.Compact(m.match.agents)
 	for _, id := range m.match.agents {
 		for {
 			a := m.getAgent(id)
@@ -101,11 +100,31 @@ func (m *Machine) dispatch() {
 	slices.SortFunc(keys, compareQueueKeys)
 	keys = slices.Compact(keys)
 	m.match.keys = keys
+	var fresh map[*queueClass]int // conversations of this apply per class, when there are several
+	if len(keys) > 1 {
+		fresh = map[*queueClass]int{}
+		for _, k := range keys {
+			fresh[m.classOf(m.getConv(k.ID))]++
+		}
+	}
 	for _, k := range keys {
-		if c := m.getConv(k.ID); c.State == StateQueued {
-			if a := m.chooseAgent(c); a != nil {
-				m.route(m.writableConv(c), m.writableAgent(a), false)
-			}
+		c := m.getConv(k.ID)
+		if c.State != StateQueued {
+			continue
+		}
+		// A class that holds a conversation queued before this apply has
+		// no eligible agent (the agents that gained availability took
+		// what they could above, and no other agent could take any queued
+		// conversation), so neither has c: no scan of the agents.
+		cl, n := m.classOf(c), 1
+		if fresh != nil {
+			n = fresh[cl]
+		}
+		if cl.queue.Len() > n {
+			continue
+		}
+		if a := m.chooseAgent(c); a != nil {
+			m.route(m.writableConv(c), m.writableAgent(a), false)
 		}
 	}
 }
@@ -133,6 +152,7 @@ func (m *Machine) dispatchAll() {
 		from[ch], ok = m.queue[ch].Min()
 		done[ch] = !ok
 	}
+	find := m.newAgentFinder()
 	for {
 		var conv *Conversation
 		var agent *Agent
@@ -140,7 +160,7 @@ func (m *Machine) dispatchAll() {
 			if done[ch] {
 				continue
 			}
-			c, a := m.firstRoutable(capacity.Channel(ch), &from[ch])
+			c, a := m.firstRoutable(capacity.Channel(ch), &from[ch], find)
 			if c == nil {
 				done[ch] = true
 				continue
@@ -156,9 +176,44 @@ func (m *Machine) dispatchAll() {
 	}
 }
 
+// agentFinder is chooseAgent for one pass over the queue in which agents
+// only lose availability (each match takes capacity away): whether any
+// agent is eligible depends on a conversation's requirement class alone
+// (its channel, skills, groups, ticket; having missed it only orders
+// agents), so a
+// class found with none is not searched again in the pass. Without it a
+// pass over a long queue that nobody can take costs the queue's length
+// times the agents'.
+type agentFinder struct {
+	m    *Machine
+	dead map[deadClass]bool // classes with no eligible agent; looked up, never iterated
+}
+
+type deadClass struct {
+	ch  capacity.Channel
+	key string
+}
+
+func (m *Machine) newAgentFinder() *agentFinder { return &agentFinder{m: m} }
+
+func (f *agentFinder) find(c *Conversation) *Agent {
+	key := deadClass{c.Channel, classKey(c)}
+	if f.dead[key] {
+		return nil
+	}
+	a := f.m.chooseAgent(c)
+	if a == nil {
+		if f.dead == nil {
+			f.dead = map[deadClass]bool{}
+		}
+		f.dead[key] = true
+	}
+	return a
+}
+
 // firstRoutable returns the first conversation of ch's queue from *from on
 // that has an eligible agent, and that agent, moving *from to it.
-func (m *Machine) firstRoutable(ch capacity.Channel, from *queueKey) (*Conversation, *Agent) {
+func (m *Machine) firstRoutable(ch capacity.Channel, from *queueKey, find *agentFinder) (*Conversation, *Agent) {
 	if m.avail[ch].Len() == 0 {
 		return nil, nil
 	}
@@ -166,7 +221,7 @@ func (m *Machine) firstRoutable(ch capacity.Channel, from *queueKey) (*Conversat
 	var agent *Agent
 	m.queue[ch].AscendGreaterOrEqual(*from, func(k queueKey) bool {
 		c := m.getConv(k.ID)
-		if a := m.chooseAgent(c); a != nil {
+		if a := find.find(c); a != nil {
 			conv, agent, *from = c, a, k
 			return false
 		}
@@ -277,8 +332,9 @@ func (m *Machine) requestAssignment(r RequestAssignment) Outcome {
 			return Outcome{Err: notFoundf(CodeNoEligibleConversation, "no queued conversation agent %q is eligible for", agent.ID)}
 		}
 	default:
+		find := m.newAgentFinder()
 		conv = m.firstQueued(func(c *Conversation) bool {
-			if a := m.chooseAgent(c); a != nil {
+			if a := find.find(c); a != nil {
 				agent = a
 				return true
 			}

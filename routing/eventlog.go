@@ -7,14 +7,14 @@ package routing
 // events on every append and every trim.)
 type eventLog struct {
 	q     fifo[Event]
-	bytes int64 // eventSize of every event held
+	bytes int64 // EventSize of every event held
 }
 
-// eventSize is an event's weight against EventLimits.Bytes: its text and
+// EventSize is an event's weight against EventLimits.Bytes: its text and
 // identifiers plus a fixed overhead per event and per message, close to
 // what it takes in memory and in a snapshot. It depends on the event alone,
 // so every replica counts the same.
-func eventSize(e *Event) int64 {
+func EventSize(e *Event) int64 {
 	const perEvent, perMessage, perTicket = 96, 48, 48
 	n := int64(perEvent + len(e.Type) + len(e.ConversationID) + len(e.AgentID) +
 		len(e.Data.Reason) + len(e.Data.Status) + len(e.Data.Previous) + len(e.Data.TargetAgent) + len(e.Data.TargetGroup))
@@ -53,7 +53,7 @@ func (l *eventLog) last() (*Event, bool) {
 // before it goes.
 func (l *eventLog) push(e Event, lim EventLimits, drop func(*Event)) {
 	l.q.push(e)
-	l.bytes += eventSize(&e)
+	l.bytes += EventSize(&e)
 	l.trim(lim, drop)
 }
 
@@ -64,7 +64,7 @@ func (l *eventLog) trim(lim EventLimits, drop func(*Event)) {
 		if drop != nil {
 			drop(l.q.at(0))
 		}
-		l.bytes -= eventSize(l.q.at(0))
+		l.bytes -= EventSize(l.q.at(0))
 		l.q.dropOldest()
 	}
 }

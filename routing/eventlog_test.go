@@ -81,7 +81,7 @@ func TestEventLogModel(t *testing.T) {
 func modelBytes(es []Event) int64 {
 	var n int64
 	for i := range es {
-		n += eventSize(&es[i])
+		n += EventSize(&es[i])
 	}
 	return n
 }

@@ -244,7 +244,7 @@ func (m *Machine) CheckInvariants() error {
 	m.checkWebhooks(bad)
 	var eventBytes int64
 	m.events.q.each(0, func(e *Event) bool {
-		eventBytes += eventSize(e)
+		eventBytes += EventSize(e)
 		return true
 	})
 	if eventBytes != m.events.bytes {

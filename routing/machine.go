@@ -428,6 +428,23 @@ func (m *Machine) Agents() []Agent {
 	return out
 }
 
+// AgentsAfter returns up to limit agents by id after the id after ("": from
+// the first), and whether more follow.
+func (m *Machine) AgentsAfter(after string, limit int) (page []Agent, more bool) {
+	m.agents.AscendGreaterOrEqual(agentRef{id: after}, func(r agentRef) bool {
+		if r.id == after {
+			return true
+		}
+		if len(page) == limit {
+			more = true
+			return false
+		}
+		page = append(page, *r.a)
+		return true
+	})
+	return page, more
+}
+
 // AgentCount and ConversationCount size the state, for metrics.
 func (m *Machine) AgentCount() int        { return m.agents.Len() }
 func (m *Machine) ConversationCount() int { return m.convs.Len() }

@@ -1,7 +1,9 @@
 package routing
 
 import (
+	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -350,6 +352,51 @@ func fieldIndex(name string) int {
 	return -1
 }
 
+// PolicyPatchFromObject makes a patch of a decoded JSON object shaped like
+// the policy (as PUT /v1/policy takes it): nested objects are groups of
+// the dotted names, leaves are values, null sets nothing; numbers may be
+// json.Number. Fields are set in name order, so the first error reported
+// does not depend on map order.
+func PolicyPatchFromObject(obj map[string]any) (PolicyPatch, error) {
+	var patch PolicyPatch
+	leaves := map[string]any{}
+	flattenObject("", obj, leaves)
+	for _, name := range slices.Sorted(maps.Keys(leaves)) {
+		v := leaves[name]
+		if n, isNumber := v.(json.Number); isNumber {
+			i, err := n.Int64()
+			if err != nil {
+				return patch, invalidf("invalid_type", "policy field %q must be an integer, got %s", name, n)
+			}
+			v = i
+		}
+		if err := patch.Set(name, v); err != nil {
+			return patch, err
+		}
+	}
+	if err := patch.Validate(); err != nil {
+		return patch, err
+	}
+	return patch, nil
+}
+
+// flattenObject collects the leaves of obj under their dotted names.
+func flattenObject(prefix string, obj map[string]any, out map[string]any) {
+	for k, v := range obj {
+		name := k
+		if prefix != "" {
+			name = prefix + "." + k
+		}
+		switch x := v.(type) {
+		case nil:
+		case map[string]any:
+			flattenObject(name, x, out)
+		default:
+			out[name] = x
+		}
+	}
+}
+
 // Set puts one field, by API name, in the patch. v is a time.Duration or a
 // duration string ("90s") for a duration, a bool, an int or int64, or an
 // enum's value or its name. The value's range is checked by Validate.
@@ -471,6 +518,12 @@ func (f *policyField) check(v int64) error {
 }
 
 // apply sets the patch's fields on pol; p must be valid.
+// Applied returns pol with the patch's fields set.
+func (p PolicyPatch) Applied(pol Policy) Policy {
+	p.apply(&pol)
+	return pol
+}
+
 func (p *PolicyPatch) apply(pol *Policy) {
 	for i := range policyFields {
 		if p.set&(1<<i) != 0 {

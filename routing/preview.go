@@ -37,8 +37,9 @@ type PolicyPreview struct {
 	// Offers are the conversations the change would offer or assign, and
 	// to whom; Withdrawn those it would take back from the agent that has
 	// them (offered or held before, not after). Counted and Uncounted are
-	// the held conversations that would start or stop counting against
-	// their agent's capacity; Agents every agent whose load would change.
+	// the conversations an agent holds before and after that would start
+	// or stop counting against its capacity; Agents every agent whose load
+	// would change.
 	Offers    []PreviewHolding
 	Withdrawn []PreviewHolding
 	Counted   []string
@@ -119,6 +120,9 @@ func (p *PolicyPreview) compareConversation(before, after *Conversation) {
 		if len(p.Withdrawn) < MaxPreviewItems {
 			p.Withdrawn = append(p.Withdrawn, PreviewHolding{ConversationID: before.ID, AgentID: before.AgentID, State: before.State})
 		}
+	}
+	if !held(before) || !held(after) || before.AgentID != after.AgentID {
+		return // an offer or a withdrawal: not a change of counting
 	}
 	switch {
 	case after.Counted && !before.Counted:

@@ -63,6 +63,9 @@ func expectedPreview(before, after *Machine) PolicyPreview {
 		if hb != "" && ha != hb {
 			p.Withdrawn = append(p.Withdrawn, PreviewHolding{ConversationID: b.ID, AgentID: hb, State: b.State})
 		}
+		if hb == "" || ha != hb {
+			return true
+		}
 		if a.Counted && !b.Counted {
 			p.Counted = append(p.Counted, a.ID)
 		}
@@ -228,4 +231,74 @@ func TestPreviewPolicyBesideApplies(t *testing.T) {
 		}
 	}
 	wg.Wait()
+}
+
+// insightState is 10,000 agents in 20 groups and 100,000 conversations,
+// half of them held, built once for the benchmarks that read it (Stats,
+// Explain, PolicyChange): callers must not apply to it (fork it).
+func insightState(b *testing.B) *Machine {
+	insight.once.Do(func() {
+		m := New()
+		m.Apply(t0, "", SetPolicy{Patch: MustPatch("routing.auto_accept", true)})
+		for i := range 10_000 {
+			id := fmt.Sprintf("a%05d", i)
+			m.Apply(t0, "", UpsertAgent{ID: id, Capacity: capacity.Limits{5, 5, 5, 1}, Groups: []string{fmt.Sprintf("g%02d", i%20)}})
+			m.Apply(t0, "", SetAgentStatus{AgentID: id, Status: StatusOnline})
+		}
+		for i := range 100_000 {
+			m.Apply(t0+int64(i), "", CreateConversation{ID: fmt.Sprintf("c%06d", i), Channel: capacity.Channel(i % 2),
+				Group: fmt.Sprintf("g%02d", i%20), Message: "hi"})
+		}
+		insight.m = m
+	})
+	b.ResetTimer()
+	return insight.m
+}
+
+var insight struct {
+	once sync.Once
+	m    *Machine
+}
+
+// BenchmarkExplain: why the last queued chat waits, against 10,000 agents.
+func BenchmarkExplain(b *testing.B) {
+	m := insightState(b)
+	last := fmt.Sprintf("c%06d", 99_998)
+	if c, _ := m.Conversation(last); c.State != StateQueued {
+		b.Fatalf("%s is %s", last, c.State)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if e, err := m.Explain(last); err != nil || e.Considered != 10_000 {
+			b.Fatal(e, err)
+		}
+	}
+}
+
+// BenchmarkPolicyChange: a change of strategy on that state, applied (it
+// rebuilds the availability index and matches the whole queue: 25,000
+// chats wait in groups whose agents are full while 5,000 agents of other
+// groups have room) and previewed (the same on a fork, and the
+// comparison).
+func BenchmarkPolicyChange(b *testing.B) {
+	m := insightState(b).fork()
+	strategies := []string{"round_robin", "spare_capacity"}
+	b.Run("apply", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if out := m.Apply(m.now, "", SetPolicy{Patch: MustPatch("routing.strategy", strategies[i%2])}); out.Err != nil {
+				b.Fatal(out.Err)
+			}
+		}
+	})
+	frozen := m.Clone()
+	b.Run("preview", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if _, err := frozen.PreviewPolicy(MustPatch("routing.strategy", strategies[i%2])); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -89,6 +89,14 @@ func (m *Machine) queueInsert(c *Conversation) {
 	cl.byAge.ReplaceOrInsert(ageKey{QueuedAt: c.QueuedAt, Seq: c.Seq})
 }
 
+// classOf returns the class of queued conversation c.
+func (m *Machine) classOf(c *Conversation) *queueClass {
+	m.classProbe.key = classKey(c)
+	cl, _ := m.classes[c.Channel].Get(&m.classProbe)
+	m.classProbe.key = ""
+	return cl
+}
+
 // queueDelete removes a conversation from the queue indexes.
 func (m *Machine) queueDelete(c *Conversation) {
 	k := qkey(c)

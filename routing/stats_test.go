@@ -123,17 +123,7 @@ func TestQuantile(t *testing.T) {
 // BenchmarkStats: a stats read with 100,000 conversations (in 20 groups,
 // half of them held) and 10,000 agents; the target is under a millisecond.
 func BenchmarkStats(b *testing.B) {
-	m := New()
-	m.Apply(t0, "", SetPolicy{Patch: MustPatch("routing.auto_accept", true)})
-	for i := range 10_000 {
-		id := fmt.Sprintf("a%05d", i)
-		m.Apply(t0, "", UpsertAgent{ID: id, Capacity: capacity.Limits{5, 5, 5, 1}, Groups: []string{fmt.Sprintf("g%02d", i%20)}})
-		m.Apply(t0, "", SetAgentStatus{AgentID: id, Status: StatusOnline})
-	}
-	for i := range 100_000 {
-		m.Apply(t0+int64(i), "", CreateConversation{ID: fmt.Sprintf("c%06d", i), Channel: capacity.Channel(i % 2),
-			Group: fmt.Sprintf("g%02d", i%20), Message: "hi"})
-	}
+	m := insightState(b)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

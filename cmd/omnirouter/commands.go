@@ -26,11 +26,14 @@ func init() {
 		{name: "conversation", args: "<id>", nargs: 1, summary: "one conversation with its transcript", run: cmdConversation},
 		{name: "conversations", args: "[state=] [channel=] [agent_id=] [group=] [limit=] [after=]", more: true,
 			summary: "conversations by id, filtered, a page at a time", run: cmdConversations},
+		{name: "explain", args: "<id>", nargs: 1, summary: "why a conversation waits: its place in the queue and what keeps each agent from it", run: cmdExplain},
 		{name: "transfer", args: "<id> <holder> agent:<id>|group:<name> [note ...]", nargs: 3, more: true,
 			summary: "hand a conversation from the agent that holds it to another agent or a group", run: cmdTransfer},
 		{name: "stats", summary: "waiting, offered, assigned, capacity and agents per channel and group; 5m, 30m and 24h windows", run: cmdStats},
 		{name: "policy get", summary: "the routing policy, as key=value lines", run: cmdPolicyGet},
 		{name: "policy set", args: "<json | key=value ...>", nargs: 1, more: true, summary: "change policy fields, e.g. routing.offer_timeout=45s", run: cmdPolicySet},
+		{name: "policy preview", args: "<json | key=value ...>", nargs: 1, more: true,
+			summary: "what a policy change would do now (offers, counting, loads), changing nothing", run: cmdPolicyPreview},
 		{name: "webhooks list", summary: "webhook subscriptions: state, cursor, lag, skipped events, last success and error", run: cmdWebhooksList},
 		{name: "webhooks add", args: "<url> [events=type,...|*] [id=] [secret=]", nargs: 1, more: true,
 			summary: "subscribe a URL to events (all by default); without secret= (or OMNIROUTER_WEBHOOK_SECRET) a secret is made and shown once", run: cmdWebhooksAdd},
@@ -52,6 +55,7 @@ func init() {
 				return fmt.Sprintf("Replace the whole state of the cluster at %s with the backup %s? Everything written since the backup is lost.", c.addr, args[0])
 			}, run: cmdSnapshotRestore},
 		{name: "bench", args: "--targets <addrs> [flags]", summary: "load a running cluster, report, verify (omnirouter bench --help)", own: benchCommand},
+		{name: "simulate", args: "<scenario.json> [flags]", summary: "play a day of a support floor through the routing, offline: service level, staffing (simulate --help)", own: simulateCommand},
 		{name: "version", summary: "the version, commit and Go version of this binary", own: versionCommand},
 	}
 }

@@ -55,6 +55,8 @@ type serveConfig struct {
 	EventCount        int
 	EventBytes        sizeFlag
 	ReadTimeout       time.Duration
+	MaxLongPolls      int
+	AnswerMemory      sizeFlag
 }
 
 func serveFlags(cfg *serveConfig, stderr io.Writer) *flag.FlagSet {
@@ -87,6 +89,9 @@ func serveFlags(cfg *serveConfig, stderr io.Writer) *flag.FlagSet {
 	cfg.EventBytes = sizeFlag(routing.DefaultEventLimits.Bytes)
 	fs.Var(&cfg.EventBytes, "event-retention-bytes", "bytes of events kept (e.g. 256MiB; with --event-retention-count, whichever binds first); the leader's value is the cluster's")
 	fs.DurationVar(&cfg.ReadTimeout, "http-read-timeout", defaultHTTPTimeouts.Read, "longest a client may take to send a request, headers and body (a restore's body aside): a body that trickles in is cut off then")
+	fs.IntVar(&cfg.MaxLongPolls, "max-long-polls", api.DefaultMaxLongPolls, "event readers that may wait at once on this node (long-polls with wait, event streams); 429 too_many_long_polls beyond")
+	cfg.AnswerMemory = sizeFlag(api.DefaultAnswerMemory)
+	fs.Var(&cfg.AnswerMemory, "answer-memory", "bytes of event pages and streamed events being built or sent at once (e.g. 256MiB): readers beyond it wait their turn")
 	cfg.MemoryLimit = memoryLimitFlag{auto: true}
 	fs.Var(&cfg.MemoryLimit, "memory-limit", "soft limit of the Go heap: a size (e.g. 4GiB), off, or auto: 80% of the cgroup's memory limit, else of the machine's memory (the GOMEMLIMIT variable wins when set)")
 	fs.StringVar(&cfg.PprofAddr, "pprof-addr", "", "serve Go profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060; off when empty")
@@ -236,6 +241,8 @@ func runNode(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		MaxMessageBytes:    cfg.MaxMessageBytes,
 		Logger:             log,
 		LoopbackHostsOnly:  auth == nil && !cfg.Insecure,
+		MaxLongPolls:       cfg.MaxLongPolls,
+		AnswerMemory:       int64(cfg.AnswerMemory),
 	})
 	runCtx, cancelRun := context.WithCancel(context.Background())
 	runDone := make(chan struct{})

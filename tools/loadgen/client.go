@@ -101,9 +101,7 @@ func withHome(ctx context.Context, home int) context.Context {
 // told about each failed attempt.
 func (c *client) do(ctx context.Context, method, path, key string, body, out any, onRetry func(error)) error {
 	var payload []byte
-	if raw, ok := body.(rawJSON); ok {
-		payload = raw
-	} else if body != nil {
+	if body != nil {
 		var err error
 		if payload, err = json.Marshal(body); err != nil {
 			return err
@@ -163,9 +161,6 @@ func (c *client) once(ctx context.Context, o *origin, method, path, key string, 
 		}
 		_ = json.Unmarshal(data, &e)
 		return &apiError{Status: status, Code: e.Error.Code, Msg: e.Error.Message}
-	}
-	if d, ok := out.(answerDecoder); ok {
-		return d.decodeAnswer(data)
 	}
 	if out != nil {
 		return json.Unmarshal(data, out)

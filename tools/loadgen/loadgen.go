@@ -24,8 +24,6 @@ import (
 	"time"
 
 	"github.com/omnirouter/omnirouter/internal/pause"
-
-	"github.com/omnirouter/omnirouter/internal/jsonstr"
 )
 
 // Workloads.
@@ -299,7 +297,7 @@ func (r *run) setup(ctx context.Context) error {
 				errs <- err
 				return
 			}
-			if err := r.call(ctx, "agent_status", "PUT", "/v1/agents/"+id+"/status", id+"-s", object("status", "online"), nil); err != nil {
+			if err := r.call(ctx, "agent_status", "PUT", "/v1/agents/"+id+"/status", id+"-s", statusBody{Status: "online"}, nil); err != nil {
 				errs <- err
 			}
 		}()
@@ -407,42 +405,26 @@ type createBody struct {
 	Skills  []string `json:"skills"`
 }
 
-// encode is b as JSON, as encoding/json would write it.
-func (b messageBody) encode() rawJSON {
-	kv := []string{"author", b.Author}
-	if b.AgentID != "" {
-		kv = append(kv, "agent_id", b.AgentID)
-	}
-	return object(append(kv, "text", b.Text)...)
+// agentIDBody is an accept's or a leave's body.
+type agentIDBody struct {
+	AgentID string `json:"agent_id"`
 }
 
-// encode is b as JSON, as encoding/json would write it.
-func (b createBody) encode() rawJSON {
-	kv := []string{"id", b.ID, "channel", b.Channel}
-	if b.Client != "" {
-		kv = append(kv, "client", b.Client)
-	}
-	if b.Subject != "" {
-		kv = append(kv, "subject", b.Subject)
-	}
-	if b.Message != "" {
-		kv = append(kv, "message", b.Message)
-	}
-	out := object(kv...)
-	out = append(out[:len(out)-1], `,"skills":`...)
-	if b.Skills == nil {
-		out = append(out, "null"...)
-	} else {
-		out = append(out, '[')
-		for i, s := range b.Skills {
-			if i > 0 {
-				out = append(out, ',')
-			}
-			out = jsonstr.Append(out, s)
-		}
-		out = append(out, ']')
-	}
-	return append(out, '}')
+// endBody is an end's body.
+type endBody struct {
+	By      string `json:"by"`
+	AgentID string `json:"agent_id,omitempty"`
+}
+
+// releaseBody is a release's body.
+type releaseBody struct {
+	ConversationID string `json:"conversation_id"`
+	TicketStatus   string `json:"ticket_status"`
+}
+
+// statusBody is an agent status change.
+type statusBody struct {
+	Status string `json:"status"`
 }
 
 // create creates a conversation, timed from begin (now if zero); with
@@ -465,7 +447,7 @@ func (r *run) create(ctx context.Context, begin time.Time, w int, id, channel st
 	if read {
 		out = &conv
 	}
-	if err := r.callFrom(ctx, begin, "create", "POST", "/v1/conversations", id, body.encode(), out); err != nil {
+	if err := r.callFrom(ctx, begin, "create", "POST", "/v1/conversations", id, body, out); err != nil {
 		return conv, false
 	}
 	r.created[w] = append(r.created[w], id)
@@ -504,7 +486,7 @@ func (r *run) accept(ctx context.Context, conv conversation, key string) bool {
 	if conv.State == "assigned" {
 		return true
 	}
-	return r.call(ctx, "accept", "POST", "/v1/conversations/"+conv.ID+"/accept", key, object("agent_id", conv.AgentID), nil) == nil
+	return r.call(ctx, "accept", "POST", "/v1/conversations/"+conv.ID+"/accept", key, agentIDBody{AgentID: conv.AgentID}, nil) == nil
 }
 
 // lifecycleChannels are the channels the lifecycle workload plays in turn.
@@ -529,7 +511,7 @@ func (r *run) lifecycle(ctx context.Context, begin time.Time, w int, id string, 
 	path := "/v1/conversations/" + id
 	if channel == "voice" {
 		// Answered, then the agent hangs up (no wrap-up by default).
-		r.finish(w, id, r.call(ctx, "end", "POST", path+"/end", id+"-end", object("by", "agent", "agent_id", agent), nil) == nil)
+		r.finish(w, id, r.call(ctx, "end", "POST", path+"/end", id+"-end", endBody{By: "agent", AgentID: agent}, nil) == nil)
 		return
 	}
 	// msg sends a message; with read, conv takes the answer (the state
@@ -543,17 +525,17 @@ func (r *run) lifecycle(ctx context.Context, begin time.Time, w int, id string, 
 		if read {
 			out = &conv
 		}
-		return r.call(ctx, "message", "POST", path+"/messages", id+key, body.encode(), out) == nil
+		return r.call(ctx, "message", "POST", path+"/messages", id+key, body, out) == nil
 	}
 	if !msg("-m1", "agent", "Hi, how can I help?", false) || !msg("-m2", "visitor", "Where is my parcel?", false) {
 		return
 	}
 	if !chat { // messaging, email
-		body := object("conversation_id", id, "ticket_status", "pending")
+		body := releaseBody{ConversationID: id, TicketStatus: "pending"}
 		r.finish(w, id, r.call(ctx, "release", "POST", "/v1/agents/"+agent+"/release", id+"-rel", body, nil) == nil)
 		return
 	}
-	if r.call(ctx, "leave", "POST", path+"/leave", id+"-leave", object("agent_id", agent), nil) != nil {
+	if r.call(ctx, "leave", "POST", path+"/leave", id+"-leave", agentIDBody{AgentID: agent}, nil) != nil {
 		return
 	}
 	// The visitor writes again: the same chat is back in the queue.
@@ -564,7 +546,7 @@ func (r *run) lifecycle(ctx context.Context, begin time.Time, w int, id string, 
 	if conv, ok = r.awaitOffer(ctx, conv, reopened); !ok || !r.accept(ctx, conv, id+"-acc2") {
 		return
 	}
-	r.finish(w, id, r.call(ctx, "end", "POST", path+"/end", id+"-end", object("by", "visitor"), nil) == nil)
+	r.finish(w, id, r.call(ctx, "end", "POST", path+"/end", id+"-end", endBody{By: "visitor"}, nil) == nil)
 }
 
 // finish records a conversation whose end was sent: acked when the cluster
