@@ -237,6 +237,12 @@ func (s *Server) routes() *gin.Engine {
 	v1.PUT("/policy", op, s.putPolicy)
 	v1.POST("/policy/preview", s.requireRoles(all...), s.previewPolicy)
 
+	v1.POST("/webhooks", op, s.createWebhook)
+	v1.GET("/webhooks", op, s.listWebhooks)
+	v1.GET("/webhooks/:id", op, s.getWebhook)
+	v1.PUT("/webhooks/:id", op, s.putWebhook)
+	v1.DELETE("/webhooks/:id", op, s.deleteWebhook)
+
 	v1.GET("/cluster", s.requireRoles(all...), s.getCluster)
 	v1.POST("/cluster/join", op, s.joinNode)
 	v1.DELETE("/cluster/nodes/:id", op, s.removeNode)

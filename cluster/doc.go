@@ -7,7 +7,8 @@
 // writes to the leader, cluster/storage the node's disk (log and stable
 // store, data-directory lock, when to snapshot). It
 // imports no HTTP framework: Node.Handler is a plain http.Handler the API
-// layer mounts.
+// layer mounts. Package cluster/webhook delivers events to webhook
+// subscriptions while the node leads (LeaderTerm, VerifyLeader).
 //
 // # Log entries
 //

@@ -23,7 +23,7 @@ type availSlot struct {
 func (m *Machine) emit(typ string, convID, agentID string, data EventData) {
 	e := Event{ID: m.nextEventID, Type: typ, At: m.now, ConversationID: convID, AgentID: agentID, Data: data}
 	m.nextEventID++
-	m.events.push(e, m.eventLimits)
+	m.events.push(e, m.eventLimits, m.dropEvents())
 	if m.collectEvents {
 		m.emitted = append(m.emitted, e)
 	}

@@ -51,6 +51,10 @@ func init() {
 		KindSetEventLimits:    spec("set_event_limits", decodeSetEventLimits, (*Machine).setEventLimits),
 		KindTransfer:          spec("transfer", decodeTransfer, (*Machine).transfer),
 		KindUpdate:            spec("update_conversation", decodeUpdate, (*Machine).update),
+		KindCreateWebhook:     spec("create_webhook", decodeCreateWebhook, (*Machine).createWebhook),
+		KindUpdateWebhook:     spec("update_webhook", decodeUpdateWebhook, (*Machine).updateWebhook),
+		KindDeleteWebhook:     spec("delete_webhook", decodeDeleteWebhook, (*Machine).deleteWebhook),
+		KindCommitWebhooks:    spec("commit_webhooks", decodeCommitWebhooks, (*Machine).commitWebhooks),
 	}
 }
 

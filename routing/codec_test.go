@@ -59,6 +59,11 @@ func exampleCommands(t testing.TB) []Command {
 		Transfer{ConversationID: "c1", AgentID: "a1", ToAgent: "a2", ToGroup: "g", Note: "VIP"},
 		UpdateConversation{ConversationID: "c1", Set: updateAll, Priority: 5, Group: "g", Skills: []string{"fr"},
 			OptionalSkills: []string{"vip"}, SecondaryGroups: []string{"g2"}},
+		CreateWebhook{ID: "w1", URL: "https://example.com/hook", Events: []string{EventEnded, EventTicketCreated}, Secret: "s3cret"},
+		UpdateWebhook{ID: "w1", Set: webhookSetAll, URL: "http://example.com/h2", Events: []string{"*"}, Secret: "other", Paused: true},
+		DeleteWebhook{ID: "w1"},
+		CommitWebhooks{Progress: []WebhookProgress{{ID: "w1", Seq: 3, Version: 2, Cursor: 99, LastSuccessAt: 1700000000000,
+			LastError: "HTTP 500", LastErrorAt: 1700000001000, FailingSince: 1700000001000}}},
 	}
 }
 

@@ -28,8 +28,12 @@ const (
 	KindSetEventLimits    Kind = 16
 	KindTransfer          Kind = 17
 	KindUpdate            Kind = 18
+	KindCreateWebhook     Kind = 19
+	KindUpdateWebhook     Kind = 20
+	KindDeleteWebhook     Kind = 21
+	KindCommitWebhooks    Kind = 22
 	// numKinds is one past the newest kind.
-	numKinds = KindUpdate + 1
+	numKinds = KindCommitWebhooks + 1
 )
 
 // Command is one input of the state machine. Every command is applied with

@@ -374,7 +374,7 @@ func (m *Machine) setEventLimits(c SetEventLimits) Outcome {
 		return Outcome{Err: err}
 	}
 	m.eventLimits = c.Limits
-	m.events.trim(c.Limits)
+	m.events.trim(c.Limits, m.dropEvents())
 	return Outcome{}
 }
 

@@ -49,17 +49,21 @@ func (l *eventLog) last() (*Event, bool) {
 }
 
 // push appends e (whose id must follow the newest event's) and drops the
-// oldest events beyond the limits.
-func (l *eventLog) push(e Event, lim EventLimits) {
+// oldest events beyond the limits, calling drop (when not nil) on each
+// before it goes.
+func (l *eventLog) push(e Event, lim EventLimits, drop func(*Event)) {
 	l.q.push(e)
 	l.bytes += EventSize(&e)
-	l.trim(lim)
+	l.trim(lim, drop)
 }
 
 // trim drops the oldest events while either limit is exceeded, keeping the
-// newest.
-func (l *eventLog) trim(lim EventLimits) {
+// newest, calling drop (when not nil) on each before it goes.
+func (l *eventLog) trim(lim EventLimits, drop func(*Event)) {
 	for l.q.Len() > 1 && (l.q.Len() > lim.Count || l.bytes > lim.Bytes) {
+		if drop != nil {
+			drop(l.q.at(0))
+		}
 		l.bytes -= EventSize(l.q.at(0))
 		l.q.dropOldest()
 	}

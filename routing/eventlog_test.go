@@ -36,7 +36,7 @@ func TestEventLogModel(t *testing.T) {
 					e.ConversationID = string(make([]byte, 100_000)) // alone beyond the byte limit
 				}
 				p.next++
-				p.log.push(e, p.limit)
+				p.log.push(e, p.limit, nil)
 				p.model = append(p.model, e)
 				for len(p.model) > 1 && (len(p.model) > p.limit.Count || modelBytes(p.model) > p.limit.Bytes) {
 					p.model = p.model[1:]

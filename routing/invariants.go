@@ -21,6 +21,8 @@ import (
 //     (reactivation, forced assignment, a lowered limit);
 //   - the availability index lists exactly the online agents with spare
 //     capacity; key and event indexes are coherent;
+//   - every webhook subscription is valid and its cursor lies between the
+//     oldest retained event (minus one) and the newest;
 //   - in auto mode, no queued conversation has an eligible agent (every
 //     match was made in the apply that made it possible).
 //
@@ -239,6 +241,7 @@ func (m *Machine) CheckInvariants() error {
 	}
 	m.checkKeys(bad)
 	m.checkStats(bad)
+	m.checkWebhooks(bad)
 	var eventBytes int64
 	m.events.q.each(0, func(e *Event) bool {
 		eventBytes += EventSize(e)

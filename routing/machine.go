@@ -92,6 +92,12 @@ type Machine struct {
 	events      eventLog
 	eventLimits EventLimits
 	stats       *statsIndex // real-time statistics (stats.go)
+	// webhooks are the subscriptions by id (webhooks.go); webhookFloor is
+	// their lowest cursor, so that retention dropping an event every
+	// subscription is past costs one comparison.
+	webhooks       *btree.BTreeG[Webhook]
+	webhookFloor   uint64
+	nextWebhookSeq uint64
 
 	// keys holds the idempotency records in the order they were stored,
 	// which is the order they expire in (each expires a retention period
@@ -294,20 +300,22 @@ func newKeyRecord(key string, cmd Command, expireAt int64, out *Outcome) *keyRec
 // New returns an empty machine with the default policy.
 func New() *Machine {
 	m := &Machine{
-		policy:      DefaultPolicy(),
-		agents:      btree.NewG(btreeDegree, func(a, b agentRef) bool { return a.id < b.id }),
-		convs:       btree.NewG(btreeDegree, convLess),
-		deadlines:   btree.NewG(btreeDegree, deadlineLess),
-		ended:       btree.NewG(btreeDegree, endedLess),
-		eventLimits: DefaultEventLimits,
-		stats:       newStatsIndex(),
-		convByID:    map[string]*Conversation{},
-		agentByID:   map[string]*Agent{},
-		keyByName:   map[string]*keyRecord{},
-		nextEventID: 1,
-		nextSeq:     1,
-		nextTicket:  1,
-		cow:         &cowToken{},
+		policy:         DefaultPolicy(),
+		agents:         btree.NewG(btreeDegree, func(a, b agentRef) bool { return a.id < b.id }),
+		convs:          btree.NewG(btreeDegree, convLess),
+		deadlines:      btree.NewG(btreeDegree, deadlineLess),
+		ended:          btree.NewG(btreeDegree, endedLess),
+		eventLimits:    DefaultEventLimits,
+		stats:          newStatsIndex(),
+		webhooks:       newWebhookIndex(),
+		convByID:       map[string]*Conversation{},
+		agentByID:      map[string]*Agent{},
+		keyByName:      map[string]*keyRecord{},
+		nextEventID:    1,
+		nextSeq:        1,
+		nextTicket:     1,
+		nextWebhookSeq: 1,
+		cow:            &cowToken{},
 	}
 	for ch := range m.avail {
 		m.avail[ch] = btree.NewG(btreeDegree, availLess)
@@ -327,6 +335,7 @@ func (m *Machine) Clone() *Machine {
 	c.deadlines = m.deadlines.Clone()
 	c.ended = m.ended.Clone()
 	c.stats = m.stats.clone()
+	c.webhooks = m.webhooks.Clone()
 	for ch := range m.avail {
 		c.avail[ch] = m.avail[ch].Clone()
 		c.queue[ch] = m.queue[ch].Clone()
@@ -730,5 +739,12 @@ func ticketID(n uint64) string { return "t" + strconv.FormatUint(n, 10) }
 // is told to resynchronise (ErrEventsExpired) instead of being fed them.
 func (m *Machine) ContinueEventsAfter(last uint64) {
 	m.nextEventID = max(m.nextEventID, last+1)
+	if drop := m.dropEvents(); drop != nil {
+		m.events.q.each(0, func(e *Event) bool {
+			drop(e)
+			return true
+		})
+	}
 	m.events.clear()
+	m.webhooksAfterRestore()
 }

@@ -30,6 +30,14 @@ type Policy struct {
 	Email                EmailPolicy
 	Voice                VoicePolicy
 	Stats                StatsPolicy
+	Webhooks             WebhooksPolicy
+}
+
+// WebhooksPolicy is how webhook delivery gives up.
+type WebhooksPolicy struct {
+	// DisableAfter of continuous delivery failure makes a subscription
+	// failing: delivery stops until an operator resumes it.
+	DisableAfter time.Duration
 }
 
 // StatsPolicy is how statistics judge the waits.
@@ -144,6 +152,7 @@ func DefaultPolicy() Policy {
 		Email:                EmailPolicy{AutoAccept: true},
 		Voice:                VoicePolicy{RingTimeout: 30 * time.Second, MaxQueueWait: 10 * time.Minute},
 		Stats:                StatsPolicy{ServiceLevelTarget: 30 * time.Second},
+		Webhooks:             WebhooksPolicy{DisableAfter: 24 * time.Hour},
 	}
 }
 
@@ -220,6 +229,7 @@ var policyFields = [...]policyField{
 	durationField("routing.skills_timeout.email", func(p *Policy) *time.Duration { return &p.Routing.SkillsTimeout[capacity.Email] }),
 	durationField("routing.skills_timeout.voice", func(p *Policy) *time.Duration { return &p.Routing.SkillsTimeout[capacity.Voice] }),
 	durationField("stats.service_level_target", func(p *Policy) *time.Duration { return &p.Stats.ServiceLevelTarget }),
+	durationField("webhooks.disable_after", func(p *Policy) *time.Duration { return &p.Webhooks.DisableAfter }),
 }
 
 // numPolicyFields is len(policyFields), a constant.

@@ -187,8 +187,34 @@ func (g *commandGen) next() (int64, Command) {
 			u.Group = "support"
 		}
 		return step, u
+	case p < 98:
+		return step, g.webhook()
 	default:
 		return step, Tick{}
+	}
+}
+
+// webhook returns a subscription command over a few ids: creates, updates,
+// deletes and delivery progress with cursors around the event log.
+func (g *commandGen) webhook() Command {
+	id := fmt.Sprintf("w%d", g.r.IntN(3))
+	switch g.r.IntN(5) {
+	case 0:
+		return CreateWebhook{ID: id, URL: "https://example.com/" + id, Events: g.labels(EventQueued, EventEnded, "*"), Secret: "s"}
+	case 1:
+		return UpdateWebhook{ID: id, Set: WebhookFields(1 + g.r.IntN(int(webhookSetAll))), URL: "http://example.com/x",
+			Events: []string{EventAssigned}, Secret: "t", Paused: g.r.IntN(2) == 0}
+	case 2:
+		return DeleteWebhook{ID: id}
+	default:
+		w, _ := g.m.Webhook(id)
+		last := g.m.LastEventID()
+		p := WebhookProgress{ID: id, Seq: w.Seq, Version: w.Version, Cursor: last - min(last, uint64(g.r.IntN(20))) + uint64(g.r.IntN(3)),
+			LastSuccessAt: g.m.Now(), LastError: "HTTP 503", LastErrorAt: g.m.Now()}
+		if g.r.IntN(2) == 0 {
+			p.FailingSince = g.m.Now() - int64(g.r.IntN(7_200_000))
+		}
+		return CommitWebhooks{Progress: []WebhookProgress{p}}
 	}
 }
 

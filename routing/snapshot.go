@@ -121,6 +121,7 @@ func (m *Machine) WriteSnapshot(w io.Writer) error {
 		return true
 	})
 	encodeStats(e, m.stats)
+	encodeWebhooks(e, m)
 	flush(true)
 	if werr != nil {
 		return werr
@@ -217,12 +218,13 @@ func decodeSnapshotBody(data []byte) (*Machine, error) {
 			d.Fail("event ids out of order or not contiguous")
 		}
 		prevID = ev.ID
-		m.events.push(ev, m.eventLimits)
+		m.events.push(ev, m.eventLimits, nil)
 	}
 	if d.Err() == nil && m.events.Len() != n {
 		d.Fail("%d events, more than the limits (%d, %d bytes) keep", n, m.eventLimits.Count, m.eventLimits.Bytes)
 	}
 	decodeStats(d, m)
+	decodeWebhooks(d, m)
 	if d.Err() == nil && d.Remaining() != 0 {
 		d.Fail("%d trailing bytes", d.Remaining())
 	}

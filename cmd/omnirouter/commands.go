@@ -34,6 +34,15 @@ func init() {
 		{name: "policy set", args: "<json | key=value ...>", nargs: 1, more: true, summary: "change policy fields, e.g. routing.offer_timeout=45s", run: cmdPolicySet},
 		{name: "policy preview", args: "<json | key=value ...>", nargs: 1, more: true,
 			summary: "what a policy change would do now (offers, counting, loads), changing nothing", run: cmdPolicyPreview},
+		{name: "webhooks list", summary: "webhook subscriptions: state, cursor, lag, skipped events, last success and error", run: cmdWebhooksList},
+		{name: "webhooks add", args: "<url> [events=type,...|*] [id=] [secret=]", nargs: 1, more: true,
+			summary: "subscribe a URL to events (all by default); without secret= (or OMNIROUTER_WEBHOOK_SECRET) a secret is made and shown once", run: cmdWebhooksAdd},
+		{name: "webhooks rm", args: "<id>", nargs: 1, summary: "delete a webhook subscription",
+			confirm: func(c *cli, args []string) string {
+				return fmt.Sprintf("Delete webhook %s (through %s)? Events not yet delivered to it are not delivered.", args[0], c.addr)
+			}, run: cmdWebhooksRemove},
+		{name: "webhooks pause", args: "<id>", nargs: 1, summary: "stop delivering to a webhook; it keeps its cursor", run: cmdWebhooksPause},
+		{name: "webhooks resume", args: "<id>", nargs: 1, summary: "deliver again to a paused or failing webhook, from its cursor", run: cmdWebhooksResume},
 		{name: "cluster join", args: "<id> <raft-addr> <http-addr>", nargs: 3,
 			summary: "add a node: it joins as a nonvoter and becomes a voter once it has caught up", run: cmdClusterJoin},
 		{name: "cluster remove", args: "<id>", nargs: 1, summary: "take a node out of the cluster",

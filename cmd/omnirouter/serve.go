@@ -16,9 +16,11 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/omnirouter/omnirouter/api"
 	"github.com/omnirouter/omnirouter/cluster"
+	"github.com/omnirouter/omnirouter/cluster/webhook"
 	"github.com/omnirouter/omnirouter/internal/buildinfo"
 	"github.com/omnirouter/omnirouter/routing"
 )
@@ -228,7 +230,9 @@ func runNode(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	setGCPercent(cfg.GCPercent, log)
 	setMemoryLimit(cfg.MemoryLimit, log)
 	gin.SetMode(gin.ReleaseMode)
+	registry := prometheus.NewRegistry()
 	server := api.New(api.Config{
+		Registry:           registry,
 		Cluster:            node,
 		Auth:               auth,
 		Internal:           node.Handler(),
@@ -243,6 +247,17 @@ func runNode(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	runCtx, cancelRun := context.WithCancel(context.Background())
 	runDone := make(chan struct{})
 	go func() { server.Run(runCtx); close(runDone) }()
+	// Webhooks are delivered by the leader; the deliverer runs on every node.
+	hooks, err := webhook.New(webhook.Config{Node: node, Encode: api.EventJSON, Registerer: registry, Logger: log})
+	if err != nil {
+		cancelRun()
+		<-runDone
+		_ = node.Shutdown()
+		return err
+	}
+	hooksCtx, stopHooks := context.WithCancel(context.Background())
+	hooksDone := make(chan struct{})
+	go func() { hooks.Run(hooksCtx); close(hooksDone) }()
 
 	timeouts := defaultHTTPTimeouts
 	if cfg.ReadTimeout > 0 {
@@ -271,6 +286,8 @@ func runNode(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	cancel()
 	cancelRun()
 	<-runDone
+	stopHooks() // before the node: a leader commits the progress it made
+	<-hooksDone
 	if err := node.Shutdown(); err != nil {
 		log.Warn("node shutdown", "err", err)
 		if result == nil {

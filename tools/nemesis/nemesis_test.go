@@ -91,6 +91,11 @@ func TestNemesis(t *testing.T) {
 	if err := w.Setup(ctx); err != nil {
 		t.Fatal(err)
 	}
+	hooks, err := StartWebhookCheck(ctx, c, seed, 5) // webhook.go
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hooks.Close()
 
 	// Load and faults.
 	nem := &Nemesis{C: c, Rng: rand.New(rand.NewPCG(seed, 1)), Hist: hist, Logf: t.Logf}
@@ -226,6 +231,11 @@ func TestNemesis(t *testing.T) {
 			pass("event stream (%d events): one holder at a time, routing only within capacity and (%d routings in focus mode) focus mode, loads as reported, no agent over capacity but by reactivation, none on two calls, %d conversations ended exactly once (%d chats)",
 				len(events), sum(r.FocusRouted), ended, chats)
 		}
+	}
+	if bad, summary := hooks.Finish(ctx); len(bad) > 0 {
+		fail("webhooks: %d problems: %s", len(bad), strings.Join(first(bad, 5), "; "))
+	} else {
+		pass("webhooks: %s", summary)
 	}
 	if v := w.Violations(); len(v) > 0 {
 		fail("client-side checks: %s", strings.Join(first(v, 5), "; "))
