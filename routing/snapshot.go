@@ -224,6 +224,7 @@ func decodeSnapshotBody(data []byte) (*Machine, error) {
 		d.Fail("%d events, more than the limits (%d, %d bytes) keep", n, m.eventLimits.Count, m.eventLimits.Bytes)
 	}
 	decodeStats(d, m)
+	statRows := len(m.stats.rows)
 	decodeWebhooks(d, m)
 	if d.Err() == nil && d.Remaining() != 0 {
 		d.Fail("%d trailing bytes", d.Remaining())
@@ -232,6 +233,11 @@ func decodeSnapshotBody(data []byte) (*Machine, error) {
 		return nil, fmt.Errorf("%w: %w", ErrBadSnapshot, err)
 	}
 	m.rebuildIndexes()
+	if len(m.stats.rows) != statRows {
+		// A snapshot lists every row, so that a restored machine has the
+		// same rows under the cap of groups as the one that wrote it.
+		return nil, fmt.Errorf("%w: stats: the state has %d rows, the snapshot lists %d", ErrBadSnapshot, len(m.stats.rows), statRows)
+	}
 	if err := m.CheckInvariants(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadSnapshot, err)
 	}
