@@ -1,8 +1,8 @@
 package routing
 
 import (
-	"errors"
 	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
