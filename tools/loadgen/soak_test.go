@@ -18,9 +18,10 @@ import (
 
 var (
 	flagSoak           = flag.Bool("soak", false, "run the soak: three real processes under a steady open-loop lifecycle load, memory checked flat")
-	flagSoakLifecycles = flag.Int("soak.lifecycles", 200_000, "conversation lifecycles to offer (chat and messaging, reopen included)")
-	flagSoakRate       = flag.Float64("soak.rate", 1600, "lifecycles started per second")
-	flagSoakRetention  = flag.Duration("soak.retention", 20*time.Second, "retention.ended of the cluster under test")
+	flagSoakLifecycles = flag.Int("soak.lifecycles", 150_000, "conversation lifecycles to offer (chat and messaging, reopen included)")
+	flagSoakRate       = flag.Float64("soak.rate", 1250, "lifecycles started per second")
+	flagSoakRetention  = flag.Duration("soak.retention", 15*time.Second, "retention.ended of the cluster under test")
+	flagSoakKeys       = flag.Duration("soak.idempotency", 0, "idempotency_retention of the cluster under test (default: --soak.retention); records are kept for this long, so a run shorter than it only sees them grow")
 	flagSoakTolerance  = flag.Float64("soak.tolerance", 0.10, "largest change allowed between the middle and the last third of the live heap, RSS and snapshot size")
 	flagSoakOut        = flag.String("soak.out", "", "directory for report.json and memory.svg (default: the test's temporary directory)")
 )
@@ -73,7 +74,11 @@ func TestSoak(t *testing.T) {
 	for _, n := range c.Nodes {
 		targets = append(targets, n.URL())
 	}
-	body := fmt.Sprintf(`{"retention":{"ended":%q}}`, flagSoakRetention.String())
+	keys := *flagSoakKeys
+	if keys == 0 {
+		keys = *flagSoakRetention
+	}
+	body := fmt.Sprintf(`{"retention":{"ended":%q},"idempotency_retention":%q}`, flagSoakRetention.String(), keys.String())
 	req, _ := http.NewRequest("PUT", targets[0]+"/v1/policy", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
@@ -83,7 +88,7 @@ func TestSoak(t *testing.T) {
 	resp.Body.Close()
 
 	duration := time.Duration(float64(*flagSoakLifecycles) / *flagSoakRate * float64(time.Second))
-	t.Logf("%d lifecycles at %.0f/s: %v, retention.ended %v", *flagSoakLifecycles, *flagSoakRate, duration, *flagSoakRetention)
+	t.Logf("%d lifecycles at %.0f/s: %v, retention.ended %v, idempotency_retention %v", *flagSoakLifecycles, *flagSoakRate, duration, *flagSoakRetention, keys)
 	rep, err := Run(ctx, Config{Targets: targets, Duration: duration, Concurrency: 512, Agents: 500,
 		Workload: WorkloadLifecycle, Rate: *flagSoakRate, SampleEvery: time.Second, Progress: soakProgress(t)})
 	if rep != nil {
