@@ -21,6 +21,10 @@ import (
 // http.Client hands every request to two more goroutines and allocates a
 // request, an answer and their header maps. The request is HTTP/1.1; the
 // answer's status and framing headers are all that is read of it.
+//
+// BenchmarkPost measures the saving: a delivery and its answer cost the
+// process about 20 µs of CPU with the sender and 46 µs with the http.Client
+// (1 allocation against 67; 2 vCPU, 2026-12-06), so the sender is kept.
 type sender struct {
 	url       *url.URL
 	addr      string      // host:port to dial

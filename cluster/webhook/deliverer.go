@@ -146,18 +146,7 @@ func New(cfg Config) (*Deliverer, error) {
 	}
 	custom := cfg.Client != nil
 	if cfg.Client == nil {
-		cfg.Client = &http.Client{
-			Transport: &http.Transport{
-				Proxy:               http.ProxyFromEnvironment,
-				MaxIdleConnsPerHost: 4,
-				IdleConnTimeout:     90 * time.Second,
-				TLSHandshakeTimeout: 10 * time.Second,
-			},
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		}
-		if cfg.TLS != nil {
-			cfg.Client.Transport.(*http.Transport).TLSClientConfig = cfg.TLS
-		}
+		cfg.Client = defaultClient(cfg.TLS)
 	}
 	d := &Deliverer{cfg: cfg, node: cfg.Node, log: cfg.Logger.With("component", "webhooks"),
 		userAgent: headerSafe("omnirouter-webhook/" + buildinfo.Get().Version), nodeID: headerSafe(cfg.Node.ID()),
@@ -206,6 +195,22 @@ func (d *Deliverer) Run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// defaultClient is the client of deliveries through a proxy: redirects are
+// answers, not followed.
+func defaultClient(tlsConfig *tls.Config) *http.Client {
+	t := &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		MaxIdleConnsPerHost: 4,
+		IdleConnTimeout:     90 * time.Second,
+		TLSHandshakeTimeout: 10 * time.Second,
+		TLSClientConfig:     tlsConfig,
+	}
+	return &http.Client{
+		Transport:     t,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 }
 

@@ -192,46 +192,67 @@ func (w *worker) post(ev *routing.Event, body []byte) error {
 	d := w.s.d
 	ts := time.Now().Unix()
 	w.sig = w.signer.append(w.sig[:0], ts, body)
+	h := deliveryHeaders{eventID: ev.ID, eventType: ev.Type, timestamp: ts, signature: w.sig, node: d.nodeID, term: w.s.term}
 	if w.snd != nil {
-		h := append(w.hdr[:0], HeaderEventID+": "...)
-		h = strconv.AppendUint(h, ev.ID, 10)
-		h = append(h, "\r\n"+HeaderEventType+": "...)
-		h = append(h, ev.Type...)
-		h = append(h, "\r\n"+HeaderTimestamp+": "...)
-		h = strconv.AppendInt(h, ts, 10)
-		h = append(h, "\r\n"+HeaderSignature+": "...)
-		h = append(h, w.sig...)
-		h = append(h, "\r\n"+HeaderNode+": "...)
-		h = append(h, d.nodeID...)
-		h = append(h, "\r\n"+HeaderTerm+": "...)
-		h = strconv.AppendUint(h, w.s.term, 10)
-		h = append(h, "\r\n"...)
-		w.hdr = h
-		return w.snd.post(w.ctx, body, h)
+		w.hdr = h.appendLines(w.hdr[:0])
+		return w.snd.post(w.ctx, body, w.hdr)
 	}
 	// Through the http.Client: a proxy is in the way, or one was configured.
-	ctx, cancel := context.WithTimeout(w.ctx, d.cfg.Timeout)
+	return clientPost(w.ctx, d.cfg.Client, d.cfg.Timeout, w.sub.URL, d.userAgent, h, body)
+}
+
+// deliveryHeaders are the headers of one attempt besides the framing ones.
+type deliveryHeaders struct {
+	eventID   uint64
+	eventType string
+	timestamp int64
+	signature []byte
+	node      string
+	term      uint64
+}
+
+// appendLines appends the headers as lines, each ending in CRLF.
+func (h *deliveryHeaders) appendLines(b []byte) []byte {
+	b = append(b, HeaderEventID+": "...)
+	b = strconv.AppendUint(b, h.eventID, 10)
+	b = append(b, "\r\n"+HeaderEventType+": "...)
+	b = append(b, h.eventType...)
+	b = append(b, "\r\n"+HeaderTimestamp+": "...)
+	b = strconv.AppendInt(b, h.timestamp, 10)
+	b = append(b, "\r\n"+HeaderSignature+": "...)
+	b = append(b, h.signature...)
+	b = append(b, "\r\n"+HeaderNode+": "...)
+	b = append(b, h.node...)
+	b = append(b, "\r\n"+HeaderTerm+": "...)
+	b = strconv.AppendUint(b, h.term, 10)
+	return append(b, "\r\n"...)
+}
+
+// clientPost sends one attempt through client; nil means a 2xx within
+// timeout.
+func clientPost(ctx context.Context, client *http.Client, timeout time.Duration, url, userAgent string, h deliveryHeaders, body []byte) error {
+	reqCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.sub.URL, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(reqCtx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", d.userAgent)
-	req.Header.Set(HeaderEventID, strconv.FormatUint(ev.ID, 10))
-	req.Header.Set(HeaderEventType, ev.Type)
-	req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
-	req.Header.Set(HeaderSignature, string(w.sig))
-	req.Header.Set(HeaderNode, d.nodeID)
-	req.Header.Set(HeaderTerm, strconv.FormatUint(w.s.term, 10))
-	resp, err := d.cfg.Client.Do(req)
+	req.Header.Set("User-Agent", userAgent)
+	req.Header.Set(HeaderEventID, strconv.FormatUint(h.eventID, 10))
+	req.Header.Set(HeaderEventType, h.eventType)
+	req.Header.Set(HeaderTimestamp, strconv.FormatInt(h.timestamp, 10))
+	req.Header.Set(HeaderSignature, string(h.signature))
+	req.Header.Set(HeaderNode, h.node)
+	req.Header.Set(HeaderTerm, strconv.FormatUint(h.term, 10))
+	resp, err := client.Do(req)
 	if err == nil {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxAnswerBody))
 		resp.Body.Close()
 	}
 	switch {
-	case ctx.Err() != nil && w.ctx.Err() == nil:
-		return fmt.Errorf("%w (%v)", errTimeout, d.cfg.Timeout)
+	case reqCtx.Err() != nil && ctx.Err() == nil:
+		return fmt.Errorf("%w (%v)", errTimeout, timeout)
 	case err != nil:
 		return err
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
