@@ -202,42 +202,128 @@ func BenchmarkApplyLifecycleKeyed(b *testing.B) {
 }
 
 // decisionMachines caches the machines of BenchmarkRoutingDecision by
-// queue length (building one with a million queued takes seconds, and the
-// benchmark leaves it as it found it).
-var decisionMachines = map[int]*Machine{}
+// channels and queue length (building one with a million queued takes
+// seconds, and the benchmark leaves it as it found it).
+var decisionMachines = map[[2]int]*Machine{}
 
 // BenchmarkRoutingDecision: an agent comes online and is offered the first
-// queued conversation it may take, then goes offline and the offer returns
-// to its place; 10,000 agents, the queue at 10,000 and at 1,000,000
-// conversations in eight requirement classes. The cost of a decision must
-// not grow with the queue (the target: at most twice as much at 1M).
+// queued conversation it may take on each of its channels, then goes
+// offline and the offers return to their places; 10,000 agents, the queue
+// at 10,000 and at 1,000,000 conversations in eight requirement classes
+// per channel, over two channels (chat, messaging) and over four (email
+// offered rather than assigned, so that it returns too). The cost of a
+// decision must not grow with the queue (the target: at most twice as much
+// at 1M).
 func BenchmarkRoutingDecision(b *testing.B) {
-	for _, queued := range []int{10_000, 1_000_000} {
-		b.Run(fmt.Sprintf("queued=%d", queued), func(b *testing.B) {
-			m := decisionMachines[queued]
-			if m == nil {
-				m = New()
-				skills := []string{"de", "en", "es", "fr", "it", "ja", "nl", "pt"}
-				for i := range 10_000 {
-					m.Apply(t0, "", UpsertAgent{ID: fmt.Sprintf("a%05d", i), Capacity: capacity.Limits{1, 1}, Skills: skills})
+	for _, channels := range []int{2, 4} {
+		for _, queued := range []int{10_000, 1_000_000} {
+			b.Run(fmt.Sprintf("channels=%d/queued=%d", channels, queued), func(b *testing.B) {
+				m := decisionMachine(channels, queued)
+				at := t0 + int64(queued/1000) // the last create's time: no timer is due
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					id := fmt.Sprintf("a%05d", i%10_000)
+					out := m.Apply(at, "", SetAgentStatus{AgentID: id, Status: StatusOnline})
+					if out.Err != nil || len(out.Agent.Conversations) != channels {
+						b.Fatalf("online: %v, holds %v", out.Err, out.Agent.Conversations)
+					}
+					m.Apply(at, "", SetAgentStatus{AgentID: id, Status: StatusOffline})
 				}
-				for i := range queued {
-					m.Apply(t0+int64(i/1000), "", CreateConversation{ID: fmt.Sprintf("q%07d", i), Channel: capacity.Chat,
-						Skills: skills[i%len(skills) : i%len(skills)+1]})
-				}
-				decisionMachines[queued] = m
+			})
+		}
+	}
+}
+
+func decisionMachine(channels, queued int) *Machine {
+	if m := decisionMachines[[2]int{channels, queued}]; m != nil {
+		return m
+	}
+	m := New()
+	m.Apply(t0, "", SetPolicy{Patch: MustPatch("email.auto_accept", false)})
+	skills := []string{"de", "en", "es", "fr", "it", "ja", "nl", "pt"}
+	var limits capacity.Limits
+	for ch := range channels {
+		limits[ch] = 1
+	}
+	for i := range 10_000 {
+		m.Apply(t0, "", UpsertAgent{ID: fmt.Sprintf("a%05d", i), Capacity: limits, Skills: skills})
+	}
+	for i := range queued {
+		create := CreateConversation{ID: fmt.Sprintf("q%07d", i), Channel: capacity.Channel(i % channels),
+			Skills: skills[(i/channels)%len(skills) : (i/channels)%len(skills)+1]}
+		if create.Channel == capacity.Email {
+			create.Message = "Where is my parcel?"
+		}
+		if out := m.Apply(t0+int64(i/1000), "", create); out.Err != nil {
+			panic(out.Err)
+		}
+	}
+	decisionMachines[[2]int{channels, queued}] = m
+	return m
+}
+
+// BenchmarkApplyChannels: whole conversations, one channel after another,
+// over two channels (chat, messaging) and over four, on 500 agents who take
+// every channel of the run. A conversation's commands are those of
+// tools/loadgen's lifecycle (a chat: create, accept, a message each way,
+// end; messaging and email: release instead of end; a call: create,
+// answer, hang up). ns/command is the figure to compare: the four-channel
+// run must cost within a tenth of the two-channel one per command.
+func BenchmarkApplyChannels(b *testing.B) {
+	for _, channels := range []int{2, 4} {
+		b.Run(fmt.Sprintf("channels=%d", channels), func(b *testing.B) {
+			m := New()
+			limits := capacity.Limits{10, 10}
+			if channels == 4 {
+				limits = capacity.Limits{10, 10, 10, 1}
 			}
-			at := t0 + int64(queued/1000) // the last create's time: no timer is due
+			for i := range 500 {
+				id := fmt.Sprintf("a%04d", i)
+				m.Apply(t0, "", UpsertAgent{ID: id, Capacity: limits})
+				m.Apply(t0, "", SetAgentStatus{AgentID: id, Status: StatusOnline})
+			}
+			commands := 0
+			apply := func(at int64, cmd Command) Outcome {
+				commands++
+				out := m.Apply(at, "", cmd)
+				if out.Err != nil {
+					b.Fatalf("%T: %v", cmd, out.Err)
+				}
+				return out
+			}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				id := fmt.Sprintf("a%05d", i%10_000)
-				out := m.Apply(at, "", SetAgentStatus{AgentID: id, Status: StatusOnline})
-				if out.Err != nil || len(out.Agent.Conversations) != 1 {
-					b.Fatalf("online: %v, holds %v", out.Err, out.Agent.Conversations)
+				at := t0 + int64(i)
+				id := fmt.Sprintf("c%09d", i)
+				ch := capacity.Channel(i % channels)
+				create := CreateConversation{ID: id, Channel: ch, Message: "hi"}
+				if ch == capacity.Voice {
+					create.Message = ""
 				}
-				m.Apply(at, "", SetAgentStatus{AgentID: id, Status: StatusOffline})
+				out := apply(at, create)
+				agent := out.Conversation.AgentID
+				if agent == "" {
+					b.Fatalf("%s on %v was not routed", id, ch)
+				}
+				if out.Conversation.State == StateOffered {
+					apply(at, Accept{ConversationID: id, AgentID: agent})
+				}
+				if ch == capacity.Voice {
+					apply(at, End{ConversationID: id, By: EndedByAgent, AgentID: agent})
+					continue
+				}
+				apply(at, PostMessage{ConversationID: id, Author: AuthorAgent, AgentID: agent, Text: "hello"})
+				apply(at, PostMessage{ConversationID: id, Author: AuthorVisitor, Text: "thanks"})
+				if ch == capacity.Chat {
+					apply(at, End{ConversationID: id, By: EndedByVisitor})
+				} else {
+					apply(at, Release{AgentID: agent, ConversationID: id, TicketStatus: TicketPending, SetTicket: true})
+				}
 			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(commands), "ns/command")
 		})
 	}
 }
