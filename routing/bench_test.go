@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"runtime"
 	"testing"
 
 	"github.com/omnirouter/omnirouter/capacity"
@@ -326,4 +327,65 @@ func BenchmarkApplyChannels(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(commands), "ns/command")
 		})
 	}
+}
+
+// BenchmarkStateBytes reports what the state holds per conversation, as
+// live heap and as snapshot bytes: a live one (a queued chat with its
+// first message), a retained one (a chat ended after an accept and a
+// message each way, kept for retention.ended) and an idempotency record.
+// Events are kept apart (the fewest the limits allow), since their own
+// limits bound them. One iteration is the whole measurement.
+func BenchmarkStateBytes(b *testing.B) {
+	const n = 100_000
+	for b.Loop() {
+		m := New()
+		m.Apply(t0, "", SetEventLimits{Limits: EventLimits{Count: 1, Bytes: MinEventBytes}})
+		for i := range 500 {
+			m.Apply(t0, "", UpsertAgent{ID: fmt.Sprintf("a%04d", i), Capacity: capacity.Limits{10, 10}})
+		}
+		heap0, snap0 := stateBytes(b, m)
+		at := t0
+		for i := range n { // no agent online: every chat waits
+			m.Apply(at, "", CreateConversation{ID: fmt.Sprintf("q%06d", i), Channel: capacity.Chat, Message: "Where is my parcel?"})
+		}
+		heapLive, snapLive := stateBytes(b, m)
+		for i := range 500 {
+			m.Apply(at, "", SetAgentStatus{AgentID: fmt.Sprintf("a%04d", i), Status: StatusOnline})
+		}
+		for i := range n { // each chat offered, accepted, answered and ended
+			at++
+			id := fmt.Sprintf("q%06d", i)
+			agent := m.convByID[id].AgentID
+			if agent == "" {
+				b.Fatalf("%s not offered", id)
+			}
+			m.Apply(at, "", Accept{ConversationID: id, AgentID: agent})
+			m.Apply(at, "", PostMessage{ConversationID: id, Author: AuthorAgent, AgentID: agent, Text: "Let me look."})
+			m.Apply(at, "", PostMessage{ConversationID: id, Author: AuthorVisitor, Text: "Thanks"})
+			m.Apply(at, "", End{ConversationID: id, By: EndedByVisitor})
+		}
+		heapEnded, snapEnded := stateBytes(b, m)
+		for i := range n {
+			m.Apply(at, fmt.Sprintf("key-%06d", i), SetAgentStatus{AgentID: fmt.Sprintf("a%04d", i%500), Status: StatusOnline})
+		}
+		heapKeys, snapKeys := stateBytes(b, m)
+		b.ReportMetric((heapLive-heap0)/n, "heap-B/live")
+		b.ReportMetric((snapLive-snap0)/n, "snap-B/live")
+		b.ReportMetric((heapEnded-heap0)/n, "heap-B/retained")
+		b.ReportMetric((snapEnded-snap0)/n, "snap-B/retained")
+		b.ReportMetric((heapKeys-heapEnded)/n, "heap-B/key")
+		b.ReportMetric((snapKeys-snapEnded)/n, "snap-B/key")
+	}
+}
+
+// stateBytes is the live heap after a collection and m's snapshot size.
+func stateBytes(b *testing.B, m *Machine) (heap, snapshot float64) {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	var buf bytes.Buffer
+	if err := m.WriteSnapshot(&buf); err != nil {
+		b.Fatal(err)
+	}
+	return float64(ms.HeapAlloc), float64(buf.Len())
 }
