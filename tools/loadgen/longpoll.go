@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,6 +50,16 @@ func runLongPolls(ctx context.Context, targets []string, token string, tlsConfig
 				}
 				page, err := getEvents(ctx, hc, url, token)
 				requests.Add(1)
+				var cursorErr *cursorError
+				if errors.As(err, &cursorErr) {
+					// The cursor expired (410) or is ahead (400): resynchronise
+					// from the newest id, as the answer says.
+					mu.Lock()
+					lp.Errors[err.Error()]++
+					mu.Unlock()
+					after, first = cursorErr.newest, false
+					continue
+				}
 				if err != nil {
 					if ctx.Err() == nil {
 						mu.Lock()
@@ -96,9 +108,27 @@ func getEvents(ctx context.Context, hc *http.Client, url, token string) (eventsP
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
+		var body struct {
+			Error struct {
+				NewestID *uint64 `json:"newest_id"`
+			} `json:"error"`
+		}
+		if json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&body) == nil && body.Error.NewestID != nil &&
+			(resp.StatusCode == http.StatusGone || resp.StatusCode == http.StatusBadRequest) {
+			return page, &cursorError{status: resp.StatusCode, newest: *body.Error.NewestID}
+		}
 		io.Copy(io.Discard, resp.Body)
 		return page, fmt.Errorf("%d", resp.StatusCode)
 	}
 	err = json.NewDecoder(resp.Body).Decode(&page)
 	return page, err
 }
+
+// cursorError is a 410 events_expired or 400 cursor_ahead answer: the
+// reader resumes from newest.
+type cursorError struct {
+	status int
+	newest uint64
+}
+
+func (e *cursorError) Error() string { return strconv.Itoa(e.status) }
