@@ -3,13 +3,18 @@ package loadgen
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	// The tool shares the machine with the nodes it loads: go-json reads an
+	// answer in about a fifth of encoding/json's CPU (2.4 µs against 12 µs
+	// for a conversation, 2 vCPU, 2026-12-06), and the answers are the
+	// nodes', so its leniency with malformed JSON costs nothing here.
+	json "github.com/goccy/go-json"
 
 	"github.com/omnirouter/omnirouter/internal/pause"
 )
