@@ -138,7 +138,7 @@ func (s *Server) writeEventsPage(c *gin.Context, ctx context.Context, evs []rout
 	size, held := 64, int64(0)
 	defer func() { s.answers.release(held) }()
 	for i := range evs {
-		b, err := json.Marshal(eventView(&evs[i]))
+		b, err := s.eventJSON.encode(&evs[i])
 		if err != nil {
 			s.fail(c, err)
 			return
@@ -261,7 +261,7 @@ func (s *Server) streamEvents(c *gin.Context, q eventsQuery) {
 	for {
 		_ = rc.SetWriteDeadline(time.Now().Add(sseHeartbeat + 30*time.Second))
 		for i := range evs {
-			data, err := json.Marshal(eventView(&evs[i]))
+			data, err := s.eventJSON.encode(&evs[i])
 			if err != nil {
 				s.log.Error("encoding event", "id", evs[i].ID, "err", err)
 				return

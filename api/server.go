@@ -79,6 +79,7 @@ const (
 
 // Server is the HTTP API.
 type Server struct {
+	eventJSON      eventCache // the JSON of recent events, for every reader
 	cluster        Cluster
 	auth           *Auth
 	log            *slog.Logger
