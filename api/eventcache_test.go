@@ -43,3 +43,56 @@ func TestEventCache(t *testing.T) {
 		t.Error("the large event holds a slot")
 	}
 }
+
+// TestEventsPageJSON: the page written by hand is the page json.Marshal
+// writes, for events with every kind of content.
+func TestEventsPageJSON(t *testing.T) {
+	var ec eventCache
+	page := eventsPageJSON{Next: 41, Newest: 1 << 40}
+	for i, e := range []routing.Event{
+		{ID: 41, Type: "conversation.created", At: 1, ConversationID: "c<1>&\\"},
+		{ID: 42, Type: "agent.updated", At: 2, AgentID: "a\u2028é😀"},
+		{ID: 43, Type: "conversation.ended", At: 3, ConversationID: "c1", Data: routing.EventData{Reason: "visitor_left"}},
+	} {
+		b, err := ec.encode(&e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page.Events = append(page.Events, b)
+		want, _ := json.Marshal(page)
+		if got := page.appendJSON(nil); !bytes.Equal(got, want) {
+			t.Fatalf("page of %d events:\n got %s\nwant %s", i+1, got, want)
+		}
+	}
+	empty := eventsPageJSON{Events: []json.RawMessage{}, Next: 7, Newest: 7}
+	if want, _ := json.Marshal(empty); !bytes.Equal(empty.appendJSON(nil), want) {
+		t.Fatalf("empty page %s, want %s", empty.appendJSON(nil), want)
+	}
+}
+
+// BenchmarkEventsPage: a page of 100 events, written by json.Marshal
+// (which compacts every event again) and by appendJSON.
+func BenchmarkEventsPage(b *testing.B) {
+	var ec eventCache
+	page := eventsPageJSON{Next: 1, Newest: 100}
+	for i := range 100 {
+		e := routing.Event{ID: uint64(i + 1), Type: "conversation.offered", At: int64(i), ConversationID: "c-000123", AgentID: "a-0042",
+			Data: routing.EventData{Reason: "routed"}}
+		raw, _ := ec.encode(&e)
+		page.Events = append(page.Events, raw)
+	}
+	b.Run("json.Marshal", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := json.Marshal(page); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("appendJSON", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = page.appendJSON(make([]byte, 0, 16<<10))
+		}
+	})
+}
