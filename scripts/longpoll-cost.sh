@@ -7,7 +7,7 @@
 # Usage: scripts/longpoll-cost.sh [rounds] [readers]   (default: 3 rounds, 1000)
 #   DURATION     length of a run (default 20s)
 #   CONCURRENCY  create clients (default 16)
-#   RATE         creates per second offered, open loop (default 1000; 0: closed loop)
+#   RATE         creates per second offered, open loop (default 100; 0: closed loop)
 #   OMNIROUTER_BIN  a prebuilt binary to measure instead of the working tree
 #   OMNIROUTER_PORT_BASE  the local cluster's ports (see local-cluster.sh)
 set -eu
@@ -19,7 +19,7 @@ base=${OMNIROUTER_PORT_BASE:-8080}
 targets=127.0.0.1:$((base + 1)),127.0.0.1:$((base + 2)),127.0.0.1:$((base + 3))
 duration=${DURATION:-20s}
 concurrency=${CONCURRENCY:-16}
-rate=${RATE:-1000}
+rate=${RATE:-100}
 out=$(mktemp -d)
 trap 'scripts/local-cluster.sh clean >/dev/null 2>&1 || true; rm -rf "$out"' EXIT
 
