@@ -18,8 +18,8 @@ import (
 
 var (
 	flagSoak           = flag.Bool("soak", false, "run the soak: three real processes under a steady open-loop lifecycle load, memory checked flat")
-	flagSoakLifecycles = flag.Int("soak.lifecycles", 150_000, "conversation lifecycles to offer (chat and messaging, reopen included)")
-	flagSoakRate       = flag.Float64("soak.rate", 1250, "lifecycles started per second")
+	flagSoakLifecycles = flag.Int("soak.lifecycles", 120_000, "conversation lifecycles to offer (chat and messaging, reopen included)")
+	flagSoakRate       = flag.Float64("soak.rate", 1000, "lifecycles started per second")
 	flagSoakRetention  = flag.Duration("soak.retention", 15*time.Second, "retention.ended of the cluster under test")
 	flagSoakKeys       = flag.Duration("soak.idempotency", 0, "idempotency_retention of the cluster under test (default: --soak.retention); records are kept for this long, so a run shorter than it only sees them grow")
 	flagSoakTolerance  = flag.Float64("soak.tolerance", 0.10, "largest change allowed between the middle and the last third of the live heap, RSS and snapshot size")
