@@ -125,7 +125,7 @@ func (s *Server) events(c *gin.Context) {
 	}
 	extendWriteDeadline(c, q.wait+30*time.Second)
 
-	evs, newest, ok := s.readEvents(c, q.level, q.after, q.limit)
+	evs, newest, ok := s.readNewEvents(c, q)
 	if !ok {
 		return
 	}
@@ -196,6 +196,31 @@ func (s *Server) admitLongPoll(c *gin.Context) (release func(), ok bool) {
 		return nil, false
 	}
 	return func() { s.longPolls.Add(-1) }, true
+}
+
+// readNewEvents reads the page a reader asked for. Every node numbers the
+// events alike and holds only committed ones, so when this node already
+// has events after the reader's cursor, a page of them skips nothing
+// whatever the level asked for, and spares the linearizable read its round
+// trip to the leader (with a thousand readers following the log, a sixth
+// of a follower's CPU). A reader with nothing new here is read at its
+// level, which is what tells "wait for the next" from "cursor ahead".
+func (s *Server) readNewEvents(c *gin.Context, q eventsQuery) ([]routing.Event, uint64, bool) {
+	if q.level != Stale {
+		var evs []routing.Event
+		var newest uint64
+		ctx := s.deadlines.Context(c.Request.Context())
+		by, err := s.cluster.Read(ctx, Stale, func(m *routing.Machine) {
+			if m.LastEventID() > q.after {
+				evs, newest, _ = eventsAfter(m, q.after, q.limit)
+			}
+		})
+		if err == nil && len(evs) > 0 {
+			c.Header("X-Omnirouter-Node", by)
+			return evs, newest, true
+		}
+	}
+	return s.readEvents(c, q.level, q.after, q.limit)
 }
 
 // readEvents reads up to limit events after an id, stopping once their
