@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omnirouter/omnirouter/cluster"
 	"github.com/omnirouter/omnirouter/internal/testutil"
 	"github.com/omnirouter/omnirouter/routing"
 )
@@ -220,4 +221,35 @@ func TestMetricsCountEvents(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestEventReaderWithNewEventsIsServedLocally: a reader with events after
+// its cursor on the node it asks gets them from that node, even when a
+// linearizable read cannot be made (a follower cut from its leader);
+// a reader with nothing new there is read at its level.
+func TestEventReaderWithNewEventsIsServedLocally(t *testing.T) {
+	h := newHarness(t)
+	h.agent("a1", 1, 1)
+	h.must(201, "POST", "/v1/conversations", map[string]any{"id": "c1", "channel": "chat"})
+	h.fake.mu.Lock()
+	newest := h.fake.m.LastEventID()
+	h.fake.linearErr = cluster.ErrNoLeader
+	h.fake.mu.Unlock()
+
+	r := h.req("GET", "/v1/events?after=0&wait=1s", nil)
+	var page struct {
+		Events []struct {
+			ID uint64 `json:"id"`
+		} `json:"events"`
+		Next, Newest uint64
+	}
+	if r.Status != 200 || json.Unmarshal(r.Body, &page) != nil || len(page.Events) == 0 || page.Events[0].ID != 1 || page.Next != newest {
+		t.Fatalf("events after 0 with no leader: %d %s", r.Status, r.Body)
+	}
+	if r := h.req("GET", "/v1/events?after="+strconv.FormatUint(newest, 10), nil); r.Status != 503 {
+		t.Errorf("nothing new, linearizable, no leader: %d %s, want 503", r.Status, r.Body)
+	}
+	if r := h.req("GET", "/v1/events?consistency=stale&after="+strconv.FormatUint(newest, 10), nil); r.Status != 200 {
+		t.Errorf("nothing new, stale: %d %s, want 200", r.Status, r.Body)
+	}
 }

@@ -24,7 +24,10 @@ type fakeCluster struct {
 
 	proposeErr error // returned by Propose when set
 	readErr    error // returned by Read when set
-	readyErr   error
+	// linearErr is returned by reads at any level but Stale: a follower
+	// that cannot reach its leader.
+	linearErr error
+	readyErr  error
 	// removedNode makes Status report this node removed.
 	removedNode bool
 	waiters     int // goroutines parked in WaitEvents
@@ -78,6 +81,9 @@ func (f *fakeCluster) Read(ctx context.Context, level ReadLevel, fn func(m *rout
 	defer f.mu.Unlock()
 	if f.readErr != nil {
 		return "", f.readErr
+	}
+	if f.linearErr != nil && level != Stale {
+		return "", f.linearErr
 	}
 	fn(f.m)
 	return f.id, nil
