@@ -78,7 +78,7 @@ func (s *Server) createConversation(c *gin.Context) {
 		return
 	}
 	if cmd.ID == "" {
-		cmd.ID = newConversationID(key)
+		cmd.ID = newID("conversation", "c_", 16, key)
 	}
 	if err := routing.ValidID("id", cmd.ID); err != nil {
 		s.fail(c, err)

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/json"
 	"sync/atomic"
 
 	"github.com/omnirouter/omnirouter/routing"
@@ -44,7 +43,7 @@ func (ec *eventCache) encode(e *routing.Event) ([]byte, error) {
 	if c := slot.Load(); c != nil && c.is(e) {
 		return c.json, nil
 	}
-	b, err := json.Marshal(eventView(e))
+	b, err := EventJSON(e)
 	if err != nil {
 		return nil, err
 	}

@@ -348,19 +348,19 @@ func (s *Server) readAt(c *gin.Context, level ReadLevel, fn func(m *routing.Mach
 	return true
 }
 
-// newConversationID makes the id of a conversation created without one. With
-// an idempotency key it is derived from the (scoped) key, so that a retried
-// create names the same conversation; otherwise it is random.
-func newConversationID(scopedKey string) string {
+// newID makes the id of an entity created without one: prefix and n
+// bytes in hex, derived from the (scoped) idempotency key when there is
+// one, so that a retried create names the same entity; random otherwise.
+// kind keeps the ids of different entities from one key apart.
+func newID(kind, prefix string, n int, scopedKey string) string {
+	b := make([]byte, n)
 	if scopedKey != "" {
-		h := sha256.Sum256([]byte("conversation\x00" + scopedKey))
-		return "c_" + hex.EncodeToString(h[:16])
-	}
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
+		h := sha256.Sum256([]byte(kind + "\x00" + scopedKey))
+		copy(b, h[:])
+	} else if _, err := rand.Read(b); err != nil {
 		panic(err) // crypto/rand never fails on supported platforms
 	}
-	return "c_" + hex.EncodeToString(b[:])
+	return prefix + hex.EncodeToString(b)
 }
 
 // --- health ----------------------------------------------------------------

@@ -1,9 +1,6 @@
 package api
 
 import (
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -129,26 +126,11 @@ func (s *Server) createWebhook(c *gin.Context) {
 			return
 		}
 	} else {
-		id = newWebhookID(key)
+		id = newID("webhook", "wh_", 12, key)
 	}
 	if _, ok := s.proposeKey(c, key, routing.CreateWebhook{ID: id, URL: *req.URL, Events: *req.Events, Secret: *req.Secret}); ok {
 		s.writeWebhook(c, http.StatusCreated, id, Linearizable)
 	}
-}
-
-// newWebhookID names a subscription created without an id: derived from
-// the idempotency key when there is one, so that a retry names the same
-// subscription; random otherwise.
-func newWebhookID(scopedKey string) string {
-	if scopedKey != "" {
-		h := sha256.Sum256([]byte("webhook\x00" + scopedKey))
-		return "wh_" + hex.EncodeToString(h[:12])
-	}
-	var b [12]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic(err) // crypto/rand never fails on supported platforms
-	}
-	return "wh_" + hex.EncodeToString(b[:])
 }
 
 // PUT /v1/webhooks/{id} {url?, events?, secret?, paused?} → 200 with the
