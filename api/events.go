@@ -180,9 +180,7 @@ func (s *Server) writeEventsPage(c *gin.Context, ctx context.Context, evs []rout
 		page.Next = evs[i].ID
 		size += len(b) + 1
 	}
-	body := page.appendJSON(make([]byte, 0, size+64))
-	c.Header("Content-Length", strconv.Itoa(len(body)))
-	c.Data(http.StatusOK, jsonContentType, body)
+	writeBody(c, http.StatusOK, page.appendJSON(make([]byte, 0, size+64)))
 }
 
 // admitLongPoll counts a waiting reader (a long-poll or an event stream)

@@ -34,29 +34,29 @@ const jsonContentType = "application/json; charset=utf-8"
 // holding the answer while it waits.
 const largeAnswer = 64 << 10
 
-// writeJSON answers with json.Marshal(v) and its Content-Length, so that an
-// answer over net/http's 2 KB buffer (a long transcript, say) is not sent
-// chunked.
+// writeJSON answers with json.Marshal(v); an answer over largeAnswer takes
+// its bytes from the answer memory while it is written.
 func (s *Server) writeJSON(c *gin.Context, status int, v any) {
-	s.writeJSONIn(c, status, v, true)
-}
-
-// writeJSONIn is writeJSON for an answer whose bytes were taken from the
-// answer memory already (budgeted false).
-func (s *Server) writeJSONIn(c *gin.Context, status int, v any, budgeted bool) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		_ = c.Error(err)
 		c.AbortWithStatusJSON(http.StatusInternalServerError, errorBody{Error: toAPIError(err).detail()})
 		return
 	}
-	if n := int64(len(b)); budgeted && n > largeAnswer {
+	if n := int64(len(b)); n > largeAnswer {
 		if !s.answers.tryAcquire(n) {
 			s.fail(c, errorf(http.StatusServiceUnavailable, "busy", "this node is sending as many large answers as its memory allows (--answer-memory); retry"))
 			return
 		}
 		defer s.answers.release(n)
 	}
+	writeBody(c, status, b)
+}
+
+// writeBody answers with the JSON b and its Content-Length, so that an
+// answer over net/http's 2 KB buffer (a long transcript, say) is not sent
+// chunked.
+func writeBody(c *gin.Context, status int, b []byte) {
 	c.Header("Content-Length", strconv.Itoa(len(b)))
 	c.Data(status, jsonContentType, b)
 }
