@@ -114,6 +114,7 @@ func (s *Server) events(c *gin.Context) {
 		s.streamEvents(c, q)
 		return
 	}
+	arrived := time.Now()
 	ctx, cancel := s.streamContext(c)
 	defer cancel()
 	if q.wait > 0 {
@@ -145,7 +146,43 @@ func (s *Server) events(c *gin.Context) {
 			return
 		}
 	}
+	if evs, newest, ok = s.linger(c, ctx, q, arrived, evs, newest); !ok {
+		return
+	}
 	s.writeEventsPage(c, ctx, evs, q.after, newest)
+}
+
+// linger holds a long-poll's answer while its page is short: a page with
+// fewer events than the reader's limit, holding every event this node has
+// after the cursor, waits until the limit's worth of events is there or
+// --events-linger has passed since the request arrived (never past its
+// wait), then is read again with whatever came meanwhile. A reader that
+// re-polls as soon as it is answered would otherwise be answered at once
+// with the one or two events written since, and a thousand such readers
+// make tens of thousands of requests a second; lingering answers each at
+// most about once per linger, with more events per page. A reader that
+// waited longer than that for its first event, or whose page is full, is
+// answered at once. ok is false when the answer was written (an error) or
+// the client went away.
+func (s *Server) linger(c *gin.Context, ctx context.Context, q eventsQuery, arrived time.Time, evs []routing.Event, newest uint64) ([]routing.Event, uint64, bool) {
+	if s.eventsLinger <= 0 || q.wait <= 0 || len(evs) == 0 || len(evs) >= q.limit || evs[len(evs)-1].ID < newest {
+		return evs, newest, true
+	}
+	deadline := arrived.Add(min(s.eventsLinger, q.wait))
+	if !time.Now().Before(deadline) {
+		return evs, newest, true
+	}
+	// Event ids are consecutive: a full page is there once the event
+	// limit ids past the cursor is.
+	lctx, cancel := context.WithDeadline(ctx, deadline)
+	_ = s.cluster.WaitEvents(lctx, q.after+uint64(q.limit)-1)
+	cancel()
+	if c.Request.Context().Err() != nil {
+		return nil, 0, false // the client went away
+	}
+	// A full page, the linger's end or the node closing its readers: the
+	// reader gets what there is now.
+	return s.readEvents(c, Stale, q.after, q.limit)
 }
 
 // writeEventsPage encodes events one by one until the page would reach

@@ -253,3 +253,81 @@ func TestEventReaderWithNewEventsIsServedLocally(t *testing.T) {
 		t.Errorf("nothing new, stale: %d %s, want 200", r.Status, r.Body)
 	}
 }
+
+// longPoll starts GET path in the background; the page (nil on failure)
+// arrives on the channel.
+func (h *harness) longPoll(path string) <-chan map[string]any {
+	done := make(chan map[string]any, 1)
+	go func() {
+		r, err := http.Get(h.srv.URL + path)
+		if err != nil {
+			done <- nil
+			return
+		}
+		defer r.Body.Close()
+		var m map[string]any
+		if r.StatusCode != http.StatusOK || json.NewDecoder(r.Body).Decode(&m) != nil {
+			m = nil
+		}
+		done <- m
+	}()
+	return done
+}
+
+func (h *harness) lastEventID() uint64 {
+	h.fake.mu.Lock()
+	defer h.fake.mu.Unlock()
+	return h.fake.m.LastEventID()
+}
+
+func awaitPage(t *testing.T, done <-chan map[string]any, what string) []any {
+	t.Helper()
+	select {
+	case m := <-done:
+		if m == nil {
+			t.Fatalf("%s: no page", what)
+		}
+		return m["events"].([]any)
+	case <-time.After(15 * time.Second):
+		t.Fatalf("%s: no answer", what)
+	}
+	return nil
+}
+
+// TestLongPollLingersForAFullPage: with --events-linger, a long-poll that
+// finds fewer events than its limit waits for more, and is answered once a
+// full page is there; a full page is answered at once; the linger never
+// outlasts the request's wait.
+func TestLongPollLingersForAFullPage(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.EventsLinger = time.Hour })
+	h.must(201, "POST", "/v1/conversations", map[string]any{"id": "c0", "channel": "chat"})
+	after := h.lastEventID()
+	h.must(201, "POST", "/v1/conversations", map[string]any{"id": "c1", "channel": "chat"})
+	have := int(h.lastEventID() - after)
+
+	// Short page: it waits for the next conversation's events.
+	done := h.longPoll(fmt.Sprintf("/v1/events?wait=30s&after=%d&limit=%d", after, have+1))
+	h.fake.waitForWaiters(t, 1)
+	select {
+	case m := <-done:
+		t.Fatalf("a short page was answered without lingering: %v", m)
+	default:
+	}
+	h.must(201, "POST", "/v1/conversations", map[string]any{"id": "c2", "channel": "chat"})
+	evs := awaitPage(t, done, "short page")
+	if len(evs) != have+1 || evs[have].(map[string]any)["conversation_id"] != "c2" {
+		t.Fatalf("lingered page holds %d events, want %d ending with c2's: %v", len(evs), have+1, evs)
+	}
+
+	// A full page at once, though the linger is an hour and the wait 30s.
+	evs = awaitPage(t, h.longPoll(fmt.Sprintf("/v1/events?wait=30s&after=%d&limit=%d", after, have)), "full page")
+	if len(evs) != have {
+		t.Fatalf("full page holds %d events, want %d", len(evs), have)
+	}
+
+	// The wait bounds the linger: a short page comes back after it.
+	evs = awaitPage(t, h.longPoll(fmt.Sprintf("/v1/events?wait=300ms&after=%d", after)), "short wait")
+	if want := int(h.lastEventID() - after); len(evs) != want {
+		t.Fatalf("page after the wait holds %d events, want %d", len(evs), want)
+	}
+}

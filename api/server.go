@@ -68,6 +68,10 @@ type Config struct {
 	// AnswerMemory bounds the bytes of event pages and streamed events
 	// being built or sent at once; 0 means DefaultAnswerMemory.
 	AnswerMemory int64
+	// EventsLinger is how long a long-poll whose page is short may wait
+	// for more events, counted from its arrival (see Server.linger); 0
+	// answers at once.
+	EventsLinger time.Duration
 }
 
 // DefaultMaxLongPolls and DefaultAnswerMemory are the defaults of
@@ -75,6 +79,10 @@ type Config struct {
 const (
 	DefaultMaxLongPolls       = 2048
 	DefaultAnswerMemory int64 = 256 << 20
+	// DefaultEventsLinger is --events-linger's default: an event reaches a
+	// busy long-poll reader within about this much, and a reader makes at
+	// most about five requests a second.
+	DefaultEventsLinger = 200 * time.Millisecond
 )
 
 // Server is the HTTP API.
@@ -99,6 +107,7 @@ type Server struct {
 	// longPolls counts the waiting event readers, at most maxLongPolls.
 	longPolls    atomic.Int64
 	maxLongPolls int
+	eventsLinger time.Duration
 	// answers bounds the memory of event answers in flight.
 	answers *byteBudget
 
@@ -128,6 +137,7 @@ func New(cfg Config) *Server {
 		deadlines:         deadline.New(proposeTimeout, deadlineGrain),
 		previews:          make(chan struct{}, 1),
 		maxLongPolls:      cfg.MaxLongPolls,
+		eventsLinger:      cfg.EventsLinger,
 	}
 	if s.maxLongPolls <= 0 {
 		s.maxLongPolls = DefaultMaxLongPolls

@@ -27,7 +27,7 @@ func bench(args []string, stdout, stderr io.Writer) error {
 	duration := fs.Duration("duration", 30*time.Second, "how long to run")
 	concurrency := fs.Int("concurrency", 64, "concurrent clients")
 	agents := fs.Int("agents", 500, "agents to register and set online")
-	workload := fs.String("workload", loadgen.WorkloadLifecycle, "lifecycle, create or mixed")
+	workload := fs.String("workload", loadgen.WorkloadLifecycle, "lifecycle, create, mixed, or none (no writes: only --long-polls readers and memory samples)")
 	jsonOut := fs.String("json", "", "also write the report as JSON to this file")
 	token := fs.String("token", os.Getenv("OMNIROUTER_TOKEN"), "operator bearer token, if the cluster has an auth file")
 	skipVerify := fs.Bool("skip-verify", false, "do not read back every acknowledged conversation at the end")

@@ -56,6 +56,7 @@ type serveConfig struct {
 	EventBytes        sizeFlag
 	ReadTimeout       time.Duration
 	MaxLongPolls      int
+	EventsLinger      time.Duration
 	AnswerMemory      sizeFlag
 }
 
@@ -90,6 +91,7 @@ func serveFlags(cfg *serveConfig, stderr io.Writer) *flag.FlagSet {
 	fs.Var(&cfg.EventBytes, "event-retention-bytes", "bytes of events kept (e.g. 256MiB; with --event-retention-count, whichever binds first); the leader's value is the cluster's")
 	fs.DurationVar(&cfg.ReadTimeout, "http-read-timeout", defaultHTTPTimeouts.Read, "longest a client may take to send a request, headers and body (a restore's body aside): a body that trickles in is cut off then")
 	fs.IntVar(&cfg.MaxLongPolls, "max-long-polls", api.DefaultMaxLongPolls, "event readers that may wait at once on this node (long-polls with wait, event streams); 429 too_many_long_polls beyond")
+	fs.DurationVar(&cfg.EventsLinger, "events-linger", api.DefaultEventsLinger, "how long a long-poll whose page is short waits for more events, from its arrival (0: answers at once); readers that re-poll at once are answered at most this often")
 	cfg.AnswerMemory = sizeFlag(api.DefaultAnswerMemory)
 	fs.Var(&cfg.AnswerMemory, "answer-memory", "bytes of event pages and streamed events being built or sent at once (e.g. 256MiB): readers beyond it wait their turn")
 	cfg.MemoryLimit = memoryLimitFlag{auto: true}
@@ -242,6 +244,7 @@ func runNode(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		Logger:             log,
 		LoopbackHostsOnly:  auth == nil && !cfg.Insecure,
 		MaxLongPolls:       cfg.MaxLongPolls,
+		EventsLinger:       cfg.EventsLinger,
 		AnswerMemory:       int64(cfg.AnswerMemory),
 	})
 	runCtx, cancelRun := context.WithCancel(context.Background())

@@ -39,6 +39,10 @@ const (
 	WorkloadCreate = "create"
 	// WorkloadMixed mixes lifecycles, creations and reads.
 	WorkloadMixed = "mixed"
+	// WorkloadNone writes nothing: the run only reads, with its long-poll
+	// readers and memory samples, while another process writes (event
+	// readers measured apart from the writers whose latency they cost).
+	WorkloadNone = "none"
 )
 
 // Config says what to run.
@@ -186,9 +190,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, fmt.Errorf("rate %v: must be a positive number of arrivals per second, or 0 for a closed loop", cfg.Rate)
 	}
 	switch cfg.Workload {
-	case WorkloadLifecycle, WorkloadCreate, WorkloadMixed:
+	case WorkloadLifecycle, WorkloadCreate, WorkloadMixed, WorkloadNone:
 	default:
-		return nil, fmt.Errorf("unknown workload %q (lifecycle, create or mixed)", cfg.Workload)
+		return nil, fmt.Errorf("unknown workload %q (lifecycle, create, mixed or none)", cfg.Workload)
 	}
 	scheme := "http://"
 	if cfg.TLS != nil {
@@ -210,8 +214,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	defer c.close()
 	r := &run{cfg: cfg, c: c, ops: map[string]*recorder{},
 		created: make([][]string, cfg.Concurrency), ended: make([][]endedAck, cfg.Concurrency)}
-	if err := r.setup(ctx); err != nil {
-		return nil, fmt.Errorf("setting up agents: %w", err)
+	writes := cfg.Workload != WorkloadNone
+	if writes {
+		if err := r.setup(ctx); err != nil {
+			return nil, fmt.Errorf("setting up agents: %w", err)
+		}
 	}
 
 	metrics := newMetricsReader(cfg.Targets, cfg.Token, cfg.TLS)
@@ -240,7 +247,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		memc <- nil
 	}
 	var wg sync.WaitGroup
-	for w := range cfg.Concurrency {
+	workers := cfg.Concurrency
+	if !writes {
+		workers = 0
+		<-runCtx.Done()
+	}
+	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -270,7 +282,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep.Resources = resources(cfg.Targets, before, after)
 	rep.Memory = mem
 	rep.LongPolls = polls
-	if cfg.SkipVerify {
+	if cfg.SkipVerify || !writes {
 		return rep, nil
 	}
 	rep.Verify = r.verify(ctx)

@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -61,5 +62,28 @@ func TestLongPollsResynchroniseOnAnExpiredCursor(t *testing.T) {
 	}
 	if lp.Errors["410"] != 1 {
 		t.Errorf("errors %v, want one 410", lp.Errors)
+	}
+}
+
+// TestEventPageIsReadFromItsTail: a reader takes next and newest from the
+// end of the page, even when an event's data holds the same words, and
+// counts the events from its cursor; a page without them is an error.
+func TestEventPageIsReadFromItsTail(t *testing.T) {
+	body := `{"events":[{"id":41,"data":{"text":"\"next\":999,\"newest\":999}"}},{"id":42}],"next":42,"newest":57}`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("bad") != "" {
+			fmt.Fprint(w, `{"events":[]}`)
+			return
+		}
+		fmt.Fprintln(w, body)
+	}))
+	defer srv.Close()
+	var buf bytes.Buffer
+	page, err := getEvents(context.Background(), srv.Client(), srv.URL+"/v1/events", "", 40, &buf)
+	if err != nil || page.Next != 42 || page.Newest != 57 || page.Events != 2 {
+		t.Fatalf("page %+v, err %v; want next 42, newest 57, 2 events", page, err)
+	}
+	if _, err := getEvents(context.Background(), srv.Client(), srv.URL+"/v1/events?bad=1", "", 40, &buf); err == nil {
+		t.Fatal("a page without next and newest was read")
 	}
 }
