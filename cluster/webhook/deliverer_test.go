@@ -175,6 +175,10 @@ type receiver struct {
 	srv    *httptest.Server
 	secret string
 
+	// closeOnError: an answer other than 2xx says "Connection: close", so
+	// the server serves none of the requests behind it on the connection.
+	closeOnError bool
+
 	mu     sync.Mutex
 	got    []delivery
 	answer func(id uint64) int // a status; 0 answers 503 after hang, or when the request is canceled
@@ -223,6 +227,9 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	r.mu.Lock()
 	r.got = append(r.got, d)
 	r.mu.Unlock()
+	if r.closeOnError && !d.ok {
+		w.Header().Set("Connection", "close")
+	}
 	w.WriteHeader(status)
 }
 
@@ -343,20 +350,27 @@ const pipeline = 16
 // status, a redirect, no answer in time) gets every event, first in id
 // order, each first sent only with fewer than a window of earlier ones
 // undelivered (with one at a time: once every earlier one was delivered).
+// A receiver that closes the connection with each refusal serves none of
+// the requests pipelined behind it, and so sees what one request at a
+// time gives: every event first sent once every earlier one was delivered.
 func TestDeliveriesInOrderThroughFailures(t *testing.T) {
-	for _, depth := range []int{1, pipeline} {
-		t.Run(fmt.Sprintf("pipeline %d", depth), func(t *testing.T) {
+	for _, c := range []struct {
+		depth, window int
+		closeOnError  bool
+	}{{1, 1, false}, {pipeline, pipeline, false}, {pipeline, 1, true}} {
+		t.Run(fmt.Sprintf("pipeline %d, refusals close %v", c.depth, c.closeOnError), func(t *testing.T) {
 			cfg := fast
-			cfg.Pipeline = depth
-			testDeliveriesThroughFailures(t, cfg, depth)
+			cfg.Pipeline = c.depth
+			testDeliveriesThroughFailures(t, cfg, c.window, c.closeOnError)
 		})
 	}
 }
 
-func testDeliveriesThroughFailures(t *testing.T, cfg webhook.Config, window int) {
+func testDeliveriesThroughFailures(t *testing.T, cfg webhook.Config, window int, closeOnError bool) {
 	nodes := startNodes(t, 1, cfg)
 	n := nodes[0].node
 	rcv := newReceiver(t, "s3cret")
+	rcv.closeOnError = closeOnError
 	var rngMu sync.Mutex
 	rng := rand.New(rand.NewPCG(1, 2))
 	rcv.setAnswer(func(uint64) int {
