@@ -223,11 +223,14 @@ func (s *sender) post(ctx context.Context, body, headers []byte) error {
 // After a failure the connection is closed when requests were written
 // behind the failed one, since their answers are not read: the receiver
 // may have taken them, and they are sent again after the failed one.
-// A connection the receiver ends costs no failure: what it left
-// unanswered goes again, at once, on a new one, as long as the connection
-// answered something; after an answer, one connection that ends without
-// answering does too when it had carried answers before (the receiver
-// closed a kept-alive connection) or several requests were on it.
+//
+// A connection the receiver ends costs no failure while it makes
+// progress: what it left unanswered goes again at once on a new
+// connection when it answered at least one request. One that ends without
+// any answer is tried again once (once per answer) when it had served
+// requests before (the receiver closed a kept-alive connection) or
+// carried several (a receiver that serves one request per connection may
+// reset it with the others unread); otherwise its end is the failure.
 func (s *sender) send(ctx context.Context) (int, error) {
 	n := len(s.ends)
 	s.took = s.took[:0]
@@ -258,6 +261,7 @@ func (s *sender) send(ctx context.Context) (int, error) {
 		_, err := s.conn.Write(s.buf[from:s.ends[upto-1]])
 		answered, status, keep := 0, 0, true
 		for err == nil && done < upto {
+			status = 0
 			if answered > 0 {
 				// This answer's deadline counts from the last one; a
 				// cancellation that set the deadline before it is seen by

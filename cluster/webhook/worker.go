@@ -230,8 +230,8 @@ func (w *worker) attempt(evs []routing.Event) (int, error) {
 		snd.add(body, w.hdr)
 	}
 	n, err := snd.send(w.ctx)
-	// What was answered is delivered, even when the worker was canceled
-	// after: the progress holds it, and no attempt is counted twice.
+	// Answers read before a cancellation are deliveries all the same: the
+	// progress and the metrics count them.
 	for i := range n {
 		w.obs.attempt(snd.took[i], nil)
 	}
