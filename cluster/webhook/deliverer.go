@@ -1,10 +1,15 @@
 // Package webhook delivers the event log to webhook subscriptions. It runs
 // on every node and delivers only while its node leads: one goroutine per
 // active subscription POSTs each wanted event, in event id order, signed
-// with the subscription's secret (Sign), and retries a failed delivery with
-// backoff (Backoff) before it moves on, so a receiver never gets an event
-// before every earlier one it wants has been delivered. A stuck receiver
-// holds only its own subscription.
+// with the subscription's secret (Sign), on a kept-alive connection that
+// carries up to Config.Pipeline requests at once (HTTP/1.1 pipelining,
+// answers read in order). A failed delivery is retried alone with backoff
+// (Backoff) before any later event is sent again: requests that were
+// already behind it on the connection may have reached the receiver, and
+// come again after it (same event id), but an event is first sent only
+// after every earlier one it wants, and the cursor passes an event only
+// once it was answered 2xx. A stuck receiver holds only its own
+// subscription.
 //
 // How far each subscription got (its cursor, last success, last error and
 // since when it has been failing) is committed through raft
@@ -75,6 +80,12 @@ type Config struct {
 	TLS *tls.Config
 	// Timeout is how long a receiver has to answer 2xx (default 10s).
 	Timeout time.Duration
+	// Pipeline is the most deliveries of a subscription in flight on its
+	// connection at once (default 16; 1: one at a time). When events are
+	// waiting, up to this many requests leave in one write (HTTP/1.1
+	// pipelining) and their answers are read in order. Deliveries through
+	// Client go one at a time.
+	Pipeline int
 	// Backoff spaces retries (default DefaultBackoff: 1 s to 5 min).
 	Backoff Backoff
 	// CommitEvery and CommitInterval: progress is committed after this
@@ -128,6 +139,9 @@ func New(cfg Config) (*Deliverer, error) {
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.Pipeline <= 0 {
+		cfg.Pipeline = 16
 	}
 	if cfg.Backoff == (Backoff{}) {
 		cfg.Backoff = DefaultBackoff
@@ -238,7 +252,7 @@ func (d *Deliverer) newSender(rawURL string) *sender {
 	if proxy, err := http.ProxyFromEnvironment(req); err != nil || proxy != nil {
 		return nil
 	}
-	s, err := newSender(rawURL, d.userAgent, d.cfg.Timeout, d.cfg.TLS)
+	s, err := newSender(rawURL, d.userAgent, d.cfg.Timeout, d.cfg.Pipeline, d.cfg.TLS)
 	if err != nil {
 		return nil
 	}
@@ -546,16 +560,17 @@ func (p *progress) advance(id uint64) {
 	}
 }
 
-// succeeded records a delivery of event id at now; it reports whether
-// enough deliveries piled up for a commit.
-func (p *progress) succeeded(id uint64, now int64, every int) bool {
+// succeeded records n deliveries, the last of event id at now: every
+// wanted event up to id was delivered. It reports whether enough
+// deliveries piled up for a commit.
+func (p *progress) succeeded(id uint64, n int, now int64, every int) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.cursor = max(p.cursor, id)
 	p.status.lastSuccessAt = now
 	p.status.failingSince = 0
 	p.changes++
-	p.delivered++
+	p.delivered += n
 	return p.delivered >= every
 }
 

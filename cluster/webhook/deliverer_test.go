@@ -165,15 +165,23 @@ type delivery struct {
 	ok       bool // answered 2xx
 }
 
+// hang is how long a receiver's answer 0 takes: longer than any test's
+// timeout.
+const hang = 3 * time.Second
+
 // receiver is a webhook endpoint that records every delivery and answers
 // as answer decides (nil: 204).
 type receiver struct {
 	srv    *httptest.Server
 	secret string
 
+	// closeOnError: an answer other than 2xx says "Connection: close", so
+	// the server serves none of the requests behind it on the connection.
+	closeOnError bool
+
 	mu     sync.Mutex
 	got    []delivery
-	answer func(id uint64) int // a status; 0 hangs until the request is canceled
+	answer func(id uint64) int // a status; 0 answers 503 after hang, or when the request is canceled
 }
 
 func newReceiver(t *testing.T, secret string) *receiver {
@@ -204,13 +212,24 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 		status = answer(d.id)
 	}
 	if status == 0 {
-		<-req.Context().Done()
+		// Longer than the sender waits. The wait is bounded: a handler
+		// with pipelined requests behind it is not told when the client
+		// closes the connection.
+		slow := time.NewTimer(hang)
+		select {
+		case <-req.Context().Done():
+		case <-slow.C:
+		}
+		slow.Stop()
 		status = http.StatusServiceUnavailable
 	}
 	d.ok = status/100 == 2
 	r.mu.Lock()
 	r.got = append(r.got, d)
 	r.mu.Unlock()
+	if r.closeOnError && !d.ok {
+		w.Header().Set("Connection", "close")
+	}
 	w.WriteHeader(status)
 }
 
@@ -238,11 +257,17 @@ func (r *receiver) delivered() map[uint64]bool {
 }
 
 // check: every id of want was delivered and no other id sent; every
-// signature verified; and ids were first sent in increasing order, each
-// only once every smaller wanted id had been delivered.
-func (r *receiver) check(t *testing.T, want []uint64) {
+// signature verified; ids were first sent in increasing order, and an id
+// was first sent only while fewer than window smaller wanted ids were not
+// yet delivered (those in flight before it in its window; with a window of
+// 1, only once every smaller wanted id was delivered).
+func (r *receiver) check(t *testing.T, want []uint64, window int) {
 	t.Helper()
-	got := r.deliveries()
+	checkDeliveries(t, r.deliveries(), want, window)
+}
+
+func checkDeliveries(t *testing.T, got []delivery, want []uint64, window int) {
+	t.Helper()
 	ok := map[uint64]bool{}
 	var lastFirst uint64
 	for i, d := range got {
@@ -253,13 +278,20 @@ func (r *receiver) check(t *testing.T, want []uint64) {
 			t.Errorf("delivery %d: event %d (%s) was not wanted", i, d.id, d.typ)
 		}
 		if d.id > lastFirst {
-			// A first delivery: every wanted id before it has succeeded.
+			// A first delivery: the wanted ids before it not yet
+			// delivered are in flight in its window.
+			var pending []uint64
 			for _, w := range want {
 				if w < d.id && !ok[w] {
-					t.Fatalf("event %d sent before event %d was delivered", d.id, w)
+					pending = append(pending, w)
 				}
 			}
+			if len(pending) >= window {
+				t.Fatalf("event %d sent before events %v were delivered (window %d)", d.id, pending, window)
+			}
 			lastFirst = d.id
+		} else if !ok[d.id] && !slices.ContainsFunc(got[:i], func(e delivery) bool { return e.id == d.id }) {
+			t.Fatalf("delivery %d: event %d first sent after event %d", i, d.id, lastFirst)
 		}
 		if d.ok {
 			ok[d.id] = true
@@ -310,10 +342,35 @@ func subscribe(t *testing.T, n *cluster.Node, id, url, secret string, events ...
 var fast = webhook.Config{Backoff: webhook.Backoff{Min: 5 * time.Millisecond, Max: 50 * time.Millisecond},
 	Timeout: 300 * time.Millisecond, CommitInterval: 50 * time.Millisecond}
 
+// pipeline is the default Config.Pipeline.
+const pipeline = 16
+
+// TestDeliveriesInOrderThroughFailures, one request at a time and
+// pipelined: a receiver that fails a share of the deliveries (an error
+// status, a redirect, no answer in time) gets every event, first in id
+// order, each first sent only with fewer than a window of earlier ones
+// undelivered (with one at a time: once every earlier one was delivered).
+// A receiver that closes the connection with each refusal serves none of
+// the requests pipelined behind it, and so sees what one request at a
+// time gives: every event first sent once every earlier one was delivered.
 func TestDeliveriesInOrderThroughFailures(t *testing.T) {
-	nodes := startNodes(t, 1, fast)
+	for _, c := range []struct {
+		depth, window int
+		closeOnError  bool
+	}{{1, 1, false}, {pipeline, pipeline, false}, {pipeline, 1, true}} {
+		t.Run(fmt.Sprintf("pipeline %d, refusals close %v", c.depth, c.closeOnError), func(t *testing.T) {
+			cfg := fast
+			cfg.Pipeline = c.depth
+			testDeliveriesThroughFailures(t, cfg, c.window, c.closeOnError)
+		})
+	}
+}
+
+func testDeliveriesThroughFailures(t *testing.T, cfg webhook.Config, window int, closeOnError bool) {
+	nodes := startNodes(t, 1, cfg)
 	n := nodes[0].node
 	rcv := newReceiver(t, "s3cret")
+	rcv.closeOnError = closeOnError
 	var rngMu sync.Mutex
 	rng := rand.New(rand.NewPCG(1, 2))
 	rcv.setAnswer(func(uint64) int {
@@ -343,7 +400,7 @@ func TestDeliveriesInOrderThroughFailures(t *testing.T) {
 		}
 		return nil
 	})
-	rcv.check(t, want)
+	rcv.check(t, want, window)
 	for _, d := range rcv.deliveries() {
 		if d.node != "n1" || d.term != n.LeaderTerm() {
 			t.Fatalf("delivery by %s in term %d, the leader is n1 in term %d", d.node, d.term, n.LeaderTerm())
@@ -396,7 +453,7 @@ func TestStuckReceiverHoldsOnlyItsOwnQueue(t *testing.T) {
 		}
 		return nil
 	})
-	fine.check(t, want)
+	fine.check(t, want, pipeline)
 	testutil.Until(t, 10*time.Second, "the healthy cursor committed", func() error {
 		if w, last := state(t, n, "fine"); w.Cursor != last {
 			return fmt.Errorf("cursor %d of %d", w.Cursor, last)
@@ -457,7 +514,7 @@ func TestPauseFailingAndResume(t *testing.T) {
 		}
 		return nil
 	})
-	rcv.check(t, append(first, more...))
+	rcv.check(t, append(first, more...), pipeline)
 	if w, _ := state(t, n, "w1"); w.State() != routing.WebhookActive || w.Skipped != 0 {
 		t.Fatalf("after resuming: %+v", w)
 	}
@@ -504,7 +561,7 @@ func TestNewLeaderResumesFromCommittedCursor(t *testing.T) {
 	if all := eventIDs(t, nl.node, created.Cursor); !slices.Equal(all, want) {
 		t.Fatalf("events after the subscription %v, created %v", all, want)
 	}
-	rcv.check(t, want)
+	rcv.check(t, want, pipeline)
 	var newest uint64
 	for _, d := range rcv.deliveries() {
 		if d.term < newest {
@@ -573,7 +630,7 @@ func TestConnections(t *testing.T) {
 			}
 			return nil
 		})
-		r.check(t, want)
+		r.check(t, want, pipeline)
 		if len(r.deliveries()) != len(want) {
 			t.Errorf("%s: %d requests for %d events", id, len(r.deliveries()), len(want))
 		}

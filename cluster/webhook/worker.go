@@ -26,7 +26,7 @@ type worker struct {
 
 	snd    *sender // nil: through the http.Client
 	signer *signer
-	sig    []byte // the current attempt's signature
+	sig    []byte // the signature of the request being written
 	hdr    []byte // its header lines
 	obs    attemptMetrics
 }
@@ -63,9 +63,12 @@ func (s *session) startWorker(sub routing.Webhook, p *progress) *worker {
 }
 
 // run delivers the wanted events after the cursor, in id order, each until
-// it is delivered, until the worker is canceled.
+// it is delivered, until the worker is canceled. Events are sent in
+// windows (attempt); after a failure the failed event is tried again
+// alone, with backoff, and windows resume once it is delivered.
 func (w *worker) run() {
 	var batch []routing.Event
+	d := w.s.d
 	for w.ctx.Err() == nil {
 		var scanned uint64
 		var ok bool
@@ -73,20 +76,49 @@ func (w *worker) run() {
 		if !ok {
 			return
 		}
-		for i := range batch {
+		failures := 0
+		for i := 0; i < len(batch); {
 			w.p.advance(batch[i].ID - 1) // every wanted event before it is delivered
-			if !w.deliver(&batch[i]) {
+			window := 1
+			if failures == 0 {
+				window = w.window()
+			}
+			n, err := w.attempt(batch[i:min(len(batch), i+window)])
+			if n > 0 && failures > 0 {
+				d.log.Info("webhook delivered after failures", "webhook", w.sub.ID, "event", batch[i].ID, "failures", failures)
+				failures = 0
+			}
+			i += n
+			if err == nil {
+				continue
+			}
+			if w.ctx.Err() != nil {
+				return
+			}
+			if w.p.failed(err.Error(), time.Now().UnixMilli()) {
+				d.log.Warn("webhook delivery failed; retrying with backoff", "webhook", w.sub.ID, "event", batch[i].ID, "err", err)
+			}
+			failures++
+			if !pause.For(w.ctx, d.cfg.Backoff.Delay(failures, rand.Float64())) {
 				return
 			}
 		}
 		w.p.advance(scanned)
 		if len(batch) == 0 {
 			ctx, cancel := context.WithTimeout(w.ctx, idleWait)
-			_ = w.s.d.node.WaitEvents(ctx, scanned)
+			_ = d.node.WaitEvents(ctx, scanned)
 			cancel()
 		}
 		clear(batch) // drop references to transcripts
 	}
+}
+
+// window is the most events the next attempt may send.
+func (w *worker) window() int {
+	if w.snd == nil {
+		return 1
+	}
+	return w.snd.window()
 }
 
 // read appends to buf the next wanted events after the cursor (the
@@ -130,75 +162,104 @@ func (w *worker) current() bool {
 	return ok
 }
 
-// deliver posts ev until the receiver takes it; false when the worker was
-// canceled first.
-func (w *worker) deliver(ev *routing.Event) bool {
+// attempt sends evs[0] and, on the worker's own connection, as many of
+// the events after it as fit in one window, as soon as the node is
+// confirmed to lead in the session's term. It returns how many of them,
+// from the first, were delivered (recorded in the progress and the
+// metrics), and why the next one was not (nil: every event sent was
+// delivered; fewer than len(evs) may have been sent).
+//
+// The leadership and subscription checks are made once per window, not
+// per event: the window's requests leave in one write right after them,
+// so a check between two of them would look at the same moment. A
+// pause, update or delete applied while a window is on its way stops
+// delivery before the next window, as one applied while a single request
+// is on its way stops it before the next request; a leader that loses
+// its term cancels the window's answers at once.
+func (w *worker) attempt(evs []routing.Event) (int, error) {
 	d := w.s.d
-	for failures := 0; ; {
-		err := w.attempt(ev)
-		if w.ctx.Err() != nil {
-			return false
-		}
-		now := time.Now().UnixMilli()
-		if err == nil {
-			if failures > 0 {
-				d.log.Info("webhook delivered after failures", "webhook", w.sub.ID, "event", ev.ID, "failures", failures)
-			}
-			if w.p.succeeded(ev.ID, now, d.cfg.CommitEvery) {
-				w.s.askCommit()
-			}
-			return true
-		}
-		if w.p.failed(err.Error(), now) {
-			d.log.Warn("webhook delivery failed; retrying with backoff", "webhook", w.sub.ID, "event", ev.ID, "err", err)
-		}
-		failures++
-		if !pause.For(w.ctx, d.cfg.Backoff.Delay(failures, rand.Float64())) {
-			return false
-		}
-	}
-}
-
-// attempt encodes and sends ev once, as soon as the node is confirmed to
-// lead in the session's term.
-func (w *worker) attempt(ev *routing.Event) error {
-	d := w.s.d
-	body, err := d.cfg.Encode(ev)
-	if err != nil {
-		// A bug, not the receiver's fault; retried like a failure so that
-		// the event is never skipped.
-		d.log.Error("encoding a webhook event", "webhook", w.sub.ID, "event", ev.ID, "err", err)
-		return fmt.Errorf("encoding the event: %w", err)
-	}
 	for !w.s.leading() {
 		if !pause.For(w.ctx, 50*time.Millisecond) {
-			return w.ctx.Err()
+			return 0, w.ctx.Err()
 		}
 	}
 	if !w.current() {
 		w.cancel() // paused, changed or deleted: the supervisor takes it from here
-		return context.Canceled
+		return 0, context.Canceled
 	}
-	start := time.Now()
-	err = w.post(ev, body)
-	if w.ctx.Err() == nil {
+	if w.snd == nil {
+		// Through the http.Client: a proxy is in the way, or one was
+		// configured. One request at a time.
+		body, err := w.encode(&evs[0])
+		if err != nil {
+			return 0, err
+		}
+		start := time.Now()
+		ts := start.Unix()
+		w.sig = w.signer.append(w.sig[:0], ts, body)
+		err = clientPost(w.ctx, d.cfg.Client, d.cfg.Timeout, w.sub.URL, d.userAgent, w.headers(&evs[0], ts), body)
+		if w.ctx.Err() != nil {
+			return 0, w.ctx.Err()
+		}
 		w.obs.attempt(time.Since(start), err)
+		if err != nil {
+			return 0, err
+		}
+		if w.p.succeeded(evs[0].ID, 1, time.Now().UnixMilli(), d.cfg.CommitEvery) {
+			w.s.askCommit()
+		}
+		return 1, nil
 	}
-	return err
+	snd := w.snd
+	snd.reset()
+	ts := time.Now().Unix()
+	for i := range evs {
+		body, err := w.encode(&evs[i])
+		if err != nil {
+			if i == 0 {
+				return 0, err
+			}
+			break // the window ends before it: it fails as the first of the next
+		}
+		if i > 0 && snd.size()+len(body) > maxWindowBytes {
+			break
+		}
+		w.sig = w.signer.append(w.sig[:0], ts, body)
+		h := w.headers(&evs[i], ts)
+		w.hdr = h.appendLines(w.hdr[:0])
+		snd.add(body, w.hdr)
+	}
+	n, err := snd.send(w.ctx)
+	// Answers read before a cancellation are deliveries all the same: the
+	// progress and the metrics count them.
+	for i := range n {
+		w.obs.attempt(snd.took[i], nil)
+	}
+	if n > 0 && w.p.succeeded(evs[n-1].ID, n, snd.answeredAt.UnixMilli(), d.cfg.CommitEvery) {
+		w.s.askCommit()
+	}
+	if err != nil && w.ctx.Err() == nil && len(snd.took) > n {
+		w.obs.attempt(snd.took[n], err)
+	}
+	return n, err
 }
 
-// post sends one attempt; nil means a 2xx within the timeout.
-func (w *worker) post(ev *routing.Event, body []byte) error {
-	d := w.s.d
-	ts := time.Now().Unix()
-	w.sig = w.signer.append(w.sig[:0], ts, body)
-	h := deliveryHeaders{eventID: ev.ID, eventType: ev.Type, timestamp: ts, signature: w.sig, node: d.nodeID, term: w.s.term}
-	if w.snd != nil {
-		w.hdr = h.appendLines(w.hdr[:0])
-		return w.snd.post(w.ctx, body, w.hdr)
+// encode is ev's body.
+func (w *worker) encode(ev *routing.Event) ([]byte, error) {
+	body, err := w.s.d.cfg.Encode(ev)
+	if err != nil {
+		// A bug, not the receiver's fault; retried like a failure so that
+		// the event is never skipped.
+		w.s.d.log.Error("encoding a webhook event", "webhook", w.sub.ID, "event", ev.ID, "err", err)
+		return nil, fmt.Errorf("encoding the event: %w", err)
 	}
-	// Through the http.Client: a proxy is in the way, or one was configured.
-	return clientPost(w.ctx, d.cfg.Client, d.cfg.Timeout, w.sub.URL, d.userAgent, h, body)
+	return body, nil
+}
+
+// headers are the headers of an attempt at ev signed at ts, with the
+// signature in w.sig.
+func (w *worker) headers(ev *routing.Event, ts int64) deliveryHeaders {
+	return deliveryHeaders{eventID: ev.ID, eventType: ev.Type, timestamp: ts, signature: w.sig, node: w.s.d.nodeID, term: w.s.term}
 }
 
 // deliveryHeaders are the headers of one attempt besides the framing ones.
