@@ -81,7 +81,7 @@ type Config struct {
 	// Timeout is how long a receiver has to answer 2xx (default 10s).
 	Timeout time.Duration
 	// Pipeline is the most deliveries of a subscription in flight on its
-	// connection at once (default 16; 1: one at a time). When events are
+	// connection at once (default DefaultPipeline; 1: one at a time). When events are
 	// waiting, up to this many requests leave in one write (HTTP/1.1
 	// pipelining) and their answers are read in order. Deliveries through
 	// Client go one at a time.
@@ -103,6 +103,8 @@ type Config struct {
 }
 
 const (
+	// DefaultPipeline is Config.Pipeline's default.
+	DefaultPipeline = 16
 	// readBatch is the most events a subscription reads from the state
 	// at once, maxScan the most it looks at (most may be of types it does
 	// not want) under one read lock.
@@ -141,7 +143,7 @@ func New(cfg Config) (*Deliverer, error) {
 		cfg.Timeout = 10 * time.Second
 	}
 	if cfg.Pipeline <= 0 {
-		cfg.Pipeline = 16
+		cfg.Pipeline = DefaultPipeline
 	}
 	if cfg.Backoff == (Backoff{}) {
 		cfg.Backoff = DefaultBackoff

@@ -57,6 +57,7 @@ type serveConfig struct {
 	ReadTimeout       time.Duration
 	MaxLongPolls      int
 	EventsLinger      time.Duration
+	WebhookPipeline   int
 	AnswerMemory      sizeFlag
 }
 
@@ -92,6 +93,7 @@ func serveFlags(cfg *serveConfig, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&cfg.ReadTimeout, "http-read-timeout", defaultHTTPTimeouts.Read, "longest a client may take to send a request, headers and body (a restore's body aside): a body that trickles in is cut off then")
 	fs.IntVar(&cfg.MaxLongPolls, "max-long-polls", api.DefaultMaxLongPolls, "event readers that may wait at once on this node (long-polls with wait, event streams); 429 too_many_long_polls beyond")
 	fs.DurationVar(&cfg.EventsLinger, "events-linger", api.DefaultEventsLinger, "how long a long-poll whose page is short waits for more events, from its arrival (0: answers at once); readers that re-poll at once are answered at most this often")
+	fs.IntVar(&cfg.WebhookPipeline, "webhook-pipeline", webhook.DefaultPipeline, "webhook deliveries of a subscription in flight at once on its connection (HTTP/1.1 pipelining; 1: one at a time)")
 	cfg.AnswerMemory = sizeFlag(api.DefaultAnswerMemory)
 	fs.Var(&cfg.AnswerMemory, "answer-memory", "bytes of event pages and streamed events being built or sent at once (e.g. 256MiB): readers beyond it wait their turn")
 	cfg.MemoryLimit = memoryLimitFlag{auto: true}
@@ -251,7 +253,7 @@ func runNode(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	runDone := make(chan struct{})
 	go func() { server.Run(runCtx); close(runDone) }()
 	// Webhooks are delivered by the leader; the deliverer runs on every node.
-	hooks, err := webhook.New(webhook.Config{Node: node, Encode: api.EventJSON, Registerer: registry, Logger: log})
+	hooks, err := webhook.New(webhook.Config{Node: node, Encode: api.EventJSON, Registerer: registry, Logger: log, Pipeline: cfg.WebhookPipeline})
 	if err != nil {
 		cancelRun()
 		<-runDone

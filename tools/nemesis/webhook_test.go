@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omnirouter/omnirouter/cluster/webhook"
 	"github.com/omnirouter/omnirouter/internal/pause"
 )
 
@@ -144,7 +145,7 @@ func TestWebhooksThroughLeaderKills(t *testing.T) {
 	cancel()
 	<-watch.done
 	leaders, conflicts := watch.Leaders()
-	bad, rep := CheckWebhookDeliveries(rcv.Deliveries(), want, leaders)
+	bad, rep := CheckWebhookDeliveries(rcv.Deliveries(), want, leaders, webhook.DefaultPipeline)
 	bad = append(bad, conflicts...)
 	t.Logf("%d wanted events, %d requests (%d failed, %d duplicates), terms %v, nodes %v, %d requests of a term no leader was seen for",
 		rep.Wanted, rep.Requests, rep.Failed, rep.Duplicates, rep.Terms, rep.Nodes, rep.Unattributed)
