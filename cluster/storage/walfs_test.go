@@ -162,3 +162,22 @@ func BenchmarkWALAppend(b *testing.B) {
 		})
 	}
 }
+
+// TestSyncData: a segment's sync reaches the disk call and reports its
+// failure (a closed file) rather than passing it off as durable.
+func TestSyncData(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "seg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte("entry")); err != nil {
+		t.Fatal(err)
+	}
+	if err := syncData(f); err != nil {
+		t.Fatalf("sync of an open file: %v", err)
+	}
+	f.Close()
+	if err := syncData(f); err == nil {
+		t.Fatal("sync of a closed file reported success")
+	}
+}
