@@ -209,6 +209,14 @@ func (s *Server) Run(ctx context.Context) {
 
 func (m *metrics) count(mc *routing.Machine, e *routing.Event, offered map[string]string) {
 	m.events.Inc()
+	switch e.Type {
+	case routing.EventOffered, routing.EventAssigned, routing.EventRejected, routing.EventOfferTimedOut, routing.EventEnded:
+	default:
+		m.countOther(e, offered)
+		return
+	}
+	// Only these carry the channel: looking the conversation up (under the
+	// state's lock) for every event was a fiftieth of a node's CPU.
 	channel := ""
 	if e.ConversationID != "" {
 		if c, ok := mc.Conversation(e.ConversationID); ok {
@@ -234,6 +242,12 @@ func (m *metrics) count(mc *routing.Machine, e *routing.Event, offered map[strin
 	case routing.EventEnded:
 		m.ended.WithLabelValues(channel, e.Data.Reason).Inc()
 		delete(offered, e.ConversationID)
+	}
+}
+
+// countOther counts an event that no channel label needs.
+func (m *metrics) countOther(e *routing.Event, offered map[string]string) {
+	switch e.Type {
 	case routing.EventRequeued:
 		delete(offered, e.ConversationID)
 	case routing.EventTicketCreated:
