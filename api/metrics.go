@@ -209,45 +209,38 @@ func (s *Server) Run(ctx context.Context) {
 
 func (m *metrics) count(mc *routing.Machine, e *routing.Event, offered map[string]string) {
 	m.events.Inc()
-	switch e.Type {
-	case routing.EventOffered, routing.EventAssigned, routing.EventRejected, routing.EventOfferTimedOut, routing.EventEnded:
-	default:
-		m.countOther(e, offered)
-		return
-	}
-	// Only these carry the channel: looking the conversation up (under the
-	// state's lock) for every event was a fiftieth of a node's CPU.
-	channel := ""
-	if e.ConversationID != "" {
-		if c, ok := mc.Conversation(e.ConversationID); ok {
-			channel = c.Channel.String()
+	// The conversation is looked up (under the state's lock) only for the
+	// counters that carry its channel: for every event it was a fiftieth
+	// of a node's CPU.
+	channel := func() string {
+		if e.ConversationID == "" {
+			return ""
 		}
+		if c, ok := mc.Conversation(e.ConversationID); ok {
+			return c.Channel.String()
+		}
+		return ""
 	}
 	switch e.Type {
 	case routing.EventOffered:
-		m.offers.WithLabelValues("made", channel).Inc()
+		m.offers.WithLabelValues("made", channel()).Inc()
 		offered[e.ConversationID] = e.AgentID
 	case routing.EventAssigned:
+		ch := channel()
 		if a, ok := offered[e.ConversationID]; ok && a == e.AgentID {
-			m.offers.WithLabelValues("accepted", channel).Inc()
+			m.offers.WithLabelValues("accepted", ch).Inc()
 		}
 		delete(offered, e.ConversationID)
-		m.assignments.WithLabelValues(channel).Inc()
+		m.assignments.WithLabelValues(ch).Inc()
 	case routing.EventRejected:
-		m.offers.WithLabelValues("rejected", channel).Inc()
+		m.offers.WithLabelValues("rejected", channel()).Inc()
 		delete(offered, e.ConversationID)
 	case routing.EventOfferTimedOut:
-		m.offers.WithLabelValues("timed_out", channel).Inc()
+		m.offers.WithLabelValues("timed_out", channel()).Inc()
 		delete(offered, e.ConversationID)
 	case routing.EventEnded:
-		m.ended.WithLabelValues(channel, e.Data.Reason).Inc()
+		m.ended.WithLabelValues(channel(), e.Data.Reason).Inc()
 		delete(offered, e.ConversationID)
-	}
-}
-
-// countOther counts an event that no channel label needs.
-func (m *metrics) countOther(e *routing.Event, offered map[string]string) {
-	switch e.Type {
 	case routing.EventRequeued:
 		delete(offered, e.ConversationID)
 	case routing.EventTicketCreated:

@@ -204,15 +204,6 @@ func (s *sender) add(body, headers []byte) {
 	s.ends = append(s.ends, len(b))
 }
 
-// post sends body with the extra header lines (each ending in CRLF) and
-// returns nil for a 2xx within the timeout.
-func (s *sender) post(ctx context.Context, body, headers []byte) error {
-	s.reset()
-	s.add(body, headers)
-	_, err := s.send(ctx)
-	return err
-}
-
 // send writes the window's requests, up to window() at a time, and reads
 // their answers in order. It returns how many of them, from the first,
 // were answered 2xx within the timeout, and why the next one was not (nil

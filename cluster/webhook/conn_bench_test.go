@@ -42,7 +42,9 @@ func BenchmarkPost(b *testing.B) {
 		defer reportCPU(b)()
 		for b.Loop() {
 			lines = h.appendLines(lines[:0])
-			if err := s.post(ctx, body, lines); err != nil {
+			s.reset()
+			s.add(body, lines)
+			if _, err := s.send(ctx); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -165,6 +165,50 @@ type delivery struct {
 	ok       bool // answered 2xx
 }
 
+// readDelivery is what a receiver records of one request: its headers,
+// and whether its signature verifies and its body is the event they name.
+func readDelivery(secret string, h http.Header, body []byte) delivery {
+	d := delivery{typ: h.Get(webhook.HeaderEventType), node: h.Get(webhook.HeaderNode)}
+	d.id, _ = strconv.ParseUint(h.Get(webhook.HeaderEventID), 10, 64)
+	d.term, _ = strconv.ParseUint(h.Get(webhook.HeaderTerm), 10, 64)
+	var ev struct {
+		ID   uint64 `json:"id"`
+		Type string `json:"type"`
+	}
+	d.verified = webhook.Verify(secret, h.Get(webhook.HeaderTimestamp), body, h.Get(webhook.HeaderSignature)) &&
+		json.Unmarshal(body, &ev) == nil && ev.ID == d.id && ev.Type == d.typ
+	return d
+}
+
+// deliveryLog is the deliveries a test receiver got, in arrival order.
+type deliveryLog struct {
+	logMu  sync.Mutex
+	logged []delivery
+}
+
+func (l *deliveryLog) add(d delivery) {
+	l.logMu.Lock()
+	l.logged = append(l.logged, d)
+	l.logMu.Unlock()
+}
+
+func (l *deliveryLog) deliveries() []delivery {
+	l.logMu.Lock()
+	defer l.logMu.Unlock()
+	return slices.Clone(l.logged)
+}
+
+// delivered is the set of event ids answered 2xx.
+func (l *deliveryLog) delivered() map[uint64]bool {
+	out := map[uint64]bool{}
+	for _, d := range l.deliveries() {
+		if d.ok {
+			out[d.id] = true
+		}
+	}
+	return out
+}
+
 // hang is how long a receiver's answer 0 takes: longer than any test's
 // timeout.
 const hang = 3 * time.Second
@@ -179,8 +223,9 @@ type receiver struct {
 	// the server serves none of the requests behind it on the connection.
 	closeOnError bool
 
+	deliveryLog
+
 	mu     sync.Mutex
-	got    []delivery
 	answer func(id uint64) int // a status; 0 answers 503 after hang, or when the request is canceled
 }
 
@@ -193,17 +238,7 @@ func newReceiver(t *testing.T, secret string) *receiver {
 
 func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(req.Body)
-	d := delivery{typ: req.Header.Get(webhook.HeaderEventType), node: req.Header.Get(webhook.HeaderNode)}
-	d.id, _ = strconv.ParseUint(req.Header.Get(webhook.HeaderEventID), 10, 64)
-	d.term, _ = strconv.ParseUint(req.Header.Get(webhook.HeaderTerm), 10, 64)
-	d.verified = webhook.Verify(r.secret, req.Header.Get(webhook.HeaderTimestamp), body, req.Header.Get(webhook.HeaderSignature))
-	var ev struct {
-		ID   uint64 `json:"id"`
-		Type string `json:"type"`
-	}
-	if json.Unmarshal(body, &ev) != nil || ev.ID != d.id || ev.Type != d.typ {
-		d.verified = false
-	}
+	d := readDelivery(r.secret, req.Header, body)
 	r.mu.Lock()
 	answer := r.answer
 	r.mu.Unlock()
@@ -224,9 +259,7 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 		status = http.StatusServiceUnavailable
 	}
 	d.ok = status/100 == 2
-	r.mu.Lock()
-	r.got = append(r.got, d)
-	r.mu.Unlock()
+	r.add(d)
 	if r.closeOnError && !d.ok {
 		w.Header().Set("Connection", "close")
 	}
@@ -237,23 +270,6 @@ func (r *receiver) setAnswer(f func(id uint64) int) {
 	r.mu.Lock()
 	r.answer = f
 	r.mu.Unlock()
-}
-
-func (r *receiver) deliveries() []delivery {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.got)
-}
-
-// delivered is the set of event ids answered 2xx.
-func (r *receiver) delivered() map[uint64]bool {
-	out := map[uint64]bool{}
-	for _, d := range r.deliveries() {
-		if d.ok {
-			out[d.id] = true
-		}
-	}
-	return out
 }
 
 // check: every id of want was delivered and no other id sent; every

@@ -2,13 +2,11 @@ package webhook_test
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"slices"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -33,8 +31,9 @@ type pipeReceiver struct {
 	perConn  int
 	sayClose bool
 
+	deliveryLog
+
 	mu   sync.Mutex
-	got  []delivery
 	seen map[uint64]int // requests by event id
 	// answer is the status of the seen-th request (from 0) of event id
 	// (nil: 204); 0 answers nothing, and the connection is read until the
@@ -99,15 +98,7 @@ func (r *pipeReceiver) serve(c net.Conn) {
 		if err != nil {
 			return
 		}
-		d := delivery{typ: req.Header.Get(webhook.HeaderEventType), node: req.Header.Get(webhook.HeaderNode)}
-		d.id, _ = strconv.ParseUint(req.Header.Get(webhook.HeaderEventID), 10, 64)
-		d.term, _ = strconv.ParseUint(req.Header.Get(webhook.HeaderTerm), 10, 64)
-		var ev struct {
-			ID   uint64 `json:"id"`
-			Type string `json:"type"`
-		}
-		d.verified = webhook.Verify(r.secret, req.Header.Get(webhook.HeaderTimestamp), body, req.Header.Get(webhook.HeaderSignature)) &&
-			json.Unmarshal(body, &ev) == nil && ev.ID == d.id && ev.Type == d.typ
+		d := readDelivery(r.secret, req.Header, body)
 		r.mu.Lock()
 		status := http.StatusNoContent
 		if r.answer != nil {
@@ -115,7 +106,7 @@ func (r *pipeReceiver) serve(c net.Conn) {
 		}
 		r.seen[d.id]++
 		d.ok = status/100 == 2
-		r.got = append(r.got, d)
+		r.add(d)
 		r.mu.Unlock()
 		if status == 0 {
 			if bw.Flush() != nil {
@@ -144,22 +135,6 @@ func (r *pipeReceiver) serve(c net.Conn) {
 			return
 		}
 	}
-}
-
-func (r *pipeReceiver) deliveries() []delivery {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.got)
-}
-
-func (r *pipeReceiver) delivered() map[uint64]bool {
-	out := map[uint64]bool{}
-	for _, d := range r.deliveries() {
-		if d.ok {
-			out[d.id] = true
-		}
-	}
-	return out
 }
 
 func (r *pipeReceiver) stats() (conns, maxBatch int) {
