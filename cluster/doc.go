@@ -44,7 +44,8 @@
 // # Batching
 //
 // On the leader, concurrent proposals are queued for one batcher goroutine.
-// While an entry is being committed, new proposals accumulate; the next
+// While an entry is being committed (until the leader's state machine starts
+// to apply it), new proposals accumulate; the next
 // entry carries all of them (up to Config.MaxBatch) as one batch envelope,
 // which the FSM applies in order, and each caller gets its own Outcome. A
 // lone proposer is never delayed. See DESIGN.md for the measurements.

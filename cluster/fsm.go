@@ -40,6 +40,10 @@ type fsm struct {
 	restores atomic.Uint64 // snapshot restores, for tests and status
 
 	snaps storage.SnapshotWatch // when to snapshot
+
+	// beforeApply, when set, is told of each entry before it is applied
+	// (raft calls Apply only for committed entries).
+	beforeApply func(data []byte)
 }
 
 func newFSM() *fsm {
@@ -69,6 +73,9 @@ var (
 // diverge from the others.
 func (f *fsm) Apply(l *raft.Log) any {
 	f.snaps.Applied(len(l.Data))
+	if f.beforeApply != nil {
+		f.beforeApply(l.Data)
+	}
 	e, err := decodeEntry(l.Data)
 	if err != nil {
 		panic(fmt.Sprintf("cluster: FATAL: raft log entry %d (term %d) cannot be applied by this version: %v; "+

@@ -81,7 +81,8 @@ type Config struct {
 	MaxBatch int
 	// MaxInflight is how many log entries of proposals may be committing at
 	// once before new proposals wait and group (default 1, which measured
-	// best: the next batch is cut when the previous one commits).
+	// best: the next batch is cut when the previous one commits, that is
+	// when the leader's state machine starts to apply it).
 	MaxInflight int
 	// NoLeaderWait is how long a request waits for a leader before
 	// ErrNoLeader (default 2s).
@@ -97,6 +98,9 @@ type Config struct {
 	// walSegmentSize overrides raft-wal's segment size (64 MiB) in tests:
 	// the WAL frees log entries only a whole segment at a time.
 	walSegmentSize int
+	// beforeApply, in tests, runs on the state machine's goroutine before
+	// each committed entry is applied (after the batcher was told).
+	beforeApply func(data []byte)
 }
 
 func (c *Config) setDefaults() {
@@ -206,7 +210,8 @@ type Node struct {
 	tlsStream *tlsStreamLayer
 
 	proposals chan *proposal
-	inflight  chan struct{} // one token per log entry being committed
+	inflight  chan struct{}                 // one token per log entry being committed
+	lastEntry atomic.Pointer[inflightEntry] // the batcher's newest entry
 
 	fwd       *forward.Forwarder // follower: writes to the leader
 	fwdServer *forward.Server    // leader: followers' streams
@@ -279,6 +284,7 @@ func Open(cfg Config) (*Node, error) {
 		inflight:  make(chan struct{}, cfg.MaxInflight),
 	}
 	n.lastLeader.Store("")
+	n.fsm.beforeApply = n.entryCommitted
 	if n.membership, err = storage.ReadMembership(cfg.DataDir); err != nil {
 		dirLock.Close()
 		return nil, err
