@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -22,9 +23,23 @@ func formatTime(ms int64) *string {
 	if ms == 0 {
 		return nil
 	}
+	// The times of one answer, and of the answers to one batch of writes,
+	// are mostly the same millisecond (the leader stamps a batch once): the
+	// last one formatted is kept and its string shared, read-only.
+	if last := lastFormatted.Load(); last != nil && last.ms == ms {
+		return last.s
+	}
 	s := time.UnixMilli(ms).UTC().Format(timeLayout)
+	lastFormatted.Store(&formattedTime{ms: ms, s: &s})
 	return &s
 }
+
+type formattedTime struct {
+	ms int64
+	s  *string
+}
+
+var lastFormatted atomic.Pointer[formattedTime]
 
 const jsonContentType = "application/json; charset=utf-8"
 

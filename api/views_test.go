@@ -2,7 +2,9 @@ package api
 
 import (
 	"encoding/json"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/omnirouter/omnirouter/capacity"
 	"github.com/omnirouter/omnirouter/routing"
@@ -81,13 +83,35 @@ func TestFormatTime(t *testing.T) {
 		1700000000120:   "2023-11-14T22:13:20.120Z",
 		253402300799999: "9999-12-31T23:59:59.999Z",
 	} {
-		if got := formatTime(ms); got == nil || *got != want {
-			t.Errorf("formatTime(%d) = %v, want %s", ms, got, want)
+		// Twice: the second comes from the last-formatted cache.
+		for range 2 {
+			if got := formatTime(ms); got == nil || *got != want {
+				t.Errorf("formatTime(%d) = %v, want %s", ms, got, want)
+			}
 		}
 	}
 	if got := formatTime(0); got != nil {
 		t.Errorf("formatTime(0) = %s, want nil (null)", *got)
 	}
+}
+
+// Answers formatted at once, with times that differ and times that repeat,
+// each get their own times (the race detector watches the shared cache).
+func TestFormatTimeConcurrently(t *testing.T) {
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 2000 {
+				ms := int64(1700000000000 + (i+g)%7)
+				want := time.UnixMilli(ms).UTC().Format(timeLayout)
+				if got := formatTime(ms); *got != want {
+					t.Errorf("formatTime(%d) = %s, want %s", ms, *got, want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // A page of GET /v1/conversations is its conversations (without their
