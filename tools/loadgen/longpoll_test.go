@@ -3,10 +3,12 @@ package loadgen
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -85,5 +87,87 @@ func TestEventPageIsReadFromItsTail(t *testing.T) {
 	}
 	if _, err := getEvents(context.Background(), srv.Client(), srv.URL+"/v1/events?bad=1", "", 40, &buf); err == nil {
 		t.Fatal("a page without next and newest was read")
+	}
+}
+
+// The readers-only workload writes nothing and sets up no agents; its
+// readers follow what other clients write (here, the test) from the tail,
+// and the memory sampler covers the run.
+func TestReadersOnlyWorkloadFollowsOthersWrites(t *testing.T) {
+	target := startNode(t)
+	newest := func() uint64 {
+		t.Helper()
+		resp, err := http.Get(target + "/v1/events?after=0&limit=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var page struct{ Newest uint64 }
+		if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
+			t.Fatal(err)
+		}
+		return page.Newest
+	}
+	agents := func() int {
+		t.Helper()
+		resp, err := http.Get(target + "/v1/agents")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var page struct{ Agents []json.RawMessage }
+		if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
+			t.Fatal(err)
+		}
+		return len(page.Agents)
+	}
+	before := newest()
+
+	// Another client writes through the whole run.
+	ctx, stop := context.WithCancel(context.Background())
+	writerDone := make(chan int)
+	go func() {
+		n := 0
+		for ctx.Err() == nil {
+			body := fmt.Sprintf(`{"id":"w%06d","channel":"chat","message":"hi"}`, n)
+			resp, err := http.Post(target+"/v1/conversations", "application/json", strings.NewReader(body))
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusCreated {
+					n++
+				}
+			}
+		}
+		writerDone <- n
+	}()
+	const readers = 3
+	rep, err := Run(context.Background(), Config{Targets: []string{target}, Duration: 1500 * time.Millisecond,
+		Concurrency: 1, Agents: 1, Workload: WorkloadNone, LongPolls: readers, SampleEvery: 200 * time.Millisecond})
+	stop()
+	written := <-writerDone
+	if err != nil {
+		t.Fatal(err)
+	}
+	emitted := int64(newest() - before)
+	if written == 0 || emitted == 0 {
+		t.Fatalf("the test's writer created %d conversations, %d events", written, emitted)
+	}
+	if len(rep.Ops) != 0 || rep.Verify != nil {
+		t.Errorf("a readers-only run wrote (%v) or verified (%+v)", rep.Ops, rep.Verify)
+	}
+	if n := agents(); n != 0 {
+		t.Errorf("%d agents registered by a readers-only run", n)
+	}
+	lp := rep.LongPolls
+	if lp == nil || lp.Clients != readers || len(lp.Errors) != 0 || lp.Requests < readers {
+		t.Fatalf("long polls %+v", lp)
+	}
+	// Each reader starts at the tail, so it reads at most every event of
+	// the run, and all but those written before its first page.
+	if lp.Events == 0 || lp.Events > readers*emitted {
+		t.Fatalf("readers read %d events; %d were written during the run (%d readers)", lp.Events, emitted, readers)
+	}
+	if m := rep.Memory; m == nil || len(m.Seconds) < 3 || len(m.Nodes) != 1 || m.Nodes[0].HeapLive[0] <= 0 {
+		t.Fatalf("memory samples %+v", rep.Memory)
 	}
 }
