@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -180,5 +181,55 @@ func TestRaftSnapshotFileIsChecked(t *testing.T) {
 		if err := newFSM().Restore(io.NopCloser(bytes.NewReader(file[:cut]))); err == nil {
 			t.Fatalf("cut to %d of %d bytes, and the file was restored", cut, len(file))
 		}
+	}
+}
+
+// TestRegistryReadsDoNotWaitForApply: the node registry follows register,
+// deregister and restore entries, and node() answers while an apply holds
+// the state's lock (as a batch's apply does).
+func TestRegistryReadsDoNotWaitForApply(t *testing.T) {
+	f := newFSM()
+	n1 := NodeInfo{ID: "n1", RaftAddr: "127.0.0.1:7001", HTTPAddr: "http://127.0.0.1:8081"}
+	n2 := NodeInfo{ID: "n2", RaftAddr: "127.0.0.1:7002", HTTPAddr: "http://127.0.0.1:8082"}
+	for i, e := range []entry{{typ: typeRegister, node: n1}, {typ: typeRegister, node: n2}, {typ: typeDeregister, id: "n1"}} {
+		f.Apply(&raft.Log{Index: uint64(i + 1), Data: encodeEntry(&e)})
+	}
+	if _, ok := f.node("n1"); ok {
+		t.Error("n1 still registered after its deregister entry")
+	}
+	if got, ok := f.node("n2"); !ok || got != n2 {
+		t.Errorf("n2 = %+v, %v; want %+v", got, ok, n2)
+	}
+
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := snap.(*fsmSnapshot).write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	restored := newFSM()
+	if err := restored.Restore(io.NopCloser(&buf)); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := restored.node("n2"); !ok || got != n2 {
+		t.Errorf("after restore n2 = %+v, %v; want %+v", got, ok, n2)
+	}
+
+	restored.mu.Lock() // an apply in progress
+	defer restored.mu.Unlock()
+	found := make(chan bool, 1)
+	go func() {
+		_, ok := restored.node("n2")
+		found <- ok
+	}()
+	select {
+	case ok := <-found:
+		if !ok {
+			t.Error("n2 not found while the state is locked")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("node() waited for the apply's lock")
 	}
 }

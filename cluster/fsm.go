@@ -26,6 +26,10 @@ type fsm struct {
 	mu    sync.RWMutex
 	m     *routing.Machine
 	nodes map[string]NodeInfo
+	// registry is a copy of nodes for node(), read without mu: every write
+	// a follower forwards looks the leader's address up, and mu is held for
+	// the whole apply of a batch. Replaced (never changed) with nodes.
+	registry atomic.Pointer[map[string]NodeInfo]
 
 	// applied is the index of the last log entry the state reflects (commands
 	// and configuration entries; raft's no-op and barrier entries are never
@@ -47,12 +51,21 @@ type fsm struct {
 }
 
 func newFSM() *fsm {
-	return &fsm{
+	f := &fsm{
 		m:         routing.New(),
 		nodes:     map[string]NodeInfo{},
 		appliedCh: make(chan struct{}),
 		events:    newBroadcast(),
 	}
+	f.publishNodes()
+	return f
+}
+
+// publishNodes makes the registry's current entries what node() returns;
+// mu is held (or the fsm is not shared yet).
+func (f *fsm) publishNodes() {
+	reg := maps.Clone(f.nodes)
+	f.registry.Store(&reg)
 }
 
 // applyResult is what one entry produced: the routing outcome, or a cluster
@@ -103,9 +116,11 @@ func (f *fsm) applyOne(e *entry, events *bool) applyResult {
 	switch e.typ {
 	case typeRegister:
 		f.nodes[e.node.ID] = e.node
+		f.publishNodes()
 		return applyResult{}
 	case typeDeregister:
 		delete(f.nodes, e.id)
+		f.publishNodes()
 		return applyResult{}
 	case typeRestore:
 		// Every replica reads the same bytes with the same code: a refusal is
@@ -181,6 +196,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	}
 	f.mu.Lock()
 	f.m, f.nodes = m, reg
+	f.publishNodes()
 	f.advance(applied, true)
 	f.mu.Unlock()
 	f.restores.Add(1)
@@ -197,11 +213,10 @@ func sortedNodes(reg map[string]NodeInfo) []NodeInfo {
 	return out
 }
 
-// node returns a registry entry.
+// node returns a registry entry. It does not wait for an apply in
+// progress.
 func (f *fsm) node(id string) (NodeInfo, bool) {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	n, ok := f.nodes[id]
+	n, ok := (*f.registry.Load())[id]
 	return n, ok
 }
 
