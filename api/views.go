@@ -27,16 +27,16 @@ func formatTime(ms int64) *string {
 	// are mostly the same millisecond (the leader stamps a batch once): the
 	// last one formatted is kept and its string shared, read-only.
 	if last := lastFormatted.Load(); last != nil && last.ms == ms {
-		return last.s
+		return &last.s
 	}
-	s := time.UnixMilli(ms).UTC().Format(timeLayout)
-	lastFormatted.Store(&formattedTime{ms: ms, s: &s})
-	return &s
+	t := &formattedTime{ms: ms, s: time.UnixMilli(ms).UTC().Format(timeLayout)}
+	lastFormatted.Store(t)
+	return &t.s
 }
 
 type formattedTime struct {
 	ms int64
-	s  *string
+	s  string
 }
 
 var lastFormatted atomic.Pointer[formattedTime]

@@ -149,6 +149,20 @@ func TestApplyErrorMapping(t *testing.T) {
 	}
 }
 
+// snapshotFile is the raft snapshot file f writes.
+func snapshotFile(t *testing.T, f *fsm) []byte {
+	t.Helper()
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := snap.(*fsmSnapshot).write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
 // TestRaftSnapshotFileIsChecked: a raft snapshot file with any byte changed
 // or cut short is refused on load, never restored.
 func TestRaftSnapshotFileIsChecked(t *testing.T) {
@@ -158,15 +172,7 @@ func TestRaftSnapshotFileIsChecked(t *testing.T) {
 		f.Apply(&raft.Log{Index: uint64(i + 1), Data: encodeEntry(&e)})
 	}
 	f.nodes["n1"] = NodeInfo{ID: "n1", RaftAddr: "127.0.0.1:7000", HTTPAddr: "http://127.0.0.1:8080"}
-	snap, err := f.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if err := snap.(*fsmSnapshot).write(&buf); err != nil {
-		t.Fatal(err)
-	}
-	file := buf.Bytes()
+	file := snapshotFile(t, f)
 	if err := newFSM().Restore(io.NopCloser(bytes.NewReader(file))); err != nil {
 		t.Fatalf("the intact file: %v", err)
 	}
@@ -201,16 +207,8 @@ func TestRegistryReadsDoNotWaitForApply(t *testing.T) {
 		t.Errorf("n2 = %+v, %v; want %+v", got, ok, n2)
 	}
 
-	snap, err := f.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if err := snap.(*fsmSnapshot).write(&buf); err != nil {
-		t.Fatal(err)
-	}
 	restored := newFSM()
-	if err := restored.Restore(io.NopCloser(&buf)); err != nil {
+	if err := restored.Restore(io.NopCloser(bytes.NewReader(snapshotFile(t, f)))); err != nil {
 		t.Fatal(err)
 	}
 	if got, ok := restored.node("n2"); !ok || got != n2 {

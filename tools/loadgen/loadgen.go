@@ -247,17 +247,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		memc <- nil
 	}
 	var wg sync.WaitGroup
-	workers := cfg.Concurrency
-	if !writes {
-		workers = 0
-		<-runCtx.Done()
-	}
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r.worker(withHome(runCtx, w), w, arrivals)
-		}()
+	if writes {
+		for w := range cfg.Concurrency {
+			wg.Go(func() { r.worker(withHome(runCtx, w), w, arrivals) })
+		}
+	} else {
+		<-runCtx.Done() // readers only: they run until the run's end
 	}
 	wg.Wait()
 	elapsed := time.Since(start)

@@ -96,29 +96,13 @@ func TestEventPageIsReadFromItsTail(t *testing.T) {
 func TestReadersOnlyWorkloadFollowsOthersWrites(t *testing.T) {
 	target := startNode(t)
 	newest := func() uint64 {
-		t.Helper()
-		resp, err := http.Get(target + "/v1/events?after=0&limit=1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
 		var page struct{ Newest uint64 }
-		if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
-			t.Fatal(err)
-		}
+		getJSON(t, target+"/v1/events?after=0&limit=1", &page)
 		return page.Newest
 	}
 	agents := func() int {
-		t.Helper()
-		resp, err := http.Get(target + "/v1/agents")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
 		var page struct{ Agents []json.RawMessage }
-		if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
-			t.Fatal(err)
-		}
+		getJSON(t, target+"/v1/agents", &page)
 		return len(page.Agents)
 	}
 	before := newest()
@@ -169,5 +153,21 @@ func TestReadersOnlyWorkloadFollowsOthersWrites(t *testing.T) {
 	}
 	if m := rep.Memory; m == nil || len(m.Seconds) < 3 || len(m.Nodes) != 1 || m.Nodes[0].HeapLive[0] <= 0 {
 		t.Fatalf("memory samples %+v", rep.Memory)
+	}
+}
+
+// getJSON decodes the answer to GET url into v.
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
 	}
 }
